@@ -1,11 +1,23 @@
-"""Plate understanding shared by edge and central: script folding (more to come here).
+"""Plate understanding shared by edge and central: folding, formats, regions, candidates.
 
 Registries write Ukrainian plates in Cyrillic; OCR reads Latin. Both sides fold to one
 script, the Latin look-alikes, before any comparison.
+
+A plate format is a sequence of slots, each a set of allowed characters (:data:`FORMATS`).
+:func:`parse` names the format of a text; :func:`candidates` turns per-position OCR
+alternatives into the most probable strings each format allows, so a ``0`` read at a
+letter position of a Ukrainian plate becomes ``O`` in a candidate while the raw read
+stays as it was. Pure Python: both edge and central import this.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Final
 
 # The 12 Cyrillic letters used on Ukrainian plates and their Latin look-alikes.
@@ -15,8 +27,157 @@ CYRILLIC_TO_LATIN: Final = str.maketrans(
         "Н": "H", "О": "O", "Р": "P", "С": "C", "Т": "T", "Х": "X",
         "Ї": "I", "Є": "E",
     }
-)
+)  # fmt: skip
 _SEPARATORS: Final = str.maketrans("", "", " -.·_\t\n")
+
+DIGITS: Final = "0123456789"
+LATIN: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+UA_LETTERS: Final = "ABEIKMHOPCTX"
+UA_EV_LETTERS: Final = UA_LETTERS + "YZ"
+
+# Region codes of the 2004 scheme and their 2013 pairs -> region label (2004 code).
+_REGION_PAIRS: Final = {
+    "AA": ("KA", "Kyiv city"),
+    "AB": ("KB", "Vinnytsia"),
+    "AC": ("KC", "Volyn"),
+    "AE": ("KE", "Dnipropetrovsk"),
+    "AH": ("KH", "Donetsk"),
+    "AI": ("KI", "Kyiv oblast"),
+    "AK": ("KK", "Crimea"),
+    "AM": ("KM", "Zhytomyr"),
+    "AO": ("KO", "Zakarpattia"),
+    "AP": ("KP", "Zaporizhzhia"),
+    "AT": ("KT", "Ivano-Frankivsk"),
+    "AX": ("KX", "Kharkiv"),
+    "BA": ("HA", "Kirovohrad"),
+    "BB": ("HB", "Luhansk"),
+    "BC": ("HC", "Lviv"),
+    "BE": ("HE", "Mykolaiv"),
+    "BH": ("HH", "Odesa"),
+    "BI": ("HI", "Poltava"),
+    "BK": ("HK", "Rivne"),
+    "BM": ("HM", "Sumy"),
+    "BO": ("HO", "Ternopil"),
+    "BT": ("HT", "Kherson"),
+    "BX": ("HX", "Khmelnytskyi"),
+    "CA": ("IA", "Cherkasy"),
+    "CB": ("IB", "Chernihiv"),
+    "CE": ("IE", "Chernivtsi"),
+    "CH": ("IH", "Sevastopol"),
+    "II": ("II", "national"),
+}
+#: Letter region code (either scheme) -> region label, e.g. ``KT -> UA-AT``.
+REGIONS: Final[Mapping[str, str]] = MappingProxyType(
+    {code: f"UA-{base}" for base, (new, _) in _REGION_PAIRS.items() for code in (base, new)}
+)
+#: Region label -> region name, e.g. ``UA-AT -> Ivano-Frankivsk``.
+REGION_NAMES: Final[Mapping[str, str]] = MappingProxyType(
+    {f"UA-{base}": name for base, (_, name) in _REGION_PAIRS.items()}
+)
+# Numeric region codes of the 1995-2004 plates (same order as the KOATUU regions).
+_NUMERIC_REGIONS: Final = (
+    "AK", "AB", "AC", "AE", "AH", "AM", "AO", "AP", "AT", "AI", "AA", "BA", "BB", "BC",
+    "BE", "BH", "BI", "BK", "BM", "BO", "AX", "BT", "BX", "CA", "CE", "CB", "CH",
+)  # fmt: skip
+#: Two-digit region code of the 1995 format -> region label, e.g. ``09 -> UA-AT``.
+NUMERIC_REGIONS: Final[Mapping[str, str]] = MappingProxyType(
+    {f"{i:02d}": f"UA-{code}" for i, code in enumerate(_NUMERIC_REGIONS, start=1)}
+)
+
+# OCR look-alikes (DOMAIN.md), used when a slot forbids what OCR read.
+CONFUSIONS: Final[Mapping[str, str]] = MappingProxyType(
+    {"O": "0DQ", "0": "ODQ", "D": "0O", "Q": "0O", "I": "1", "1": "I", "B": "8", "8": "B",
+     "S": "5", "5": "S", "Z": "2", "2": "Z", "G": "6", "6": "G", "T": "7", "7": "T"}
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class PlateFormat:
+    """A plate layout: one set of allowed characters per position.
+
+    Attributes:
+        name: Format label, e.g. ``ua_current``.
+        slots: Allowed characters per position; ``""`` marks a position that OCR may
+            fill with something that is not part of the plate (a sticker between
+            groups) and that is dropped from the text.
+        prior: How much to trust a candidate of this format relative to others.
+        check: Extra validity test on the final text (region table, EV letters).
+    """
+
+    name: str
+    slots: tuple[str, ...]
+    prior: float = 1.0
+    check: Callable[[str], bool] | None = None
+
+    def allows(self, text: str) -> bool:
+        """Whether ``text`` (folded) fits this format exactly, ignoring dropped slots."""
+        slots = [s for s in self.slots if s]
+        return (
+            len(text) == len(slots)
+            and all(c in s for c, s in zip(text, slots, strict=True))
+            and (self.check is None or self.check(text))
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PlateInfo:
+    """What :func:`parse` says about a plate text."""
+
+    format: str
+    region: str
+    valid: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One grammar-respecting reading of a plate."""
+
+    text: str
+    confidence: float
+    format: str
+
+
+def _slots(spec: str, **sets: str) -> tuple[str, ...]:
+    return tuple(sets.get(c, "") if c != "_" else "" for c in spec)
+
+
+def _ua_region(text: str) -> bool:
+    return text[:2] in REGIONS
+
+
+def _ua_ev(text: str) -> bool:
+    return text[:2] in REGIONS and bool(set(text[6:]) & {"Y", "Z"})
+
+
+_L, _D = LATIN, DIGITS
+GENERIC: Final = "eu_generic"
+#: Formats the candidate search knows, most specific first. ``eu_generic`` is the
+#: fallback: any 4-8 Latin letters and digits (personalised plates, other countries).
+FORMATS: Final[tuple[PlateFormat, ...]] = (
+    PlateFormat("ua_current", _slots("UUDDDDUU", U=UA_LETTERS, D=_D), 1.0, _ua_region),
+    PlateFormat("ua_ev", _slots("UUDDDDEE", U=UA_LETTERS, D=_D, E=UA_EV_LETTERS), 1.0, _ua_ev),
+    PlateFormat("ua_1995", _slots("DDDDDUU", U=UA_LETTERS, D=_D), 0.9),
+    PlateFormat("sk", _slots("LLDDDLL", L=_L, D=_D), 0.9),
+    PlateFormat("cz", _slots("DLDDDDD", L=_L, D=_D), 0.85),
+    PlateFormat("pl", _slots("LLDDDDD", L=_L, D=_D), 0.85),
+    PlateFormat("pl", _slots("LLLDDDD", L=_L, D=_D), 0.85),
+    # The Slovak coat of arms and the Czech inspection stickers sit between the first
+    # and the second group and often read as one extra character there.
+    PlateFormat("sk", _slots("LL_DDDLL", L=_L, D=_D), 0.7),
+    PlateFormat("cz", _slots("DLD_DDDD", L=_L, D=_D), 0.7),
+    PlateFormat("cz", _slots("LLL_DDDD", L=_L, D=_D), 0.65),
+    # Two letters, four digits, two letters outside the Ukrainian letter set
+    # (personalised and foreign plates of the same layout).
+    PlateFormat(GENERIC, _slots("LLDDDDLL", L=_L, D=_D), 0.75),
+)
+_GENERIC_PRIOR: Final = 0.5
+_GENERIC_RE: Final = re.compile(r"[A-Z0-9]{2,10}")
+# Layouts recognised by parse() only (no candidate search): military, diplomatic, transit.
+_EXTRA_RE: Final = (
+    ("ua_diplomatic", re.compile(r"(CDP|DP|D|S)\d{3,6}")),
+    ("ua_transit", re.compile(r"[ABCEHIKMOPTX]{2}\d{4}T[ABCEHIKMOPTX]|T\d{4}[ABCEHIKMOPTX]{2}")),
+    ("ua_military", re.compile(r"\d{4}[ABCEHIKMOPTX]\d")),
+)
 
 
 def fold(text: str) -> str:
@@ -26,3 +187,125 @@ def fold(text: str) -> str:
     'AA7681TE'
     """
     return text.upper().translate(CYRILLIC_TO_LATIN).translate(_SEPARATORS)
+
+
+def parse(text: str) -> PlateInfo:
+    """Name the format and region of a plate text (Cyrillic or Latin, any separators).
+
+    >>> parse("КА 1234 ВХ")
+    PlateInfo(format='ua_current', region='UA-AA', valid=True)
+    """
+    plate = fold(text)
+    for fmt in FORMATS:
+        if fmt.allows(plate) and "" not in fmt.slots:
+            return PlateInfo(fmt.name, _region(fmt.name, plate), True)
+    match = re.fullmatch(r"(\d\d)(\d{5}[ABCEHIKMOPTX]{2})", plate)
+    if match and match.group(1) in NUMERIC_REGIONS:
+        return PlateInfo("ua_1995", NUMERIC_REGIONS[match.group(1)], True)
+    for name, pattern in _EXTRA_RE:
+        if pattern.fullmatch(plate):
+            return PlateInfo(name, "", True)
+    if _GENERIC_RE.fullmatch(plate):
+        return PlateInfo(GENERIC, "", True)
+    return PlateInfo("", "", False)
+
+
+def _region(name: str, plate: str) -> str:
+    return REGIONS.get(plate[:2], "") if name in ("ua_current", "ua_ev") else ""
+
+
+def join_lines(lines: Sequence[str]) -> str:
+    """Put the lines of a multi-line plate (top line first) into reading order.
+
+    Square Ukrainian plates split ``AA1234BB`` in different ways (``AA1234`` over ``BB``,
+    or ``1234`` over ``AABB`` on motorcycles); the order that gives a valid
+    Ukrainian format wins, else the lines are joined top to bottom.
+    """
+    parts = [fold(line) for line in lines if fold(line)]
+    options = ["".join(p) for p in itertools.permutations(parts)]
+    if len(parts) == 2:
+        for digits, letters in (parts, parts[::-1]):
+            half = len(letters) // 2
+            options.append(letters[:half] + digits + letters[half:])
+    for option in options:
+        if parse(option).format.startswith("ua_"):
+            return option
+    return "".join(parts)
+
+
+Alternatives = Sequence[Sequence[tuple[str, float]]]
+
+_FLOOR: Final = 1e-4  # probability given to an allowed character OCR did not propose
+_LOOKALIKE: Final = 0.3  # fraction of a read character's probability its look-alike gets
+_TRIM_START: Final = 0.9  # per character dropped from the start (side band, flag)
+_TRIM_END: Final = 0.75  # per character dropped from the end
+_BEAM: Final = 24
+
+
+def _slot_probs(alts: Sequence[tuple[str, float]], allowed: str) -> list[tuple[str, float]]:
+    """Probability of each allowed character at one position, best first."""
+    probs: dict[str, float] = {}
+    for char, p in alts:
+        char = fold(char) or char
+        if char in allowed:
+            probs[char] = max(probs.get(char, 0.0), p)
+        for alike in CONFUSIONS.get(char, ""):
+            if alike in allowed:
+                probs[alike] = max(probs.get(alike, 0.0), p * _LOOKALIKE)
+    if not probs:
+        probs = dict.fromkeys(allowed, _FLOOR)
+    return sorted(probs.items(), key=lambda kv: -kv[1])[:4]
+
+
+def _search(alts: Alternatives, fmt: PlateFormat) -> list[tuple[str, float]]:
+    """Beam search for the best texts of one format over aligned positions."""
+    beam: list[tuple[str, float]] = [("", 0.0)]
+    for position, allowed in zip(alts, fmt.slots, strict=True):
+        if not allowed:
+            beam = [(text, logp) for text, logp in beam]
+            continue
+        options = _slot_probs(position, allowed)
+        beam = sorted(
+            ((text + c, logp + math.log(p)) for text, logp in beam for c, p in options),
+            key=lambda tl: -tl[1],
+        )[:_BEAM]
+    n = sum(1 for s in fmt.slots if s)
+    return [
+        (text, math.exp(logp / n)) for text, logp in beam if fmt.check is None or fmt.check(text)
+    ]
+
+
+def candidates(alts: Alternatives, top_n: int = 5) -> list[Candidate]:
+    """Most probable plate texts for per-position OCR alternatives, best first.
+
+    Every format whose length fits the read (after dropping up to two characters from
+    its ends, e.g. a country code or flag read from the plate's side band) proposes its
+    best texts; their confidence is the geometric mean of the character probabilities,
+    times the format's prior and a penalty per dropped character. The read itself
+    (alphanumerics, folded) is always proposed as ``eu_generic``.
+
+    Args:
+        alts: Per read character, ``(character, probability)`` pairs (OCR top-k).
+        top_n: How many candidates to return.
+    """
+    found: dict[str, Candidate] = {}
+
+    def add(text: str, conf: float, name: str) -> None:
+        if text and (text not in found or found[text].confidence < conf):
+            found[text] = Candidate(text, min(conf, 1.0), name)
+
+    read = [(fold(a[0][0]), a[0][1]) for a in alts if a and fold(a[0][0]).isalnum()]
+    if read:
+        geo = math.exp(sum(math.log(max(p, _FLOOR)) for _, p in read) / len(read))
+        add("".join(c for c, _ in read), geo * _GENERIC_PRIOR, GENERIC)
+    aligned = [a for a in alts if a and fold(a[0][0]).isalnum()]
+    for fmt in FORMATS:
+        for start in range(3):
+            for end in range(3):
+                window = aligned[start : len(aligned) - end]
+                if len(window) != len(fmt.slots):
+                    continue
+                penalty = fmt.prior * _TRIM_START**start * _TRIM_END**end
+                for text, conf in _search(window, fmt)[:top_n]:
+                    add(text, conf * penalty, fmt.name)
+    return sorted(found.values(), key=lambda c: -c.confidence)[:top_n]

@@ -285,22 +285,6 @@ def decode(header: bytes) -> Message:
         raise WireError(f"malformed {kind or 'message'}: {err}") from err
 
 
-def check_frames(batch: SightingBatch, frames: list[bytes]) -> None:
-    """Check that the frames after a batch header are the ones its items describe."""
-    expected = sum(len(item.thumbnails) for item in batch.items)
-    if len(frames) != expected:
-        raise WireError(
-            f"batch {batch.batch_id}: items describe {expected} thumbnail frames, "
-            f"{len(frames)} followed the header"
-        )
-    for i, frame in enumerate(frames):
-        if len(frame) > MAX_THUMBNAIL_BYTES:
-            raise WireError(
-                f"batch {batch.batch_id}: frame {i + 1} is {len(frame)} bytes, "
-                f"at most {MAX_THUMBNAIL_BYTES} allowed"
-            )
-
-
 def new_event_id(now: float | None = None) -> str:
     """A UUIDv7 (RFC 9562): 48-bit millisecond time, then random bits; sorts by time."""
     ms = int((time.time() if now is None else now) * 1000)
@@ -311,3 +295,90 @@ def new_event_id(now: float | None = None) -> str:
     value |= 0b10 << 62  # variant
     value |= rand & ((1 << 62) - 1)  # rand_b
     return str(uuid.UUID(int=value))
+
+
+class _LooseBatch(Struct, forbid_unknown_fields=False, kw_only=True):
+    agent_id: Id
+    batch_id: Count
+    items: Annotated[list[msgspec.Raw], Meta(max_length=MAX_ITEMS_PER_BATCH)]
+
+
+class _ThumbCount(Struct, forbid_unknown_fields=False):
+    thumbnails: Annotated[list[msgspec.Raw], Meta(max_length=MAX_THUMBNAILS_PER_ITEM)] = []
+
+
+_loose_batch_decoder = msgspec.msgpack.Decoder(_LooseBatch)
+_thumb_count_decoder = msgspec.msgpack.Decoder(_ThumbCount)
+
+
+class BatchParts(Struct, frozen=True):
+    """A batch split for per-item validation: good items, refused items, and their frames."""
+
+    agent_id: str
+    batch_id: int
+    items: list[tuple[int, Item, list[bytes]]]
+    rejected: list[Rejected]
+
+
+def split_batch(header: bytes, frames: list[bytes]) -> BatchParts:
+    """Validate a batch item by item, so one bad item does not sink the others.
+
+    Raises ``WireError`` when the batch as a whole is unusable: not a batch, unknown major
+    version, or frames that do not match what the items describe (e.g. a missing thumbnail).
+    """
+    kind, schema = peek(header)
+    check_version(schema)
+    if kind != "batch":
+        raise WireError(f"expected a batch, got kind {kind!r}")
+    try:
+        loose = _loose_batch_decoder.decode(header)
+    except (msgspec.ValidationError, msgspec.DecodeError) as err:
+        raise WireError(f"invalid batch: {err}") from err
+    decoded: list[tuple[Item | None, int, str]] = []
+    for raw in loose.items:
+        try:
+            item = _item_decoder.decode(raw)
+            decoded.append((item, len(item.thumbnails), ""))
+            continue
+        except (msgspec.ValidationError, msgspec.DecodeError) as err:
+            reason = f"invalid item: {err}"
+        try:
+            count = len(_thumb_count_decoder.decode(raw).thumbnails)
+        except (msgspec.ValidationError, msgspec.DecodeError) as err:
+            raise WireError(f"batch {loose.batch_id}: {reason}; its frames unknown") from err
+        decoded.append((None, count, reason))
+    expected = sum(count for _, count, _ in decoded)
+    if len(frames) != expected:
+        raise WireError(
+            f"batch {loose.batch_id}: items describe {expected} thumbnail frames, "
+            f"{len(frames)} followed the header"
+        )
+    items: list[tuple[int, Item, list[bytes]]] = []
+    rejected: list[Rejected] = []
+    pos = 0
+    for index, (item, count, reason) in enumerate(decoded):
+        own = frames[pos : pos + count]
+        pos += count
+        problem = reason or _frames_problem(own)
+        if item is None or problem:
+            rejected.append(Rejected(index, problem))
+        else:
+            items.append((index, item, own))
+    return BatchParts(loose.agent_id, loose.batch_id, items, rejected)
+
+
+def _frames_problem(frames: list[bytes]) -> str:
+    for i, frame in enumerate(frames):
+        if len(frame) > MAX_THUMBNAIL_BYTES:
+            return f"thumbnail {i} is {len(frame)} bytes, at most {MAX_THUMBNAIL_BYTES} allowed"
+        if not frame.startswith(b"\xff\xd8"):
+            return f"thumbnail {i} is not a JPEG (starts {frame[:4].hex()}, expected ffd8)"
+    return ""
+
+
+def batch_ref(header: bytes) -> int | None:
+    """Best effort: the batch id of an unusable batch, so it can still be answered."""
+    try:
+        return _loose_batch_decoder.decode(header).batch_id
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None

@@ -1,0 +1,157 @@
+"""Realistic synthetic sightings, and an agent process that produces them.
+
+Used by ``varta bench ingest`` and by the transport tests. The sightings look like what
+the vision pipeline emits: a Ukrainian plate with candidates and per-character
+confidences, a vehicle box, type and colour, and two JPEG-sized thumbnails (~8 KB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from shared import wire
+
+REGIONS = ("AA", "KA", "AI", "KI", "AT", "KT", "BC", "HC", "AX", "KX", "BH", "HH", "II")
+LETTERS = "ABEIKMHOPCTX"
+TYPES = ("car", "van", "truck", "bus", "motorcycle")
+COLOURS = ("white", "gray", "yellow", "red", "green", "blue", "black")
+
+
+def random_plate(rng: random.Random) -> str:
+    """A plate in the current Ukrainian format, e.g. AT1234BC."""
+    series = rng.choice(LETTERS) + rng.choice(LETTERS)
+    return f"{rng.choice(REGIONS)}{rng.randint(0, 9999):04d}{series}"
+
+
+def fake_jpeg(rng: random.Random, size: int) -> bytes:
+    """Bytes shaped like a JPEG (SOI ... EOI) of about ``size`` bytes."""
+    return b"\xff\xd8" + rng.randbytes(max(size - 4, 0)) + b"\xff\xd9"
+
+
+def make_sighting(
+    rng: random.Random, camera_id: str = "cam-1", plate: str | None = None,
+    thumb_bytes: tuple[int, int] = (6000, 2000), now: float | None = None,
+) -> tuple[wire.Sighting, list[bytes]]:
+    """One realistic sighting and its thumbnail frames."""
+    now = time.time() if now is None else now
+    text = plate or random_plate(rng)
+    conf = rng.uniform(0.7, 0.99)
+    alt = text[:-1] + rng.choice(LETTERS)
+    x, y = rng.uniform(0, 1400), rng.uniform(200, 700)
+    sighting = wire.Sighting(
+        event_id=wire.new_event_id(now),
+        camera_id=camera_id,
+        captured_at=now,
+        vehicle=wire.Vehicle(
+            box=(x, y, x + 420.0, y + 300.0), type=rng.choice(TYPES),
+            type_confidence=rng.uniform(0.5, 1.0), colour=rng.choice(COLOURS),
+            colour_confidence=rng.uniform(0.4, 1.0),
+        ),
+        plate=wire.Plate(
+            text=text, raw=f"{text[:2]} {text[2:6]} {text[6:]}", confidence=conf,
+            candidates=[wire.PlateCandidate(text, conf), wire.PlateCandidate(alt, 1 - conf)],
+            char_confidences=[round(rng.uniform(0.8, 1.0), 3) for _ in text],
+            format="ua_current", region=f"UA-{text[:2]}",
+            box=(x + 150.0, y + 220.0, x + 270.0, y + 250.0),
+        ),
+        track_frames=rng.randint(3, 40),
+        track_seconds=rng.uniform(0.2, 3.0),
+        thumbnails=[
+            wire.Thumbnail(role="vehicle", width=320, height=240),
+            wire.Thumbnail(role="plate", width=160, height=40),
+        ],
+    )
+    return sighting, [fake_jpeg(rng, thumb_bytes[0]), fake_jpeg(rng, thumb_bytes[1])]
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(int(q * len(ordered)), len(ordered) - 1)]
+
+
+def run_agent(config_path: Path, count: int, rate: float, seconds: float, result: Path | None,
+              wait_acked: float, seed: int) -> None:
+    """Produce sightings into an agent's spool and forward them; report numbers as JSON."""
+    from edge_agent.app import EdgeAgent
+    from edge_agent.config import AgentConfig
+    from shared.config import load
+
+    config = load(config_path, AgentConfig)
+    created: dict[int, float] = {}
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def on_ack(seqs: list[int], _sent_at: float) -> None:
+        now = time.monotonic()
+        with lock:
+            latencies.extend(now - t for s in seqs if (t := created.pop(s, None)) is not None)
+
+    agent = EdgeAgent(config, cameras=[wire.CameraInfo(camera_id="cam-1")], on_ack=on_ack)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    agent.start()
+    rng = random.Random(seed)
+    produced, start = 0, time.monotonic()
+    chunk = 1 if rate else 50
+    while not stop.is_set() and (count == 0 or produced < count):
+        elapsed = time.monotonic() - start
+        if seconds and elapsed >= seconds:
+            break
+        if rate and produced >= rate * elapsed:
+            time.sleep(min(0.001, (produced + 1) / rate - elapsed))
+            continue
+        n = chunk if count == 0 else min(chunk, count - produced)
+        items = [make_sighting(rng) for _ in range(n)]
+        t = time.monotonic()
+        seqs = agent.submit([(s, f) for s, f in items])
+        with lock:
+            created.update((seq, t) for seq in seqs)
+        produced += n
+        if result is None and produced % 1000 == 0:
+            print(json.dumps({"produced": produced}), flush=True)
+    deadline = time.monotonic() + wait_acked
+    while time.monotonic() < deadline and agent.spool.stats().depth > 0 and not stop.is_set():
+        time.sleep(0.05)
+    agent.stop()
+    report = {
+        "agent_id": config.agent_id, "produced": produced,
+        "acked": agent.publisher.stats.records_acked,
+        "spool_depth": agent.spool.stats().depth,
+        "reconnects": agent.publisher.stats.reconnects,
+        "latency_p50_ms": _percentile(latencies, 0.5) * 1000,
+        "latency_p99_ms": _percentile(latencies, 0.99) * 1000,
+        "latencies_ms_sample": [round(v * 1000, 3) for v in random.sample(
+            latencies, min(len(latencies), 20000))],
+    }
+    text = json.dumps(report)
+    if result is not None:
+        result.write_text(text)
+    else:
+        print(text)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m bench.loadgen``: one synthetic agent process."""
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--config", type=Path, required=True)
+    p.add_argument("--count", type=int, default=0, help="sightings to produce (0: unbounded)")
+    p.add_argument("--rate", type=float, default=0.0, help="sightings/s (0: as fast as possible)")
+    p.add_argument("--seconds", type=float, default=0.0, help="stop producing after this")
+    p.add_argument("--wait-acked", type=float, default=30.0, help="wait this long for acks")
+    p.add_argument("--result", type=Path, default=None)
+    p.add_argument("--seed", type=int, default=1)
+    a = p.parse_args(argv)
+    run_agent(a.config, a.count, a.rate, a.seconds, a.result, a.wait_acked, a.seed)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

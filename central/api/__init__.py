@@ -1,0 +1,1 @@
+"""HTTP API: thin controllers over central's services."""

@@ -1,0 +1,84 @@
+"""REST controllers for agents, sightings and ingest status: parse, call a service, return."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Response, get
+from litestar.params import Parameter
+
+from central.api.dto import AgentRead, SightingPage, SightingRead, ThumbnailRead
+from central.services import AgentService, SightingService, StatusService
+
+
+class AgentController(Controller):
+    """Edge agents and their cameras."""
+
+    path = "/api/v1/agents"
+    tags = ["agents"]
+
+    @get("/", sync_to_thread=True, summary="List agents with last-seen and health")
+    def list_agents(self, agents: AgentService) -> list[AgentRead]:
+        """Every agent that ever said hello, with cameras, spool state and health."""
+        return [msgspec.convert(a, AgentRead) for a in agents.list()]
+
+
+def _sighting(row: dict[str, Any]) -> SightingRead:
+    thumbs = [
+        ThumbnailRead(t["role"], t["width"], t["height"],
+                      f"/api/v1/sightings/{row['event_id']}/thumbnails/{i}")
+        for i, t in enumerate(row.pop("thumbnails") or [])
+    ]
+    return msgspec.convert({**row, "thumbnails": thumbs}, SightingRead, from_attributes=True)
+
+
+class SightingController(Controller):
+    """Stored sightings."""
+
+    path = "/api/v1/sightings"
+    tags = ["sightings"]
+
+    @get("/", sync_to_thread=True, summary="Recent sightings, newest first")
+    def recent(
+        self,
+        sightings: SightingService,
+        limit: Annotated[int, Parameter(ge=1, le=1000, description="Page size.")] = 50,
+        camera_id: Annotated[str | None, Parameter(description="Only this camera.")] = None,
+        agent_id: Annotated[str | None, Parameter(description="Only this agent.")] = None,
+        before: Annotated[
+            float | None, Parameter(description="Only sightings captured before (UNIX s).")
+        ] = None,
+    ) -> SightingPage:
+        """A page of recent sightings."""
+        rows = sightings.recent(limit, camera_id, agent_id, before)
+        items = [_sighting(r) for r in rows]
+        nxt = items[-1].captured_at if len(items) == limit else None
+        return SightingPage(items=items, next_before=nxt)
+
+    @get(
+        "/{event_id:str}/thumbnails/{index:int}",
+        sync_to_thread=True,
+        media_type="image/jpeg",
+        summary="One thumbnail (JPEG) of a sighting",
+    )
+    def thumbnail(self, sightings: SightingService, event_id: str, index: int) -> Response[bytes]:
+        """The JPEG bytes."""
+        return Response(sightings.thumbnail(event_id, index), media_type="image/jpeg")
+
+
+class StatusController(Controller):
+    """Health and operations counters."""
+
+    path = "/api/v1"
+    tags = ["status"]
+
+    @get("/health", sync_to_thread=False, summary="Liveness")
+    def health(self) -> dict[str, str]:
+        """Always ok while the process serves."""
+        return {"status": "ok"}
+
+    @get("/status/ingest", sync_to_thread=False, summary="Ingest counters since start")
+    def ingest(self, status: StatusService) -> dict[str, Any]:
+        """Messages, batches, stored, duplicates, rejections by reason, auth refusals."""
+        return status.ingest()

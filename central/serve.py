@@ -1,0 +1,29 @@
+"""Run central under uvicorn: ingest + HTTP in one process, clean stop on SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+
+from central.app import build, create_app
+from central.config import CentralConfig
+
+log = logging.getLogger(__name__)
+
+
+def make_server(config: CentralConfig) -> uvicorn.Server:
+    """A uvicorn server for the configured app (not started)."""
+    app = create_app(build(config))
+    uv_config = uvicorn.Config(
+        app, host=config.http.host, port=config.http.port, log_level="warning",
+        timeout_graceful_shutdown=10, lifespan="on",
+    )
+    return uvicorn.Server(uv_config)
+
+
+def serve(config: CentralConfig) -> None:
+    """Serve until SIGTERM or SIGINT; the app's shutdown stops ingest after its last commit."""
+    server = make_server(config)
+    log.info("HTTP on http://%s:%d (OpenAPI at /schema)", config.http.host, config.http.port)
+    server.run()

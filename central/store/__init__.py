@@ -1,0 +1,1 @@
+"""Central's storage: one embedded DuckDB file plus append-only thumbnail packs."""

@@ -1,0 +1,88 @@
+"""Thumbnail evidence in append-only pack files, one folder per UTC day.
+
+Writing tens of thousands of small JPEGs a second as separate files or DuckDB blobs costs
+far more than appending them to a few large files. A thumbnail is addressed by
+``(pack, offset, length)``; ``pack`` is ``YYYYMMDD/NNNNNN``. Retention deletes whole day
+folders, after hit evidence has been copied out.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+_PACK_LIMIT = 256 << 20
+
+
+class ThumbStore:
+    """Appends thumbnails to pack files and reads them back."""
+
+    def __init__(self, root: Path, pack_limit: int = _PACK_LIMIT) -> None:
+        self._root = root
+        self._root.mkdir(parents=True, exist_ok=True)
+        self._limit = pack_limit
+        self._fd = -1
+        self._pack = ""
+        self._size = 0
+        self._dirty = False
+
+    def append(self, blobs: list[bytes]) -> list[tuple[str, int, int]]:
+        """Append blobs; return ``(pack, offset, length)`` for each. Call ``flush`` to sync."""
+        if not blobs:
+            return []
+        self._ensure_pack(sum(len(b) for b in blobs))
+        refs: list[tuple[str, int, int]] = []
+        offset = self._size
+        for blob in blobs:
+            refs.append((self._pack, offset, len(blob)))
+            offset += len(blob)
+        data = b"".join(blobs)
+        written = os.write(self._fd, data)
+        if written != len(data):
+            raise OSError(f"thumbnail pack {self._pack}: short write")
+        self._size = offset
+        self._dirty = True
+        return refs
+
+    def flush(self) -> None:
+        """Make appended thumbnails durable (before the rows that point at them commit)."""
+        if self._dirty and self._fd >= 0:
+            os.fdatasync(self._fd)
+            self._dirty = False
+
+    def read(self, pack: str, offset: int, length: int) -> bytes:
+        """Read one thumbnail back."""
+        path = self._path(pack)
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            data = fh.read(length)
+        if len(data) != length:
+            raise FileNotFoundError(f"thumbnail {pack}@{offset} is gone (purged or truncated)")
+        return data
+
+    def close(self) -> None:
+        """Sync and close the open pack."""
+        self.flush()
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def _path(self, pack: str) -> Path:
+        day, _, name = pack.partition("/")
+        if not (day.isdigit() and name.isdigit()):
+            raise ValueError(f"bad thumbnail pack reference {pack!r}")
+        return self._root / day / f"{name}.pack"
+
+    def _ensure_pack(self, incoming: int) -> None:
+        day = time.strftime("%Y%m%d", time.gmtime())
+        if self._fd >= 0 and self._pack.startswith(day) and self._size + incoming <= self._limit:
+            return
+        self.close()
+        folder = self._root / day
+        folder.mkdir(parents=True, exist_ok=True)
+        existing = sorted(p.stem for p in folder.glob("*.pack"))
+        number = int(existing[-1]) + 1 if existing else 1
+        self._pack = f"{day}/{number:06d}"
+        self._fd = os.open(self._path(self._pack), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+        self._size = 0

@@ -1,0 +1,309 @@
+"""Forward spooled sightings to central over CURVE-encrypted ZeroMQ, with application acks.
+
+The publisher owns one DEALER socket. It announces itself with an ``AgentHello``, then
+sends batches read from the spool, keeping at most ``window`` batches in flight. Records
+leave the spool only when central acknowledges the batch that carried them. If an ack
+does not come within ``ack_timeout`` (central down, network gone), the socket is dropped,
+the read position rewinds to the oldest unacknowledged record and everything in flight is
+sent again after a backoff; central de-duplicates by event id.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import struct
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+import zmq
+
+from edge_agent.spool import Spool
+from shared import wire
+from shared.keys import KeyPair
+
+log = logging.getLogger(__name__)
+
+_COUNT = struct.Struct("<H")
+_LEN = struct.Struct("<I")
+
+
+def pack_record(item: bytes, frames: list[bytes]) -> bytes:
+    """Spool record: frame count, item length, frame lengths, item bytes, frame bytes."""
+    head = [_COUNT.pack(len(frames)), _LEN.pack(len(item))]
+    head.extend(_LEN.pack(len(f)) for f in frames)
+    return b"".join([*head, item, *frames])
+
+
+def unpack_record(record: bytes) -> tuple[bytes, list[bytes]]:
+    """Inverse of :func:`pack_record`."""
+    (count,) = _COUNT.unpack_from(record, 0)
+    pos = _COUNT.size
+    lengths = [_LEN.unpack_from(record, pos + i * _LEN.size)[0] for i in range(count + 1)]
+    pos += (count + 1) * _LEN.size
+    parts = []
+    for length in lengths:
+        parts.append(record[pos : pos + length])
+        pos += length
+    return parts[0], parts[1:]
+
+
+class _OutBatch(msgspec.Struct, tag_field="kind", tag="batch", kw_only=True):
+    """Encode-side twin of ``wire.SightingBatch`` that embeds pre-encoded items as-is."""
+
+    schema: str = wire.SCHEMA
+    agent_id: str
+    batch_id: int
+    items: list[msgspec.Raw]
+    sent_at: float
+
+
+@dataclass(frozen=True)
+class LinkSettings:
+    """How the publisher talks to central."""
+
+    endpoint: str
+    server_public_key: bytes
+    keys: KeyPair
+    batch_max_items: int = 500
+    batch_max_bytes: int = 4 << 20
+    window: int = 4
+    ack_timeout: float = 5.0
+    heartbeat_interval: float = 5.0
+    backoff_min: float = 0.2
+    backoff_max: float = 30.0
+
+
+@dataclass
+class PublisherStats:
+    """Counters the agent reports and tests read."""
+
+    batches_sent: int = 0
+    records_acked: int = 0
+    dead_letters: int = 0
+    reconnects: int = 0
+    connected: bool = False
+
+
+@dataclass
+class _InFlight:
+    seqs: list[int]
+    sent_at: float
+
+
+class Publisher:
+    """Sends the spool's records to central until stopped."""
+
+    def __init__(
+        self,
+        agent_id: str,
+        spool: Spool,
+        link: LinkSettings,
+        hello: Callable[[], wire.AgentHello],
+        heartbeat: Callable[[], wire.Heartbeat],
+        dead_letter_dir: Path,
+        on_ack: Callable[[list[int], float], None] | None = None,
+    ) -> None:
+        self._agent_id = agent_id
+        self._spool = spool
+        self._link = link
+        self._hello = hello
+        self._heartbeat = heartbeat
+        self._dead_dir = dead_letter_dir
+        self._on_ack = on_ack
+        self.stats = PublisherStats()
+        self._ctx = zmq.Context.instance()
+        self._sock: zmq.Socket[bytes] | None = None
+        self._in_flight: dict[int, _InFlight] = {}
+        self._cursor = 0
+        self._next_id = int(time.time() * 1000) << 8  # unique across restarts
+        self._backoff = link.backoff_min
+        self._last_heartbeat = 0.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Run in a background thread."""
+        self._thread = threading.Thread(target=self.run, name="publisher", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Ask the loop to end and wait for it."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def run(self) -> None:
+        """The publish loop: connect, send, collect acks, recover from silence."""
+        try:
+            while not self._stop.is_set():
+                if self._sock is None and not self._connect():
+                    self._sleep_backoff()
+                    continue
+                self._maybe_heartbeat()
+                self._fill_window()
+                self._collect_acks()
+                if self._timed_out():
+                    self._drop_connection("no ack within %.1f s" % self._link.ack_timeout)
+        finally:
+            self._close_socket()
+
+    # -- connection -----------------------------------------------------------------------
+
+    def _connect(self) -> bool:
+        sock = self._ctx.socket(zmq.DEALER)
+        sock.curve_serverkey = self._link.server_public_key
+        sock.curve_publickey = self._link.keys.public
+        sock.curve_secretkey = self._link.keys.secret
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.IMMEDIATE, 1)
+        sock.setsockopt(zmq.HEARTBEAT_IVL, 2000)
+        sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 6000)
+        sock.connect(self._link.endpoint)
+        self._sock = sock
+        hello = self._hello()
+        msg_id = self._new_id()
+        hello = msgspec.structs.replace(hello, msg_id=msg_id)
+        # With IMMEDIATE set, the socket is writable only once the CURVE handshake is done.
+        writable = sock.poll(self._link.ack_timeout * 1000, zmq.POLLOUT)
+        if not writable or not self._send([wire.encode(hello)]) or not self._await_ack(msg_id):
+            self._drop_connection("central did not answer the hello")
+            return False
+        log.info("connected to central at %s", self._link.endpoint)
+        self.stats.connected = True
+        self._backoff = self._link.backoff_min
+        self._cursor = self._spool.floor - 1
+        return True
+
+    def _await_ack(self, ref: int) -> bool:
+        deadline = time.monotonic() + self._link.ack_timeout
+        while (left := deadline - time.monotonic()) > 0 and not self._stop.is_set():
+            assert self._sock is not None
+            if not self._sock.poll(min(left, 0.2) * 1000):
+                continue
+            ack = self._recv_ack()
+            if ack is not None and ack.ref == ref:
+                return ack.status == "ok"
+        return False
+
+    def _drop_connection(self, why: str) -> None:
+        if self._sock is not None:
+            log.warning("central link down: %s; reconnecting", why)
+            self.stats.reconnects += 1
+        self._close_socket()
+        self._in_flight.clear()
+        self._cursor = self._spool.floor - 1
+        self.stats.connected = False
+        self._sleep_backoff()
+
+    def _close_socket(self) -> None:
+        if self._sock is not None:
+            self._sock.close(linger=0)
+            self._sock = None
+
+    def _sleep_backoff(self) -> None:
+        delay = self._backoff * random.uniform(0.8, 1.2)
+        self._backoff = min(self._backoff * 2, self._link.backoff_max)
+        self._stop.wait(delay)
+
+    def _new_id(self) -> int:
+        self._next_id += 1
+        return self._next_id
+
+    def _send(self, frames: list[bytes]) -> bool:
+        assert self._sock is not None
+        try:
+            self._sock.send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            return False
+        return True
+
+    # -- sending --------------------------------------------------------------------------
+
+    def _maybe_heartbeat(self) -> None:
+        now = time.monotonic()
+        if now - self._last_heartbeat >= self._link.heartbeat_interval:
+            self._last_heartbeat = now
+            self._send([wire.encode(self._heartbeat())])
+
+    def _fill_window(self) -> None:
+        while len(self._in_flight) < self._link.window:
+            records = self._spool.read(
+                self._cursor, self._link.batch_max_items, self._link.batch_max_bytes
+            )
+            if not records:
+                if not self._in_flight:
+                    self._spool.wait(self._cursor, timeout=0.2)
+                return
+            batch_id = self._new_id()
+            items: list[msgspec.Raw] = []
+            frames: list[bytes] = []
+            for _seq, record in records:
+                item, thumbs = unpack_record(record)
+                items.append(msgspec.Raw(item))
+                frames.extend(thumbs)
+            header = msgspec.msgpack.encode(
+                _OutBatch(agent_id=self._agent_id, batch_id=batch_id, items=items,
+                          sent_at=time.time())
+            )
+            if not self._send([header, *frames]):
+                return
+            self._in_flight[batch_id] = _InFlight([s for s, _ in records], time.monotonic())
+            self._cursor = records[-1][0]
+            self.stats.batches_sent += 1
+
+    def _collect_acks(self) -> None:
+        if not self._in_flight or self._sock is None:
+            return
+        if not self._sock.poll(50):
+            return
+        while self._sock.poll(0):
+            ack = self._recv_ack()
+            if ack is not None:
+                self._apply_ack(ack)
+
+    def _recv_ack(self) -> wire.Ack | None:
+        assert self._sock is not None
+        frames = self._sock.recv_multipart()
+        try:
+            msg = wire.decode(frames[0])
+        except wire.WireError as err:
+            log.error("unreadable message from central: %s", err)
+            return None
+        return msg if isinstance(msg, wire.Ack) else None
+
+    def _apply_ack(self, ack: wire.Ack) -> None:
+        flight = self._in_flight.pop(ack.ref, None)
+        if flight is None:
+            return
+        if ack.status == "rejected":
+            self._dead_letter(flight.seqs, ack.error)
+        elif ack.rejected:
+            bad = {flight.seqs[r.index]: r.reason for r in ack.rejected if r.index < len(flight.seqs)}
+            for seq, reason in bad.items():
+                self._dead_letter([seq], reason)
+        self._spool.ack(flight.seqs)
+        self.stats.records_acked += len(flight.seqs)
+        if self._on_ack is not None:
+            self._on_ack(flight.seqs, flight.sent_at)
+
+    def _dead_letter(self, seqs: list[int], reason: str) -> None:
+        """Keep records central refused for good, with the reason, and count them."""
+        self._dead_dir.mkdir(parents=True, exist_ok=True)
+        for seq, record in self._spool.read(seqs[0] - 1, seqs[-1] - seqs[0] + 1, 1 << 62):
+            if seq in seqs:
+                (self._dead_dir / f"{seq:020d}.rec").write_bytes(record)
+                (self._dead_dir / f"{seq:020d}.why").write_text(reason + "\n")
+                self.stats.dead_letters += 1
+        log.error("central refused %d record(s) for good: %s (kept in %s)",
+                  len(seqs), reason, self._dead_dir)
+
+    def _timed_out(self) -> bool:
+        if not self._in_flight:
+            return False
+        oldest = min(f.sent_at for f in self._in_flight.values())
+        return time.monotonic() - oldest > self._link.ack_timeout

@@ -1,0 +1,43 @@
+"""The project's exception tree. HTTP status mapping lives in one place: central/api/errors.py."""
+
+from __future__ import annotations
+
+
+class VartaError(Exception):
+    """Base of every error Varta raises on purpose."""
+
+
+class ConfigError(VartaError):
+    """A configuration file or value is invalid; the message names the location."""
+
+
+class NotFound(VartaError):
+    """A requested object does not exist."""
+
+
+class InvalidRequest(VartaError):
+    """A request's parameters are not acceptable; the message says what was expected."""
+
+
+class Forbidden(VartaError):
+    """The caller may not do this."""
+
+
+class Unauthorized(VartaError):
+    """The caller did not prove who they are."""
+
+
+class ModelError(VartaError):
+    """A model file is missing or failed verification."""
+
+
+class ModelMissing(ModelError):
+    """A model file is not in the model store; the message names it and the fix command."""
+
+
+class ModelCorrupt(ModelError):
+    """A model file's sha256 differs from the manifest; the message gives both digests."""
+
+
+class SourceUnavailable(VartaError):
+    """An external source (file drop, registry URL) could not be read; the message says why."""

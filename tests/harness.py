@@ -1,0 +1,122 @@
+"""Builders for real transport tests: keys, a running central, agent configs and processes."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from central.app import Central, build
+from central.config import CentralConfig, HttpConfig, IngestConfig, StorageConfig
+from shared import keys
+from shared.paths import REPO_ROOT
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class KeyRing:
+    """Central's key pair and an allow-list directory of agent keys."""
+
+    root: Path
+
+    @property
+    def allowed(self) -> Path:
+        return self.root / "allowed"
+
+    @property
+    def central_secret(self) -> Path:
+        return self.root / "central.key_secret"
+
+    @property
+    def central_public(self) -> Path:
+        return self.root / "central.key"
+
+    def agent(self, agent_id: str, allow: bool = True) -> Path:
+        """Make an agent key pair (allow-listed unless told otherwise); return its secret."""
+        public, secret = keys.generate(self.root / "agents", agent_id)
+        if allow:
+            self.allowed.mkdir(parents=True, exist_ok=True)
+            (self.allowed / public.name).write_bytes(public.read_bytes())
+        return secret
+
+
+def make_keyring(root: Path, agents: list[str]) -> KeyRing:
+    """Central keys plus allow-listed keys for ``agents``."""
+    ring = KeyRing(root)
+    keys.generate(root, "central")
+    ring.allowed.mkdir(parents=True, exist_ok=True)
+    for a in agents:
+        ring.agent(a)
+    return ring
+
+
+def central_config(ring: KeyRing, data_dir: Path, port: int | None = None) -> CentralConfig:
+    """A central config on a free loopback port with a real DuckDB file in ``data_dir``."""
+    return CentralConfig(
+        ingest=IngestConfig(bind=f"tcp://127.0.0.1:{port or free_port()}",
+                            server_secret_key=ring.central_secret,
+                            allowed_agents_dir=ring.allowed),
+        http=HttpConfig(port=free_port()),
+        storage=StorageConfig(data_dir=data_dir),
+    )
+
+
+def start_central(config: CentralConfig) -> Central:
+    """Build and start ingest (no HTTP)."""
+    central = build(config)
+    central.start()
+    return central
+
+
+def agent_config_file(path: Path, ring: KeyRing, agent_id: str, endpoint: str, spool: Path,
+                      **link: object) -> Path:
+    """Write an agent.yaml for a synthetic agent."""
+    cfg = {
+        "agent_id": agent_id,
+        "central": {"endpoint": endpoint, "server_public_key": str(ring.central_public),
+                    "agent_secret_key": str(ring.root / "agents" / f"{agent_id}.key_secret"),
+                    "ack_timeout_s": 2.0, "backoff_max_s": 1.0, "heartbeat_interval_s": 0.5,
+                    **link},
+        "spool": {"dir": str(spool)},
+    }
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def spawn_loadgen(config: Path, count: int = 0, rate: float = 0.0, seconds: float = 0.0,
+                  result: Path | None = None, wait_acked: float = 60.0,
+                  seed: int = 1) -> subprocess.Popen[bytes]:
+    """Start a synthetic agent process."""
+    cmd = [sys.executable, "-m", "bench.loadgen", "--config", str(config), "--count", str(count),
+           "--rate", str(rate), "--seconds", str(seconds), "--wait-acked", str(wait_acked),
+           "--seed", str(seed)]
+    if result is not None:
+        cmd += ["--result", str(result)]
+    return subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE)
+
+
+def wait_for(predicate: object, timeout: float, interval: float = 0.1) -> bool:
+    """Poll ``predicate()`` until true or ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return True
+        time.sleep(interval)
+    return False
+
+
+def read_result(path: Path) -> dict[str, object]:
+    """A loadgen process's JSON report."""
+    return dict(json.loads(path.read_text()))
