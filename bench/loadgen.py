@@ -16,6 +16,8 @@ import threading
 import time
 from pathlib import Path
 
+import msgspec
+
 from shared import wire
 
 REGIONS = ("AA", "KA", "AI", "KI", "AT", "KT", "BC", "HC", "AX", "KX", "BH", "HH", "II")
@@ -36,8 +38,11 @@ def fake_jpeg(rng: random.Random, size: int) -> bytes:
 
 
 def make_sighting(
-    rng: random.Random, camera_id: str = "cam-1", plate: str | None = None,
-    thumb_bytes: tuple[int, int] = (6000, 2000), now: float | None = None,
+    rng: random.Random,
+    camera_id: str = "cam-1",
+    plate: str | None = None,
+    thumb_bytes: tuple[int, int] = (6000, 2000),
+    now: float | None = None,
 ) -> tuple[wire.Sighting, list[bytes]]:
     """One realistic sighting and its thumbnail frames."""
     now = time.time() if now is None else now
@@ -50,15 +55,20 @@ def make_sighting(
         camera_id=camera_id,
         captured_at=now,
         vehicle=wire.Vehicle(
-            box=(x, y, x + 420.0, y + 300.0), type=rng.choice(TYPES),
-            type_confidence=rng.uniform(0.5, 1.0), colour=rng.choice(COLOURS),
+            box=(x, y, x + 420.0, y + 300.0),
+            type=rng.choice(TYPES),
+            type_confidence=rng.uniform(0.5, 1.0),
+            colour=rng.choice(COLOURS),
             colour_confidence=rng.uniform(0.4, 1.0),
         ),
         plate=wire.Plate(
-            text=text, raw=f"{text[:2]} {text[2:6]} {text[6:]}", confidence=conf,
+            text=text,
+            raw=f"{text[:2]} {text[2:6]} {text[6:]}",
+            confidence=conf,
             candidates=[wire.PlateCandidate(text, conf), wire.PlateCandidate(alt, 1 - conf)],
             char_confidences=[round(rng.uniform(0.8, 1.0), 3) for _ in text],
-            format="ua_current", region=f"UA-{text[:2]}",
+            format="ua_current",
+            region=f"UA-{text[:2]}",
             box=(x + 150.0, y + 220.0, x + 270.0, y + 250.0),
         ),
         track_frames=rng.randint(3, 40),
@@ -78,8 +88,16 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(int(q * len(ordered)), len(ordered) - 1)]
 
 
-def run_agent(config_path: Path, count: int, rate: float, seconds: float, result: Path | None,
-              wait_acked: float, seed: int) -> None:
+def run_agent(
+    config_path: Path,
+    count: int,
+    rate: float,
+    seconds: float,
+    result: Path | None,
+    wait_acked: float,
+    seed: int,
+    log_accepted: Path | None = None,
+) -> None:
     """Produce sightings into an agent's spool and forward them; report numbers as JSON."""
     from edge_agent.app import EdgeAgent
     from edge_agent.config import AgentConfig
@@ -100,7 +118,11 @@ def run_agent(config_path: Path, count: int, rate: float, seconds: float, result
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     agent.start()
     rng = random.Random(seed)
+    # Templates made once, so the generator's own cost stays small next to what is measured;
+    # each emitted sighting still gets a fresh event id and capture time.
+    pool = [make_sighting(rng) for _ in range(256)]
     produced, start = 0, time.monotonic()
+    accepted = open(log_accepted, "a") if log_accepted else None  # noqa: SIM115
     chunk = 1 if rate else 50
     while not stop.is_set() and (count == 0 or produced < count):
         elapsed = time.monotonic() - start
@@ -110,11 +132,18 @@ def run_agent(config_path: Path, count: int, rate: float, seconds: float, result
             time.sleep(min(0.001, (produced + 1) / rate - elapsed))
             continue
         n = chunk if count == 0 else min(chunk, count - produced)
-        items = [make_sighting(rng) for _ in range(n)]
+        now = time.time()
+        items = [
+            (msgspec.structs.replace(s, event_id=wire.new_event_id(now), captured_at=now), f)
+            for s, f in (pool[(produced + i) % len(pool)] for i in range(n))
+        ]
         t = time.monotonic()
-        seqs = agent.submit([(s, f) for s, f in items])
+        seqs = agent.submit(items)
         with lock:
             created.update((seq, t) for seq in seqs)
+        if accepted is not None:  # written after the spool took them: these must arrive
+            accepted.write("".join(f"{s.event_id}\n" for s, _ in items))
+            accepted.flush()
         produced += n
         if result is None and produced % 1000 == 0:
             print(json.dumps({"produced": produced}), flush=True)
@@ -123,14 +152,16 @@ def run_agent(config_path: Path, count: int, rate: float, seconds: float, result
         time.sleep(0.05)
     agent.stop()
     report = {
-        "agent_id": config.agent_id, "produced": produced,
+        "agent_id": config.agent_id,
+        "produced": produced,
         "acked": agent.publisher.stats.records_acked,
         "spool_depth": agent.spool.stats().depth,
         "reconnects": agent.publisher.stats.reconnects,
         "latency_p50_ms": _percentile(latencies, 0.5) * 1000,
         "latency_p99_ms": _percentile(latencies, 0.99) * 1000,
-        "latencies_ms_sample": [round(v * 1000, 3) for v in random.sample(
-            latencies, min(len(latencies), 20000))],
+        "latencies_ms_sample": [
+            round(v * 1000, 3) for v in random.sample(latencies, min(len(latencies), 20000))
+        ],
     }
     text = json.dumps(report)
     if result is not None:
@@ -149,8 +180,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--wait-acked", type=float, default=30.0, help="wait this long for acks")
     p.add_argument("--result", type=Path, default=None)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument(
+        "--log-accepted",
+        type=Path,
+        default=None,
+        help="append the event id of each sighting the spool accepted",
+    )
     a = p.parse_args(argv)
-    run_agent(a.config, a.count, a.rate, a.seconds, a.result, a.wait_acked, a.seed)
+    run_agent(a.config, a.count, a.rate, a.seconds, a.result, a.wait_acked, a.seed, a.log_accepted)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,9 @@ class IngestConfig(StrictModel):
         description="Directory of allow-listed agent public keys; file name = agent id.",
     )
     max_drain: int = Field(256, ge=1, description="Messages drained per storage transaction.")
+    max_turn_items: int = Field(
+        5000, ge=1, description="Sightings per storage transaction, at most (bounds ack delay)."
+    )
 
 
 class HttpConfig(StrictModel):

@@ -46,6 +46,10 @@ class IngestStats:
     store_errors: int = 0
     last_error: str = ""
 
+    def messages_rejected_total(self) -> int:
+        """Messages refused as a whole, for any reason."""
+        return sum(self.messages_rejected.values())
+
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly view."""
         return {
@@ -104,6 +108,7 @@ class IngestServer:
         db: Database,
         thumbs: ThumbStore,
         max_drain: int = 256,
+        max_turn_items: int = 5000,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.stats = IngestStats()
@@ -115,6 +120,7 @@ class IngestServer:
         self._sightings = SightingRepository()
         self._agents = AgentRepository()
         self._max_drain = max_drain
+        self._max_turn_items = max_turn_items
         self._clock = clock
         self._stop = threading.Event()
         self._ready = threading.Event()
@@ -160,6 +166,8 @@ class IngestServer:
     def _turn(self, sock: zmq.Socket[Any]) -> None:
         turn = _Turn()
         for _ in range(self._max_drain):
+            if len(turn.sightings) >= self._max_turn_items:
+                break  # keep each commit short, so acks stay prompt under load
             try:
                 frames = sock.recv_multipart(flags=zmq.NOBLOCK, copy=False)
             except zmq.Again:
@@ -181,7 +189,7 @@ class IngestServer:
             kind, schema = wire.peek(data)
             wire.check_version(schema)
             if kind == "batch":
-                self._batch(peer, bound_agent, data, [f.bytes for f in frames[2:]], turn)
+                self._batch(peer, bound_agent, data, [f.buffer for f in frames[2:]], turn)
                 return
             msg = wire.decode(data)
         except wire.UnsupportedVersion as err:
@@ -203,7 +211,8 @@ class IngestServer:
             self._reject("unexpected message kind", type(msg).__name__)
 
     def _batch(
-        self, peer: bytes, bound_agent: str, header: bytes, frames: list[bytes], turn: _Turn
+        self, peer: bytes, bound_agent: str, header: bytes, frames: list[memoryview],
+        turn: _Turn,
     ) -> None:
         parts = wire.split_batch(header, frames)
         if parts.agent_id != bound_agent:
@@ -211,14 +220,13 @@ class IngestServer:
                 f"batch claims agent {parts.agent_id!r} but its key belongs to {bound_agent!r}"
             )
         self.stats.batches += 1
-        ids: list[str] = []
-        for _index, item, thumbs in parts.items:
-            if isinstance(item, wire.Sighting):
-                refs = self._thumbs.append(thumbs)
-                turn.sightings.append(IncomingSighting(parts.agent_id, item, refs))
-                ids.append(item.event_id)
-            else:
-                self.stats.faces_received += 1  # no watchlist yet: nothing of it is kept
+        sightings = [(i, t) for _, i, t in parts.items if isinstance(i, wire.Sighting)]
+        self.stats.faces_received += len(parts.items) - len(sightings)  # no watchlist yet
+        refs = iter(self._thumbs.append([f for _, thumbs in sightings for f in thumbs]))
+        for item, thumbs in sightings:
+            own = [next(refs) for _ in thumbs]
+            turn.sightings.append(IncomingSighting(parts.agent_id, item, own))  # type: ignore[arg-type]
+        ids = [item.event_id for item, _ in sightings]
         self.stats.items_rejected += len(parts.rejected)
         for r in parts.rejected:
             log.warning("agent %s batch %d item %d refused: %s",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import signal
+from types import FrameType
 
 import uvicorn
 
@@ -26,4 +28,14 @@ def serve(config: CentralConfig) -> None:
     """Serve until SIGTERM or SIGINT; the app's shutdown stops ingest after its last commit."""
     server = make_server(config)
     log.info("HTTP on http://%s:%d (OpenAPI at /schema)", config.http.host, config.http.port)
+    # uvicorn stops gracefully on SIGTERM/SIGINT (the lifespan's shutdown commits and acks
+    # the last turn), then re-raises the signal to the handler found at start. Make that
+    # handler end the process with status 0: the stop was orderly.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _exit_cleanly)
     server.run()
+    log.info("central stopped cleanly")
+
+
+def _exit_cleanly(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(0)

@@ -21,7 +21,11 @@ class CentralLinkConfig(StrictModel):
     )
     batch_max_items: int = Field(500, ge=1, le=2000, description="Sightings per batch, at most.")
     window: int = Field(4, ge=1, le=64, description="Batches in flight awaiting ack, at most.")
-    ack_timeout_s: float = Field(5.0, gt=0, description="Reconnect and resend after this.")
+    ack_timeout_s: float = Field(
+        30.0, gt=0,
+        description="Last resort: resend after this long without an ack on a live connection "
+        "(a lost connection is noticed within seconds on its own).",
+    )
     heartbeat_interval_s: float = Field(5.0, gt=0, description="Seconds between heartbeats.")
     backoff_min_s: float = Field(0.2, gt=0, description="First reconnect delay.")
     backoff_max_s: float = Field(30.0, gt=0, description="Longest reconnect delay.")

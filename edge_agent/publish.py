@@ -2,10 +2,14 @@
 
 The publisher owns one DEALER socket. It announces itself with an ``AgentHello``, then
 sends batches read from the spool, keeping at most ``window`` batches in flight. Records
-leave the spool only when central acknowledges the batch that carried them. If an ack
-does not come within ``ack_timeout`` (central down, network gone), the socket is dropped,
-the read position rewinds to the oldest unacknowledged record and everything in flight is
-sent again after a backoff; central de-duplicates by event id.
+leave the spool only when central acknowledges the batch that carried them.
+
+A lost link is noticed from ZeroMQ itself: a socket monitor reports the disconnect (ZMTP
+heartbeats notice a silent peer within seconds). Then the socket is dropped, the read
+position rewinds to the oldest unacknowledged record and everything in flight is sent
+again after a backoff; central de-duplicates by event id. ``ack_timeout`` is only a last
+resort for a peer that is connected but never answers: it must be longer than central's
+slowest commit, or a busy central would be flooded with resends.
 """
 
 from __future__ import annotations
@@ -39,15 +43,15 @@ def pack_record(item: bytes, frames: list[bytes]) -> bytes:
     return b"".join([*head, item, *frames])
 
 
-def unpack_record(record: bytes) -> tuple[bytes, list[bytes]]:
-    """Inverse of :func:`pack_record`."""
+def unpack_record(record: bytes) -> tuple[memoryview, list[memoryview]]:
+    """Inverse of :func:`pack_record`, without copying the bytes."""
     (count,) = _COUNT.unpack_from(record, 0)
-    pos = _COUNT.size
-    lengths = [_LEN.unpack_from(record, pos + i * _LEN.size)[0] for i in range(count + 1)]
-    pos += (count + 1) * _LEN.size
+    lengths = struct.unpack_from(f"<{count + 1}I", record, _COUNT.size)
+    view = memoryview(record)
+    pos = _COUNT.size + (count + 1) * _LEN.size
     parts = []
     for length in lengths:
-        parts.append(record[pos : pos + length])
+        parts.append(view[pos : pos + length])
         pos += length
     return parts[0], parts[1:]
 
@@ -72,7 +76,7 @@ class LinkSettings:
     batch_max_items: int = 500
     batch_max_bytes: int = 4 << 20
     window: int = 4
-    ack_timeout: float = 5.0
+    ack_timeout: float = 30.0
     heartbeat_interval: float = 5.0
     backoff_min: float = 0.2
     backoff_max: float = 30.0
@@ -118,6 +122,7 @@ class Publisher:
         self.stats = PublisherStats()
         self._ctx = zmq.Context.instance()
         self._sock: zmq.Socket[bytes] | None = None
+        self._monitor: zmq.Socket[bytes] | None = None
         self._in_flight: dict[int, _InFlight] = {}
         self._cursor = 0
         self._next_id = int(time.time() * 1000) << 8  # unique across restarts
@@ -147,7 +152,9 @@ class Publisher:
                 self._maybe_heartbeat()
                 self._fill_window()
                 self._collect_acks()
-                if self._timed_out():
+                if self._disconnected():
+                    self._drop_connection("connection to central lost")
+                elif self._timed_out():
                     self._drop_connection("no ack within %.1f s" % self._link.ack_timeout)
         finally:
             self._close_socket()
@@ -163,6 +170,7 @@ class Publisher:
         sock.setsockopt(zmq.IMMEDIATE, 1)
         sock.setsockopt(zmq.HEARTBEAT_IVL, 2000)
         sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 6000)
+        self._monitor = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
         sock.connect(self._link.endpoint)
         self._sock = sock
         hello = self._hello()
@@ -202,8 +210,19 @@ class Publisher:
 
     def _close_socket(self) -> None:
         if self._sock is not None:
+            self._sock.disable_monitor()
             self._sock.close(linger=0)
             self._sock = None
+        if self._monitor is not None:
+            self._monitor.close(linger=0)
+            self._monitor = None
+
+    def _disconnected(self) -> bool:
+        """True once the monitor reported that the established connection went away."""
+        if self._monitor is None or not self._monitor.poll(0):
+            return False
+        self._monitor.recv_multipart()
+        return True
 
     def _sleep_backoff(self) -> None:
         delay = self._backoff * random.uniform(0.8, 1.2)
@@ -214,7 +233,7 @@ class Publisher:
         self._next_id += 1
         return self._next_id
 
-    def _send(self, frames: list[bytes]) -> bool:
+    def _send(self, frames: list[bytes | memoryview]) -> bool:
         assert self._sock is not None
         try:
             self._sock.send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
@@ -241,7 +260,7 @@ class Publisher:
                 return
             batch_id = self._new_id()
             items: list[msgspec.Raw] = []
-            frames: list[bytes] = []
+            frames: list[memoryview] = []
             for _seq, record in records:
                 item, thumbs = unpack_record(record)
                 items.append(msgspec.Raw(item))

@@ -101,8 +101,9 @@ class Spool:
             seqs: list[int] = []
             parts: list[bytes] = []
             offset = seg.size
+            base = seg.end_seq
             for payload in payloads:
-                seq = seg.end_seq + len(seqs)
+                seq = base + len(seqs)
                 parts.append(_HEADER.pack(len(payload), zlib.crc32(payload), seq))
                 parts.append(payload)
                 seqs.append(seq)
@@ -124,21 +125,21 @@ class Spool:
         out: list[tuple[int, bytes]] = []
         with self._lock:
             seq = max(after + 1, self._floor)
-            total = 0
             idx = self._segment_index(seq)
-            while idx < len(self._segments) and len(out) < max_records and total < max_bytes:
+            budget = max_bytes
+            while idx < len(self._segments) and len(out) < max_records and budget > 0:
                 seg = self._segments[idx]
                 seq = max(seq, seg.first_seq)
-                with open(seg.path, "rb") as fh:
-                    while seq < seg.end_seq and len(out) < max_records and total < max_bytes:
-                        if seq not in self._acked_above:
-                            payload = self._read_record(fh, seg, seq)
-                            out.append((seq, payload))
-                            total += len(payload)
-                        seq += 1
+                last = min(seg.end_seq, seq + max_records - len(out))
+                if seq < last:
+                    got = self._read_run(seg, seq, last, budget)
+                    out.extend(got)
+                    budget -= sum(len(p) for _, p in got)
+                    seq = last
                 idx += 1
+        if self._acked_above:
+            out = [(s, p) for s, p in out if s not in self._acked_above]
         return out
-
     def ack(self, seqs: Iterable[int]) -> None:
         """Mark records delivered; drop segments whose records are all delivered."""
         with self._lock:
@@ -193,12 +194,28 @@ class Spool:
         firsts = [s.first_seq for s in self._segments]
         return max(bisect.bisect_right(firsts, seq) - 1, 0)
 
-    def _read_record(self, fh: object, seg: _Segment, seq: int) -> bytes:
-        offset = seg.offsets[seq - seg.first_seq]
-        fd = fh.fileno()  # type: ignore[attr-defined]
-        header = os.pread(fd, _HEADER.size, offset)
-        length, _crc, _seq = _HEADER.unpack(header)
-        return os.pread(fd, length, offset + _HEADER.size)
+    def _read_run(
+        self, seg: _Segment, first: int, last: int, budget: int
+    ) -> list[tuple[int, bytes]]:
+        """Read records ``first..last-1`` of one segment with a single pread."""
+        start = seg.offsets[first - seg.first_seq]
+        end = seg.offsets[last - seg.first_seq] if last < seg.end_seq else seg.size
+        fd = os.open(seg.path, os.O_RDONLY)
+        try:
+            data = os.pread(fd, end - start, start)
+        finally:
+            os.close(fd)
+        out: list[tuple[int, bytes]] = []
+        pos = 0
+        for seq in range(first, last):
+            length = _HEADER.unpack_from(data, pos)[0]
+            payload = data[pos + _HEADER.size : pos + _HEADER.size + length]
+            out.append((seq, payload))
+            pos += _HEADER.size + length
+            budget -= length
+            if budget <= 0:
+                break
+        return out
 
     def _writable_segment(self) -> _Segment:
         if self._segments and self._fd >= 0 and self._segments[-1].size < self._segment_bytes:
@@ -231,10 +248,11 @@ class Spool:
             self._acked_above = {s for s in self._acked_above if s >= seg.end_seq}
             self._floor = max(self._floor, seg.end_seq)
             seg.path.unlink(missing_ok=True)
-            log.warning(
-                "spool full (%d bytes max): evicted %d undelivered records (seq %d-%d)",
-                self._max_bytes, lost, seg.first_seq, seg.end_seq - 1,
-            )
+            if lost:
+                log.warning(
+                    "spool full (%d bytes max): evicted %d undelivered records (seq %d-%d)",
+                    self._max_bytes, lost, seg.first_seq, seg.end_seq - 1,
+                )
             self._save_state()
 
     def _drop_done_segments(self) -> None:

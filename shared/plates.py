@@ -102,12 +102,15 @@ class PlateFormat:
             groups) and that is dropped from the text.
         prior: How much to trust a candidate of this format relative to others.
         check: Extra validity test on the final text (region table, EV letters).
+        breaks: Slot indices before which the plate has a gap; a separator OCR reads
+            anywhere else counts against the format. None allows gaps anywhere.
     """
 
     name: str
     slots: tuple[str, ...]
     prior: float = 1.0
     check: Callable[[str], bool] | None = None
+    breaks: frozenset[int] | None = None
 
     def allows(self, text: str) -> bool:
         """Whether ``text`` (folded) fits this format exactly, ignoring dropped slots."""
@@ -137,8 +140,23 @@ class Candidate:
     format: str
 
 
-def _slots(spec: str, **sets: str) -> tuple[str, ...]:
-    return tuple(sets.get(c, "") if c != "_" else "" for c in spec)
+def _format(
+    name: str,
+    spec: str,
+    prior: float,
+    check: Callable[[str], bool] | None = None,
+    **sets: str,
+) -> PlateFormat:
+    """A format from a spec: one letter per slot naming its set, ``_`` a dropped slot,
+    ``|`` a place where the plate has a gap (a space, dash or emblem)."""
+    slots: list[str] = []
+    breaks: set[int] = set()
+    for c in spec:
+        if c == "|":
+            breaks.add(len(slots))
+        else:
+            slots.append(sets.get(c, ""))
+    return PlateFormat(name, tuple(slots), prior, check, frozenset(breaks))
 
 
 def _ua_region(text: str) -> bool:
@@ -154,24 +172,25 @@ GENERIC: Final = "eu_generic"
 #: Formats the candidate search knows, most specific first. ``eu_generic`` is the
 #: fallback: any 4-8 Latin letters and digits (personalised plates, other countries).
 FORMATS: Final[tuple[PlateFormat, ...]] = (
-    PlateFormat("ua_current", _slots("UUDDDDUU", U=UA_LETTERS, D=_D), 1.0, _ua_region),
-    PlateFormat("ua_ev", _slots("UUDDDDEE", U=UA_LETTERS, D=_D, E=UA_EV_LETTERS), 1.0, _ua_ev),
-    PlateFormat("ua_1995", _slots("DDDDDUU", U=UA_LETTERS, D=_D), 0.9),
-    PlateFormat("sk", _slots("LLDDDLL", L=_L, D=_D), 0.9),
-    PlateFormat("cz", _slots("DLDDDDD", L=_L, D=_D), 0.85),
-    PlateFormat("pl", _slots("LLDDDDD", L=_L, D=_D), 0.85),
-    PlateFormat("pl", _slots("LLLDDDD", L=_L, D=_D), 0.85),
+    _format("ua_current", "UU|DDDD|UU", 1.0, _ua_region, U=UA_LETTERS, D=_D),
+    _format("ua_ev", "UU|DDDD|EE", 1.0, _ua_ev, U=UA_LETTERS, D=_D, E=UA_EV_LETTERS),
+    _format("ua_1995", "DD|D|DD|UU", 0.9, U=UA_LETTERS, D=_D),
+    _format("sk", "LL|DDD|LL", 0.9, L=_L, D=_D),
+    _format("cz", "DLD|DDDD", 0.85, L=_L, D=_D),
+    _format("pl", "LL|DDDDD", 0.85, L=_L, D=_D),
+    _format("pl", "LLL|DDDD", 0.85, L=_L, D=_D),
+    _format("uk", "LLDD|LLL", 0.85, L=_L, D=_D),
     # The Slovak coat of arms and the Czech inspection stickers sit between the first
     # and the second group and often read as one extra character there.
-    PlateFormat("sk", _slots("LL_DDDLL", L=_L, D=_D), 0.7),
-    PlateFormat("cz", _slots("DLD_DDDD", L=_L, D=_D), 0.7),
-    PlateFormat("cz", _slots("LLL_DDDD", L=_L, D=_D), 0.65),
+    _format("sk", "LL|_|DDD|LL", 0.9, L=_L, D=_D),
+    _format("cz", "DLD|_|DDDD", 0.85, L=_L, D=_D),
+    _format("cz", "LLL|_|DD|DD", 0.8, L=_L, D=_D),
     # Two letters, four digits, two letters outside the Ukrainian letter set
     # (personalised and foreign plates of the same layout).
-    PlateFormat(GENERIC, _slots("LLDDDDLL", L=_L, D=_D), 0.75),
+    _format(GENERIC, "LL|DDDD|LL", 0.75, L=_L, D=_D),
 )
-_GENERIC_PRIOR: Final = 0.5
-_GENERIC_RE: Final = re.compile(r"[A-Z0-9]{2,10}")
+_GENERIC_PRIOR: Final = 0.4
+_GENERIC_RE: Final = re.compile(r"[A-Z0-9]{3,10}")
 # Layouts recognised by parse() only (no candidate search): military, diplomatic, transit.
 _EXTRA_RE: Final = (
     ("ua_diplomatic", re.compile(r"(CDP|DP|D|S)\d{3,6}")),
@@ -236,17 +255,18 @@ def join_lines(lines: Sequence[str]) -> str:
 Alternatives = Sequence[Sequence[tuple[str, float]]]
 
 _FLOOR: Final = 1e-4  # probability given to an allowed character OCR did not propose
-_LOOKALIKE: Final = 0.3  # fraction of a read character's probability its look-alike gets
-_TRIM_START: Final = 0.9  # per character dropped from the start (side band, flag)
-_TRIM_END: Final = 0.75  # per character dropped from the end
-_BEAM: Final = 24
+_LOOKALIKE: Final = 0.2  # fraction of a read character's probability its look-alike gets
+_DROP_COST: Final = 0.35  # factor 1 - cost * p**4 per dropped character read with p
+_MISPLACED_GAP: Final = 0.5  # per separator read inside a group of the format
+_TRIM_END: Final = 0.8  # extra factor per character dropped from the end (no band there)
+_BEAM: Final = 8
 
 
 def _slot_probs(alts: Sequence[tuple[str, float]], allowed: str) -> list[tuple[str, float]]:
     """Probability of each allowed character at one position, best first."""
     probs: dict[str, float] = {}
-    for char, p in alts:
-        char = fold(char) or char
+    for read, p in alts:
+        char = fold(read) or read
         if char in allowed:
             probs[char] = max(probs.get(char, 0.0), p)
         for alike in CONFUSIONS.get(char, ""):
@@ -257,22 +277,73 @@ def _slot_probs(alts: Sequence[tuple[str, float]], allowed: str) -> list[tuple[s
     return sorted(probs.items(), key=lambda kv: -kv[1])[:4]
 
 
-def _search(alts: Alternatives, fmt: PlateFormat) -> list[tuple[str, float]]:
-    """Beam search for the best texts of one format over aligned positions."""
+def _drop_factor(alts: Alternatives) -> float:
+    """Cost of declaring read characters not part of the plate.
+
+    A side band, flag or sticker usually reads with less confidence than a glyph, so
+    dropping a confidently read character costs more (down to a factor of 0.5).
+    """
+    factor = 1.0
+    for position in alts:
+        p = position[0][1] if position else 0.0
+        factor *= 1.0 - _DROP_COST * p**4
+    return factor
+
+
+def _search(
+    alts: Alternatives, fmt: PlateFormat, probs: Callable[[int, str], SlotProbs]
+) -> list[tuple[str, float]]:
+    """Beam search for the best texts of one format over aligned positions.
+
+    ``probs(i, allowed)`` gives the allowed characters' probabilities at position ``i``.
+    """
     beam: list[tuple[str, float]] = [("", 0.0)]
-    for position, allowed in zip(alts, fmt.slots, strict=True):
+    dropped = [a for a, slot in zip(alts, fmt.slots, strict=True) if not slot]
+    for i, allowed in enumerate(fmt.slots):
         if not allowed:
-            beam = [(text, logp) for text, logp in beam]
             continue
-        options = _slot_probs(position, allowed)
+        options = probs(i, allowed)
         beam = sorted(
-            ((text + c, logp + math.log(p)) for text, logp in beam for c, p in options),
+            ((text + c, logp + logq) for text, logp in beam for c, logq in options),
             key=lambda tl: -tl[1],
         )[:_BEAM]
     n = sum(1 for s in fmt.slots if s)
+    drop = _drop_factor(dropped)
     return [
-        (text, math.exp(logp / n)) for text, logp in beam if fmt.check is None or fmt.check(text)
+        (text, math.exp(logp / n) * drop)
+        for text, logp in beam
+        if fmt.check is None or fmt.check(text)
     ]
+
+
+SlotProbs = list[tuple[str, float]]
+
+
+def _memo(window: Alternatives) -> Callable[[int, str], SlotProbs]:
+    """Per-position log-probabilities of allowed characters, computed once per set."""
+    cache: dict[tuple[int, str], SlotProbs] = {}
+
+    def probs(i: int, allowed: str) -> SlotProbs:
+        key = (i, allowed)
+        if key not in cache:
+            cache[key] = [(c, math.log(p)) for c, p in _slot_probs(window[i], allowed)]
+        return cache[key]
+
+    return probs
+
+
+def _aligned(alts: Alternatives) -> tuple[list[Sequence[tuple[str, float]]], set[int]]:
+    """The alphanumeric positions of a read, and the indices a separator precedes."""
+    aligned: list[Sequence[tuple[str, float]]] = []
+    gaps: set[int] = set()
+    for position in alts:
+        if not position:
+            continue
+        if fold(position[0][0]).isalnum():
+            aligned.append(position)
+        elif aligned:
+            gaps.add(len(aligned))
+    return aligned, gaps
 
 
 def candidates(alts: Alternatives, top_n: int = 5) -> list[Candidate]:
@@ -281,7 +352,8 @@ def candidates(alts: Alternatives, top_n: int = 5) -> list[Candidate]:
     Every format whose length fits the read (after dropping up to two characters from
     its ends, e.g. a country code or flag read from the plate's side band) proposes its
     best texts; their confidence is the geometric mean of the character probabilities,
-    times the format's prior and a penalty per dropped character. The read itself
+    times the format's prior, a penalty per dropped character and one per separator
+    read where the format has no gap (``W-053011`` is not Polish). The read itself
     (alphanumerics, folded) is always proposed as ``eu_generic``.
 
     Args:
@@ -295,17 +367,22 @@ def candidates(alts: Alternatives, top_n: int = 5) -> list[Candidate]:
             found[text] = Candidate(text, min(conf, 1.0), name)
 
     read = [(fold(a[0][0]), a[0][1]) for a in alts if a and fold(a[0][0]).isalnum()]
-    if read:
+    if len(read) >= 3:
         geo = math.exp(sum(math.log(max(p, _FLOOR)) for _, p in read) / len(read))
         add("".join(c for c, _ in read), geo * _GENERIC_PRIOR, GENERIC)
-    aligned = [a for a in alts if a and fold(a[0][0]).isalnum()]
-    for fmt in FORMATS:
-        for start in range(3):
-            for end in range(3):
-                window = aligned[start : len(aligned) - end]
-                if len(window) != len(fmt.slots):
-                    continue
-                penalty = fmt.prior * _TRIM_START**start * _TRIM_END**end
-                for text, conf in _search(window, fmt)[:top_n]:
-                    add(text, conf * penalty, fmt.name)
+    aligned, gaps = _aligned(alts)
+    for start, end in itertools.product(range(3), range(3)):
+        window = aligned[start : len(aligned) - end]
+        fits = [fmt for fmt in FORMATS if len(fmt.slots) == len(window)]
+        if not fits:
+            continue
+        probs = _memo(window)
+        trimmed = [*aligned[:start], *aligned[len(aligned) - end :]]
+        seen = {g - start for g in gaps if start < g < len(aligned) - end}
+        for fmt in fits:
+            penalty = fmt.prior * _drop_factor(trimmed) * _TRIM_END**end
+            if fmt.breaks is not None:
+                penalty *= _MISPLACED_GAP ** len(seen - fmt.breaks)
+            for text, conf in _search(window, fmt, probs)[:top_n]:
+                add(text, conf * penalty, fmt.name)
     return sorted(found.values(), key=lambda c: -c.confidence)[:top_n]

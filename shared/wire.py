@@ -40,6 +40,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Annotated, Final, Literal
 
 import msgspec
@@ -189,6 +190,7 @@ class FaceObservation(Struct, frozen=True, kw_only=True, tag_field="kind", tag="
 
 
 Item = Sighting | FaceObservation
+Frame = bytes | memoryview  # a thumbnail frame, received without copying
 
 
 class SightingBatch(_Message, tag="batch"):
@@ -235,6 +237,12 @@ _item_encoder = msgspec.msgpack.Encoder()
 def encode(message: Message) -> bytes:
     """Encode a message header to MessagePack."""
     return _encoder.encode(message)
+
+
+def to_builtins(message: Message | Item) -> dict[str, object]:
+    """The message as plain dicts and lists (what a MessagePack library would produce)."""
+    out: dict[str, object] = msgspec.to_builtins(message)
+    return out
 
 
 def encode_item(item: Item) -> bytes:
@@ -308,6 +316,7 @@ class _ThumbCount(Struct, forbid_unknown_fields=False):
 
 
 _loose_batch_decoder = msgspec.msgpack.Decoder(_LooseBatch)
+_batch_decoder = msgspec.msgpack.Decoder(SightingBatch)
 _thumb_count_decoder = msgspec.msgpack.Decoder(_ThumbCount)
 
 
@@ -316,11 +325,11 @@ class BatchParts(Struct, frozen=True):
 
     agent_id: str
     batch_id: int
-    items: list[tuple[int, Item, list[bytes]]]
+    items: list[tuple[int, Item, list[Frame]]]
     rejected: list[Rejected]
 
 
-def split_batch(header: bytes, frames: list[bytes]) -> BatchParts:
+def split_batch(header: bytes, frames: Sequence[Frame]) -> BatchParts:
     """Validate a batch item by item, so one bad item does not sink the others.
 
     Raises ``WireError`` when the batch as a whole is unusable: not a batch, unknown major
@@ -330,11 +339,19 @@ def split_batch(header: bytes, frames: list[bytes]) -> BatchParts:
     check_version(schema)
     if kind != "batch":
         raise WireError(f"expected a batch, got kind {kind!r}")
+    try:  # the common case: the whole batch is valid, one decode call
+        batch = _batch_decoder.decode(header)
+        decoded: list[tuple[Item | None, int, str]] = [
+            (item, len(item.thumbnails), "") for item in batch.items
+        ]
+        return _assemble(batch.agent_id, batch.batch_id, decoded, frames)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        pass
     try:
         loose = _loose_batch_decoder.decode(header)
     except (msgspec.ValidationError, msgspec.DecodeError) as err:
         raise WireError(f"invalid batch: {err}") from err
-    decoded: list[tuple[Item | None, int, str]] = []
+    decoded = []
     for raw in loose.items:
         try:
             item = _item_decoder.decode(raw)
@@ -347,32 +364,39 @@ def split_batch(header: bytes, frames: list[bytes]) -> BatchParts:
         except (msgspec.ValidationError, msgspec.DecodeError) as err:
             raise WireError(f"batch {loose.batch_id}: {reason}; its frames unknown") from err
         decoded.append((None, count, reason))
+    return _assemble(loose.agent_id, loose.batch_id, decoded, frames)
+
+
+def _assemble(
+    agent_id: str, batch_id: int, decoded: list[tuple[Item | None, int, str]],
+    frames: Sequence[Frame],
+) -> BatchParts:
     expected = sum(count for _, count, _ in decoded)
     if len(frames) != expected:
         raise WireError(
-            f"batch {loose.batch_id}: items describe {expected} thumbnail frames, "
+            f"batch {batch_id}: items describe {expected} thumbnail frames, "
             f"{len(frames)} followed the header"
         )
-    items: list[tuple[int, Item, list[bytes]]] = []
+    items: list[tuple[int, Item, list[Frame]]] = []
     rejected: list[Rejected] = []
     pos = 0
     for index, (item, count, reason) in enumerate(decoded):
-        own = frames[pos : pos + count]
+        own = list(frames[pos : pos + count])
         pos += count
         problem = reason or _frames_problem(own)
         if item is None or problem:
             rejected.append(Rejected(index, problem))
         else:
             items.append((index, item, own))
-    return BatchParts(loose.agent_id, loose.batch_id, items, rejected)
+    return BatchParts(agent_id, batch_id, items, rejected)
 
 
-def _frames_problem(frames: list[bytes]) -> str:
+def _frames_problem(frames: list[Frame]) -> str:
     for i, frame in enumerate(frames):
         if len(frame) > MAX_THUMBNAIL_BYTES:
             return f"thumbnail {i} is {len(frame)} bytes, at most {MAX_THUMBNAIL_BYTES} allowed"
-        if not frame.startswith(b"\xff\xd8"):
-            return f"thumbnail {i} is not a JPEG (starts {frame[:4].hex()}, expected ffd8)"
+        if bytes(frame[:2]) != b"\xff\xd8":
+            return f"thumbnail {i} is not a JPEG (starts {bytes(frame[:4]).hex()}, expected ffd8)"
     return ""
 
 

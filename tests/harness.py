@@ -87,7 +87,7 @@ def agent_config_file(path: Path, ring: KeyRing, agent_id: str, endpoint: str, s
         "agent_id": agent_id,
         "central": {"endpoint": endpoint, "server_public_key": str(ring.central_public),
                     "agent_secret_key": str(ring.root / "agents" / f"{agent_id}.key_secret"),
-                    "ack_timeout_s": 2.0, "backoff_max_s": 1.0, "heartbeat_interval_s": 0.5,
+                    "ack_timeout_s": 15.0, "backoff_max_s": 1.0, "heartbeat_interval_s": 0.5,
                     **link},
         "spool": {"dir": str(spool)},
     }
@@ -97,14 +97,16 @@ def agent_config_file(path: Path, ring: KeyRing, agent_id: str, endpoint: str, s
 
 def spawn_loadgen(config: Path, count: int = 0, rate: float = 0.0, seconds: float = 0.0,
                   result: Path | None = None, wait_acked: float = 60.0,
-                  seed: int = 1) -> subprocess.Popen[bytes]:
+                  seed: int = 1, log_accepted: Path | None = None) -> subprocess.Popen[bytes]:
     """Start a synthetic agent process."""
     cmd = [sys.executable, "-m", "bench.loadgen", "--config", str(config), "--count", str(count),
            "--rate", str(rate), "--seconds", str(seconds), "--wait-acked", str(wait_acked),
            "--seed", str(seed)]
     if result is not None:
         cmd += ["--result", str(result)]
-    return subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE)
+    if log_accepted is not None:
+        cmd += ["--log-accepted", str(log_accepted)]
+    return subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.DEVNULL)
 
 
 def wait_for(predicate: object, timeout: float, interval: float = 0.1) -> bool:
@@ -120,3 +122,28 @@ def wait_for(predicate: object, timeout: float, interval: float = 0.1) -> bool:
 def read_result(path: Path) -> dict[str, object]:
     """A loadgen process's JSON report."""
     return dict(json.loads(path.read_text()))
+
+
+def central_yaml(path: Path, config: CentralConfig) -> Path:
+    """Write a central config as YAML for `varta central serve`."""
+    path.write_text(yaml.safe_dump(config.model_dump(mode="json")))
+    return path
+
+
+def spawn_central(config_file: Path) -> subprocess.Popen[bytes]:
+    """Run `varta central serve` as a real process."""
+    return subprocess.Popen(
+        [sys.executable, "-c", "from shared.cli import main; main()", "central", "serve",
+         "--config", str(config_file)], cwd=REPO_ROOT,
+    )
+
+
+def stored_ids(db_file: Path) -> list[str]:
+    """Every stored event id (with repeats, if there were any), read from the DuckDB file."""
+    import duckdb
+
+    con = duckdb.connect(str(db_file), read_only=True)
+    try:
+        return [r[0] for r in con.execute("SELECT event_id::VARCHAR FROM sightings").fetchall()]
+    finally:
+        con.close()

@@ -46,47 +46,75 @@ class IncomingSighting:
     thumbs: list[ThumbRef]
 
 
+def _list_array(offsets: list[int], values: pa.Array, valid: list[bool]) -> pa.Array:
+    """A list array from flat values and offsets; rows where ``valid`` is False are null."""
+    mask = pa.array([not v for v in valid], pa.bool_())
+    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values, mask=mask)
+
+
+def _box_array(boxes: list[tuple[float, float, float, float] | None]) -> pa.Array:
+    flat = [c for b in boxes for c in (b if b is not None else (0.0, 0.0, 0.0, 0.0))]
+    mask = pa.array([b is None for b in boxes], pa.bool_())
+    return pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.float32()), 4, mask=mask)
+
+
 def _rows(items: list[IncomingSighting], received_at: float) -> pa.Table:
-    cols: dict[str, list[Any]] = {name: [] for name in (
-        "event_id", "agent_id", "camera_id", "captured_at", "received_at", "plate", "plate_raw",
-        "plate_confidence", "plate_candidates", "plate_char_confidences", "plate_format",
-        "plate_region", "plate_box", "vehicle_box", "vehicle_type", "vehicle_type_confidence",
-        "colour", "colour_confidence", "track_frames", "track_seconds", "thumbnails")}
+    """Columnar Arrow table of the rows; nested columns are built from flat child arrays."""
+    sightings = [i.sighting for i in items]
+    plates = [s.plate for s in sightings]
+    vehicles = [s.vehicle for s in sightings]
+    has_plate = [p is not None for p in plates]
+    cand_off, cand_text, cand_conf = [0], [], []
+    char_off, char_conf = [0], []
+    for p in plates:
+        if p is not None:
+            cand_text.extend(c.text for c in p.candidates)
+            cand_conf.extend(c.confidence for c in p.candidates)
+            char_conf.extend(p.char_confidences)
+        cand_off.append(len(cand_text))
+        char_off.append(len(char_conf))
+    th_off, th_role, th_w, th_h, th_pack, th_offset, th_len = [0], [], [], [], [], [], []
     for inc in items:
-        s, p, v = inc.sighting, inc.sighting.plate, inc.sighting.vehicle
-        cols["event_id"].append(s.event_id)
-        cols["agent_id"].append(inc.agent_id)
-        cols["camera_id"].append(s.camera_id)
-        cols["captured_at"].append(s.captured_at)
-        cols["received_at"].append(received_at)
-        cols["plate"].append(p.text if p else None)
-        cols["plate_raw"].append(p.raw if p else None)
-        cols["plate_confidence"].append(p.confidence if p else None)
-        cols["plate_candidates"].append(
-            [{"text": c.text, "confidence": c.confidence} for c in p.candidates] if p else None
-        )
-        cols["plate_char_confidences"].append(list(p.char_confidences) if p else None)
-        cols["plate_format"].append(p.format if p else None)
-        cols["plate_region"].append(p.region if p else None)
-        cols["plate_box"].append(list(p.box) if p and p.box else None)
-        cols["vehicle_box"].append(list(v.box) if v else None)
-        cols["vehicle_type"].append(v.type if v else None)
-        cols["vehicle_type_confidence"].append(v.type_confidence if v else None)
-        cols["colour"].append(v.colour if v else None)
-        cols["colour_confidence"].append(v.colour_confidence if v else None)
-        cols["track_frames"].append(s.track_frames)
-        cols["track_seconds"].append(s.track_seconds)
-        cols["thumbnails"].append([
-            {"role": t.role, "width": t.width, "height": t.height,
-             "pack": ref[0], "offset": ref[1], "length": ref[2]}
-            for t, ref in zip(s.thumbnails, inc.thumbs, strict=True)
-        ])
-    types = {"plate_candidates": pa.list_(_CANDIDATE), "plate_char_confidences":
-             pa.list_(pa.float32()), "plate_box": _BOX, "vehicle_box": _BOX,
-             "thumbnails": pa.list_(_THUMB), "plate_confidence": pa.float32(),
-             "vehicle_type_confidence": pa.float32(), "colour_confidence": pa.float32(),
-             "captured_at": pa.float64(), "received_at": pa.float64()}
-    return pa.table({k: pa.array(v, type=types.get(k)) for k, v in cols.items()})
+        for t, (pack, offset, length) in zip(inc.sighting.thumbnails, inc.thumbs, strict=True):
+            th_role.append(t.role)
+            th_w.append(t.width)
+            th_h.append(t.height)
+            th_pack.append(pack)
+            th_offset.append(offset)
+            th_len.append(length)
+        th_off.append(len(th_role))
+    candidates = pa.StructArray.from_arrays(
+        [pa.array(cand_text, pa.string()), pa.array(cand_conf, pa.float32())],
+        fields=list(_CANDIDATE))
+    thumbs = pa.StructArray.from_arrays(
+        [pa.array(th_role, pa.string()), pa.array(th_w, pa.int32()), pa.array(th_h, pa.int32()),
+         pa.array(th_pack, pa.string()), pa.array(th_offset, pa.int64()),
+         pa.array(th_len, pa.int32())], fields=list(_THUMB))
+    f32 = pa.float32()
+    return pa.table({
+        "event_id": pa.array([s.event_id for s in sightings], pa.string()),
+        "agent_id": pa.array([i.agent_id for i in items], pa.string()),
+        "camera_id": pa.array([s.camera_id for s in sightings], pa.string()),
+        "captured_at": pa.array([s.captured_at for s in sightings], pa.float64()),
+        "received_at": pa.array([received_at] * len(items), pa.float64()),
+        "plate": pa.array([p.text if p else None for p in plates], pa.string()),
+        "plate_raw": pa.array([p.raw if p else None for p in plates], pa.string()),
+        "plate_confidence": pa.array([p.confidence if p else None for p in plates], f32),
+        "plate_candidates": _list_array(cand_off, candidates, has_plate),
+        "plate_char_confidences": _list_array(char_off, pa.array(char_conf, f32), has_plate),
+        "plate_format": pa.array([p.format if p else None for p in plates], pa.string()),
+        "plate_region": pa.array([p.region if p else None for p in plates], pa.string()),
+        "plate_box": _box_array([p.box if p else None for p in plates]),
+        "vehicle_box": _box_array([v.box if v else None for v in vehicles]),
+        "vehicle_type": pa.array([v.type if v else None for v in vehicles], pa.string()),
+        "vehicle_type_confidence": pa.array(
+            [v.type_confidence if v else None for v in vehicles], f32),
+        "colour": pa.array([v.colour if v else None for v in vehicles], pa.string()),
+        "colour_confidence": pa.array([v.colour_confidence if v else None for v in vehicles], f32),
+        "track_frames": pa.array([s.track_frames for s in sightings], pa.int32()),
+        "track_seconds": pa.array([s.track_seconds for s in sightings], f32),
+        "thumbnails": pa.ListArray.from_arrays(pa.array(th_off, pa.int32()), thumbs),
+    })
 
 
 class SightingRepository:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 _PACK_LIMIT = 256 << 20
+_IOV_MAX = 1024
 
 
 class ThumbStore:
@@ -27,7 +29,7 @@ class ThumbStore:
         self._size = 0
         self._dirty = False
 
-    def append(self, blobs: list[bytes]) -> list[tuple[str, int, int]]:
+    def append(self, blobs: Sequence[bytes | memoryview]) -> list[tuple[str, int, int]]:
         """Append blobs; return ``(pack, offset, length)`` for each. Call ``flush`` to sync."""
         if not blobs:
             return []
@@ -37,10 +39,10 @@ class ThumbStore:
         for blob in blobs:
             refs.append((self._pack, offset, len(blob)))
             offset += len(blob)
-        data = b"".join(blobs)
-        written = os.write(self._fd, data)
-        if written != len(data):
-            raise OSError(f"thumbnail pack {self._pack}: short write")
+        for i in range(0, len(blobs), _IOV_MAX):
+            chunk = blobs[i : i + _IOV_MAX]
+            if os.writev(self._fd, chunk) != sum(len(b) for b in chunk):
+                raise OSError(f"thumbnail pack {self._pack}: short write")
         self._size = offset
         self._dirty = True
         return refs

@@ -1,0 +1,240 @@
+"""``varta bench ingest``: N agent processes -> CURVE ZeroMQ -> central -> DuckDB.
+
+Prints one JSON object. Besides the end-to-end numbers it measures, in the same run and
+on the same machine, two ceilings: raw ZeroMQ round trips of the same payload (one
+sighting per message, CURVE, loopback) and raw bulk append of the same rows into DuckDB.
+Ack latency is per sighting: from the moment the agent put it in its spool to the moment
+central's ack (sent after the commit) reached the agent.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import yaml
+import zmq
+
+from bench.loadgen import make_sighting
+from central.app import build
+from central.config import CentralConfig, IngestConfig, StorageConfig
+from central.store.db import Database
+from central.store.sightings import IncomingSighting, SightingRepository
+from shared import keys, wire
+from shared.paths import REPO_ROOT
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(int(q * len(ordered)), len(ordered) - 1)] if ordered else 0.0
+
+
+def _free_endpoint() -> str:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"tcp://127.0.0.1:{s.getsockname()[1]}"
+
+
+def zmq_ceiling(seconds: float, window: int = 64) -> float:
+    """Round trips per second of one-sighting messages over CURVE on loopback."""
+    server_pub, server_sec = zmq.curve_keypair()
+    client_pub, client_sec = zmq.curve_keypair()
+    ctx: zmq.Context[Any] = zmq.Context()
+    endpoint = _free_endpoint()
+    srv = ctx.socket(zmq.ROUTER)
+    srv.curve_server, srv.curve_secretkey, srv.curve_publickey = True, server_sec, server_pub
+    srv.bind(endpoint)
+    stop = threading.Event()
+    ack = wire.encode(wire.Ack(ref=1))
+
+    def echo() -> None:
+        while not stop.is_set():
+            if srv.poll(100):
+                frames = srv.recv_multipart(copy=False)
+                srv.send_multipart([frames[0], ack])
+
+    thread = threading.Thread(target=echo, daemon=True)
+    thread.start()
+    cli = ctx.socket(zmq.DEALER)
+    cli.curve_serverkey, cli.curve_publickey, cli.curve_secretkey = (
+        server_pub,
+        client_pub,
+        client_sec,
+    )
+    cli.connect(endpoint)
+    rng = random.Random(7)
+    sighting, frames = make_sighting(rng)
+    header = wire.encode(wire.SightingBatch(agent_id="bench", batch_id=1, items=[sighting]))
+    message = [header, *frames]
+    done, in_flight = 0, 0
+    start = time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        while in_flight < window:
+            cli.send_multipart(message)
+            in_flight += 1
+        cli.recv_multipart()
+        in_flight -= 1
+        done += 1
+    stop.set()
+    thread.join()
+    cli.close(0)
+    srv.close(0)
+    ctx.term()
+    return done / elapsed
+
+
+def duckdb_ceiling(seconds: float, directory: Path, batch: int = 5000) -> float:
+    """Rows per second of raw bulk appends of the same rows into a fresh DuckDB file."""
+    rng = random.Random(11)
+    ref = ("20260101/000001", 0, 6000)
+    db = Database(directory / "ceiling.duckdb")
+    repo = SightingRepository()
+    pool = [make_sighting(rng, thumb_bytes=(4, 4))[0] for _ in range(batch)]
+    rows, elapsed = 0, 0.0
+    while elapsed < seconds:
+        now = time.time()
+        items = [
+            IncomingSighting(
+                "bench", msgspec.structs.replace(s, event_id=wire.new_event_id(now)), [ref, ref]
+            )
+            for s in pool
+        ]
+        start = time.perf_counter()
+        db.writer.execute("BEGIN")
+        rows += len(repo.insert(db.writer, items, now))
+        db.writer.execute("COMMIT")
+        elapsed += time.perf_counter() - start
+    db.close()
+    return rows / elapsed
+
+
+def _agent_configs(root: Path, n: int, endpoint: str) -> list[Path]:
+    paths = []
+    for i in range(n):
+        agent_id = f"bench-{i}"
+        secret = root / "keys" / f"{agent_id}.key_secret"
+        cfg = {
+            "agent_id": agent_id,
+            "central": {
+                "endpoint": endpoint,
+                "server_public_key": str(root / "keys/central.key"),
+                "agent_secret_key": str(secret),
+            },
+            "spool": {"dir": str(root / f"spool-{i}")},
+        }
+        path = root / f"{agent_id}.yaml"
+        path.write_text(yaml.safe_dump(cfg))
+        paths.append(path)
+    return paths
+
+
+def run(agents: int, seconds: float, rate: float, ceilings: bool = True) -> dict[str, Any]:
+    """Run the benchmark and return its result object."""
+    with tempfile.TemporaryDirectory(prefix="varta-bench-") as tmp:
+        root = Path(tmp)
+        result: dict[str, Any] = {"agents": agents, "seconds": seconds, "rate": rate or None}
+        if ceilings:
+            result["ceiling_zmq_msgs_per_s"] = round(zmq_ceiling(min(seconds, 3.0)))
+            result["ceiling_duckdb_rows_per_s"] = round(duckdb_ceiling(min(seconds, 3.0), root))
+        keys.generate(root / "keys", "central")
+        for i in range(agents):
+            pub, _ = keys.generate(root / "keys", f"bench-{i}")
+            (root / "allowed").mkdir(exist_ok=True)
+            (root / "allowed" / pub.name).write_bytes(pub.read_bytes())
+        config = CentralConfig(
+            ingest=IngestConfig(
+                bind=_free_endpoint(),
+                server_secret_key=root / "keys/central.key_secret",
+                allowed_agents_dir=root / "allowed",
+            ),
+            storage=StorageConfig(data_dir=root / "central"),
+        )
+        central = build(config)
+        central.start()
+        procs = []
+        for i, cfg in enumerate(_agent_configs(root, agents, config.ingest.bind)):
+            out = root / f"result-{i}.json"
+            cmd = [
+                sys.executable,
+                "-m",
+                "bench.loadgen",
+                "--config",
+                str(cfg),
+                "--seconds",
+                str(seconds),
+                "--rate",
+                str(rate / agents if rate else 0),
+                "--result",
+                str(out),
+                "--wait-acked",
+                "30",
+                "--seed",
+                str(i + 1),
+            ]
+            procs.append((subprocess.Popen(cmd, cwd=REPO_ROOT), out))
+        cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+        samples = _sample_stored(central.ingest.stats, seconds)
+        for proc, _ in procs:
+            proc.wait()
+        cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        stats = central.ingest.stats.as_dict()
+        central.stop()
+        reports = [json.loads(out.read_text()) for _, out in procs]
+        result.update(_summarise(samples, reports, stats, seconds))
+        stored = max(stats["sightings_stored"], 1)
+        central_cpu = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
+        result["central_cpu_us_per_sighting"] = round(central_cpu / stored * 1e6, 1)
+        result["agents_cpu_us_per_sighting"] = round(
+            (kids.ru_utime + kids.ru_stime) / stored * 1e6, 1
+        )
+        return result
+
+
+def _sample_stored(stats: Any, seconds: float) -> list[tuple[float, int]]:
+    samples = []
+    start = time.monotonic()
+    while (now := time.monotonic()) - start < seconds:
+        samples.append((now - start, stats.sightings_stored))
+        time.sleep(0.25)
+    samples.append((time.monotonic() - start, stats.sightings_stored))
+    return samples
+
+
+def _summarise(
+    samples: list[tuple[float, int]],
+    reports: list[dict[str, Any]],
+    stats: dict[str, Any],
+    seconds: float,
+) -> dict[str, Any]:
+    warm = [s for s in samples if s[0] >= min(1.0, seconds / 4)]
+    (t0, n0), (t1, n1) = warm[0], warm[-1]
+    latencies = [v for r in reports for v in r["latencies_ms_sample"]]
+    produced = sum(r["produced"] for r in reports)
+    windows = [
+        (b[1] - a[1]) / (b[0] - a[0]) for a, b in zip(warm, warm[1:], strict=False) if b[0] > a[0]
+    ]
+    return {
+        "sightings_per_s": round((n1 - n0) / (t1 - t0)) if t1 > t0 else 0,
+        "sightings_per_s_median_window": round(statistics.median(windows)) if windows else 0,
+        "ack_p50_ms": round(_percentile(latencies, 0.5), 2),
+        "ack_p99_ms": round(_percentile(latencies, 0.99), 2),
+        "produced": produced,
+        "stored": stats["sightings_stored"],
+        "duplicates": stats["duplicates"],
+        "lost": produced - stats["sightings_stored"],
+        "reconnects": sum(r["reconnects"] for r in reports),
+        "messages_rejected": stats["messages_rejected_total"],
+    }

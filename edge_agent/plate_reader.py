@@ -1,0 +1,292 @@
+"""The plate-reading seam: a BGR frame (and optional vehicle boxes) in, plate reads out.
+
+``PPOCRPlateReader`` locates plate-like text with PP-OCR detection on a downscaled image
+(:mod:`edge_agent.plate_locate`), cuts and rectifies each candidate line from the full
+frame, reads it with PP-OCR recognition restricted to plate characters and lets the plate
+grammar (:func:`shared.plates.candidates`) rank the readings. Regions are read best-ranked
+first and reading stops at the first confident read in a national format, so a frame
+usually costs one detection and one recognition; only when nothing confident turns up is
+the frame searched again at a finer scale. The raw OCR text is kept as read; the grammar
+only proposes and orders candidates.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+from shared import plates
+from shared.wire import Plate, PlateCandidate
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+    import openvino as ov
+
+    from edge_agent.ocr import TextRead, TextRecognizer
+    from edge_agent.plate_locate import PlateLocator, PlateRegion
+    from models.store import ModelStore
+
+log = logging.getLogger(__name__)
+
+Box = tuple[float, float, float, float]
+Alternatives = list[tuple[tuple[str, float], ...]]
+
+_NO_DIGIT_FACTOR: Final = 0.6  # most plates hold digits; vanity plates and shop signs may not
+_GENERIC_FACTOR: Final = 0.9
+_ODD_LENGTH_FACTOR: Final = 0.8  # plates hold 4-8 characters
+# Margin around a detected line, in line heights: DB boxes can clip the first or last glyph.
+_MARGIN_X: Final = 0.2
+_MARGIN_Y: Final = 0.06
+
+
+class PlateReader(abc.ABC):
+    """Reads licence plates in a frame."""
+
+    @abc.abstractmethod
+    def read(
+        self, frame: npt.NDArray[np.uint8], vehicles: Sequence[Box] | None = None
+    ) -> list[Plate]:
+        """Plates in a BGR frame, most plate-like first.
+
+        Args:
+            frame: The camera frame, BGR, ``[H, W, 3]`` uint8.
+            vehicles: Vehicle boxes ``(x1, y1, x2, y2)`` in frame pixels to search in;
+                None or empty searches the whole frame.
+        """
+
+
+class PPOCRPlateReader(PlateReader):
+    """PP-OCR text detection + recognition with the plate grammar."""
+
+    def __init__(
+        self,
+        locator: PlateLocator,
+        recognizer: TextRecognizer,
+        *,
+        max_regions: int = 4,
+        min_confidence: float = 0.3,
+        top_n: int = 5,
+        stop_confidence: float = 0.6,
+        fallback_side: int | None = 640,
+        reread_below: float = 0.8,
+    ) -> None:
+        """Args:
+        locator: Finds plate-like text regions.
+        recognizer: Reads text lines.
+        max_regions: Read at most this many regions per frame (or per vehicle set).
+        min_confidence: Drop reads whose best candidate is less confident.
+        top_n: Candidates to keep per plate.
+        stop_confidence: Stop reading a frame's (or vehicle's) regions once a read in a
+            national format reaches this confidence.
+        fallback_side: Detection scale for a second look when the first finds no
+            confident read; None disables it.
+        reread_below: Read a region a second time, cut wider, when its best reading
+            is less confident than this.
+        """
+        self._locator = locator
+        self._recognizer = recognizer
+        self.max_regions = max_regions
+        self.min_confidence = min_confidence
+        self.top_n = top_n
+        self.stop_confidence = stop_confidence
+        self.fallback_side = fallback_side
+        self.reread_below = reread_below
+
+    @classmethod
+    def from_paths(
+        cls,
+        det_model: Path,
+        rec_model: Path,
+        *,
+        device: str = "CPU",
+        core: ov.Core | None = None,
+        max_side: int = 320,
+    ) -> PPOCRPlateReader:
+        """Build a reader from the PP-OCR detection and recognition model files."""
+        import openvino as ov
+
+        from edge_agent.ocr import TextDetector, TextRecognizer
+        from edge_agent.plate_locate import PlateLocator
+
+        core = core or ov.Core()
+        locator = PlateLocator(TextDetector(det_model, core, device), max_side=max_side)
+        return cls(locator, TextRecognizer(rec_model, core, device))
+
+    @classmethod
+    def from_store(cls, store: ModelStore, *, device: str = "CPU") -> PPOCRPlateReader:
+        """Build a reader from the verified PP-OCR models of a model store."""
+        return cls.from_paths(
+            store.path("PP-OCRv6_det_small"), store.path("PP-OCRv6_rec_small"), device=device
+        )
+
+    def read(
+        self, frame: npt.NDArray[np.uint8], vehicles: Sequence[Box] | None = None
+    ) -> list[Plate]:
+        """Plates in a BGR frame, most plate-like first (see :class:`PlateReader`).
+
+        Each vehicle box (or the whole frame when none are given) is searched on its
+        own: its regions are read best-ranked first until one gives a confident read in
+        a national format.
+        """
+        rois: list[Sequence[Box] | None] = [[v] for v in vehicles] if vehicles else [None]
+        scored: list[tuple[float, Plate]] = []
+        for roi in rois:
+            regions = self._locator.locate(frame, roi)[: self.max_regions]
+            found = self._read_regions(frame, regions)
+            if self.fallback_side and not self._confident(found):
+                # Small or faint plates: look again at a finer scale.
+                again = self._locator.locate(frame, roi, self.fallback_side)
+                fresh = [r for r in again if not _overlaps_any(r, regions)]
+                found.extend(self._read_regions(frame, fresh[: self.max_regions]))
+            scored.extend(drop_partial(found))
+        scored.sort(key=lambda sp: -sp[0])
+        return [plate for _, plate in scored]
+
+    def _confident(self, found: Sequence[tuple[float, Plate]]) -> bool:
+        return any(p.format != plates.GENERIC and s >= self.stop_confidence for s, p in found)
+
+    def _read_regions(
+        self, frame: npt.NDArray[np.uint8], regions: Sequence[PlateRegion]
+    ) -> list[tuple[float, Plate]]:
+        found: list[tuple[float, Plate]] = []
+        for region in regions:
+            lines = self._recognizer.recognize([plate_crop(frame, c) for c in region.lines])
+            plate = self._plate(region, lines)
+            if plate is not None and plate.confidence < self.reread_below:
+                # Uncertain: read a wider cut as well and keep the better reading.
+                crops = [plate_crop(frame, c, _MARGIN_X * 2, _MARGIN_Y * 2) for c in region.lines]
+                other = self._plate(region, self._recognizer.recognize(crops))
+                if other is not None and other.confidence > plate.confidence:
+                    plate = other
+            if plate is not None:
+                found.append((plate_score(plate), plate))
+                if self._confident(found):
+                    break
+        return found
+
+    def _plate(self, region: PlateRegion, lines: list[TextRead]) -> Plate | None:
+        best: list[plates.Candidate] = []
+        for order in _line_orders(lines):
+            found = plates.candidates(order, self.top_n)
+            if found and (not best or found[0].confidence > best[0].confidence):
+                best = found
+        if not best or best[0].confidence < self.min_confidence:
+            return None
+        top = best[0]
+        raw = " ".join(line.text for line in lines)
+        return Plate(
+            text=top.text,
+            raw=raw[:64],
+            confidence=round(top.confidence, 4),
+            candidates=[PlateCandidate(c.text, round(c.confidence, 4)) for c in best],
+            char_confidences=[
+                round(p, 4) for line in lines for p in line.char_confidences if p >= 0
+            ][:32],
+            format=top.format,
+            region=plates.parse(top.text).region,
+            box=region.box,
+        )
+
+
+def drop_partial(found: Sequence[tuple[float, Plate]]) -> list[tuple[float, Plate]]:
+    """Drop reads that a longer, about as plausible read of an overlapping region contains.
+
+    A detection box that cuts a plate short reads as part of the plate; a longer read of
+    the same place that holds it (and scores at least 80 % as well) is the fuller read.
+    """
+
+    def letters(plate: Plate) -> str:
+        return "".join(c for c in plates.fold(plate.raw) if c.isalnum())
+
+    def covered(score: float, plate: Plate) -> bool:
+        text = letters(plate)
+        return any(
+            other_score >= 0.8 * score
+            and len(letters(other)) > len(text)
+            and text in letters(other)
+            and _iou(plate.box, other.box) > 0.2
+            for other_score, other in found
+        )
+
+    return [(score, plate) for score, plate in found if not covered(score, plate)]
+
+
+def _iou(a: Box | None, b: Box | None) -> float:
+    if a is None or b is None:
+        return 0.0
+    inter = max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(
+        0.0, min(a[3], b[3]) - max(a[1], b[1])
+    )
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _overlaps_any(region: PlateRegion, others: Sequence[PlateRegion]) -> bool:
+    """Whether a region is nearly the same box as one already read (IoU above 0.7)."""
+    return any(_iou(region.box, other.box) > 0.7 for other in others)
+
+
+def _line_orders(lines: Sequence[TextRead]) -> list[Alternatives]:
+    """Per-character alternatives of a region in each plausible reading order.
+
+    Two lines are joined either way round; a line of digits may also sit between the
+    halves of a line of letters (``1234`` over ``AA BB`` reads ``AA1234BB``). A line
+    with fewer than two letters or digits is a mark, not plate text: no orders.
+    """
+    alts = [list(line.alternatives) for line in lines]
+    if len(alts) == 1:
+        return [alts[0]]
+    texts = ["".join(c for c in plates.fold(line.text) if c.isalnum()) for line in lines]
+    if len(alts) != 2 or min(len(t) for t in texts) < 2:
+        return []
+    top, bottom = alts[0], alts[1]
+    orders = [top + bottom, bottom + top]
+    for (digits, letters), (dt, lt) in zip(
+        ((top, bottom), (bottom, top)), ((texts[0], texts[1]), (texts[1], texts[0])), strict=True
+    ):
+        if dt.isdigit() and lt.isalpha():
+            half = len(letters) // 2
+            orders.append(letters[:half] + digits + letters[half:])
+    return orders
+
+
+def plate_score(plate: Plate) -> float:
+    """How plate-like a read is: its confidence, lowered for texts without digits and
+    for lengths plates rarely have."""
+    score = plate.confidence
+    if not 4 <= len(plate.text) <= 8:
+        score *= _ODD_LENGTH_FACTOR
+    if not any(c.isdigit() for c in plate.text):
+        score *= _NO_DIGIT_FACTOR
+    if plate.format == plates.GENERIC:
+        score *= _GENERIC_FACTOR
+    return score
+
+
+def plate_crop(
+    frame: npt.NDArray[np.uint8],
+    corners: npt.NDArray[np.float32],
+    margin_x: float = _MARGIN_X,
+    margin_y: float = _MARGIN_Y,
+) -> npt.NDArray[np.uint8]:
+    """Rectified crop of one text line with a margin (DB boxes hug the glyphs)."""
+    from edge_agent.ocr import warp_quad
+
+    return warp_quad(frame, expand(corners, margin_x, margin_y), height=48)
+
+
+def expand(corners: npt.NDArray[np.float32], dx: float, dy: float) -> npt.NDArray[np.float32]:
+    """Grow a quadrilateral along its own axes by ``dx``/``dy`` times its height."""
+    import numpy as np
+
+    tl, tr, br, bl = corners.astype(np.float32)
+    across = (tr - tl + br - bl) / 2
+    down = (bl - tl + br - tr) / 2
+    height = float(np.linalg.norm(down))
+    ux = across / max(float(np.linalg.norm(across)), 1e-6) * dx * height
+    uy = down / max(height, 1e-6) * dy * height
+    return np.array([tl - ux - uy, tr + ux - uy, br + ux + uy, bl - ux + uy], dtype=np.float32)

@@ -1,0 +1,137 @@
+"""Plate grammar: folding, formats, regions, line order and grammar-aware candidates."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.plates import (
+    FORMATS,
+    NUMERIC_REGIONS,
+    REGION_NAMES,
+    REGIONS,
+    PlateInfo,
+    candidates,
+    fold,
+    join_lines,
+    parse,
+)
+
+Alts = list[list[tuple[str, float]]]
+
+
+def _alts(text: str, p: float = 0.95, **extra: list[tuple[str, float]]) -> Alts:
+    """Per-position alternatives for a read: each character alone, except ``pN`` overrides."""
+    out: Alts = []
+    for i, char in enumerate(text):
+        out.append(extra.get(f"p{i}", [(char, p)]))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("аа 7681-те", "AA7681TE"),
+        ("АА7681ТЕ", "AA7681TE"),
+        ("aa7681te", "AA7681TE"),
+        ("Кі 0001 ХХ", "KI0001XX"),
+        ("ВС.1234.НС", "BC1234HC"),
+        ("", ""),
+    ],
+)
+def test_fold(raw: str, expected: str) -> None:
+    assert fold(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("AA1234BB", PlateInfo("ua_current", "UA-AA", True)),  # Latin
+        ("КА 1234 ВХ", PlateInfo("ua_current", "UA-AA", True)),  # Cyrillic, 2013 Kyiv code
+        ("АТ 7681 ТЕ", PlateInfo("ua_current", "UA-AT", True)),
+        ("KT0001AA", PlateInfo("ua_current", "UA-AT", True)),
+        ("HC5555OO", PlateInfo("ua_current", "UA-BC", True)),
+        ("II0001AA", PlateInfo("ua_current", "UA-II", True)),
+        ("AA1234ZA", PlateInfo("ua_ev", "UA-AA", True)),  # EV series with Z
+        ("BH0077YY", PlateInfo("ua_ev", "UA-BH", True)),
+        ("12345 KA", PlateInfo("ua_1995", "", True)),
+        ("09 12345 AT", PlateInfo("ua_1995", "UA-AT", True)),  # numeric region prefix
+        ("CDP 001", PlateInfo("ua_diplomatic", "", True)),
+        ("RK-099AN", PlateInfo("sk", "", True)),
+        ("1B2 5790", PlateInfo("cz", "", True)),
+        ("GWAGEN", PlateInfo("eu_generic", "", True)),
+        ("DP0000SS", PlateInfo("eu_generic", "", True)),  # D, S: not a Ukrainian series
+        ("QQ1234BB", PlateInfo("eu_generic", "", True)),  # QQ is no region code
+        ("A", PlateInfo("", "", False)),
+        ("AA 1234 BB CC DD EE", PlateInfo("", "", False)),
+        ("AA#1234", PlateInfo("", "", False)),
+    ],
+)
+def test_parse(text: str, expected: PlateInfo) -> None:
+    assert parse(text) == expected
+
+
+def test_region_table_is_complete() -> None:
+    # 27 regions of 2004 plus national II, each with its 2013 pair.
+    assert len(REGION_NAMES) == 28
+    assert len(REGIONS) == 55  # II has no second code
+    assert REGIONS["AT"] == REGIONS["KT"] == "UA-AT"
+    assert REGION_NAMES[REGIONS["BH"]] == "Odesa" and REGIONS["HH"] == "UA-BH"
+    assert NUMERIC_REGIONS["11"] == "UA-AA" and NUMERIC_REGIONS["27"] == "UA-CH"
+    letters = set("ABEIKMHOPCTX")
+    assert all(set(code) <= letters for code in REGIONS)
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        (["AA1234", "BB"], "AA1234BB"),
+        (["1234", "AABB"], "AA1234BB"),  # motorcycle: digits on top
+        (["ВХ", "АА 1234"], "AA1234BX"),  # lines given in the wrong order
+        (["AB", "CD"], "ABCD"),  # nothing Ukrainian: top to bottom
+    ],
+)
+def test_join_lines(lines: list[str], expected: str) -> None:
+    assert join_lines(lines) == expected
+
+
+@pytest.mark.parametrize(
+    ("alts", "best", "fmt"),
+    [
+        # O read at a digit position of ua_current, 0 and 8 at letter positions.
+        (_alts("AT12O4BC", p4=[("O", 0.6), ("0", 0.35)]), "AT1204BC", "ua_current"),
+        (_alts("AT1234B0", p7=[("0", 0.7), ("O", 0.2)]), "AT1234BO", "ua_current"),
+        (_alts("KA878110"), "KA8781IO", "ua_current"),  # no alternatives: look-alikes
+        (_alts("AA1234ZA"), "AA1234ZA", "ua_ev"),
+        (_alts("UA01467BH"), "AO1467BH", "ua_current"),  # flag code read before the plate
+        (_alts("RRK819AM", p0=[("R", 0.55)]), "RK819AM", "sk"),  # side-band letter
+        (_alts("1B285790"), "1B25790", "cz"),  # inspection stickers read as 8
+        (_alts("DP0000SS"), "DP0000SS", "eu_generic"),  # fits no national grammar
+        (_alts("GWAGEN"), "GWAGEN", "eu_generic"),
+    ],
+)
+def test_candidates_best(alts: Alts, best: str, fmt: str) -> None:
+    found = candidates(alts)
+    assert found[0].text == best
+    assert found[0].format == fmt
+    assert 0.0 < found[0].confidence <= 1.0
+
+
+def test_candidates_ranked_and_keep_the_raw_read() -> None:
+    found = candidates(_alts("AT12O4BC", p4=[("O", 0.6), ("0", 0.35)]), top_n=5)
+    texts = [c.text for c in found]
+    assert texts[0] == "AT1204BC"
+    assert "AT12O4BC" in texts  # the read as it was stays a candidate
+    assert [c.confidence for c in found] == sorted((c.confidence for c in found), reverse=True)
+    assert len(found) <= 5
+
+
+def test_candidates_of_nothing() -> None:
+    assert candidates([]) == []
+    assert candidates([[("-", 0.9)]]) == []
+
+
+def test_formats_allow_their_own_examples() -> None:
+    by_name = {f.name: f for f in FORMATS}
+    assert by_name["ua_current"].allows("BC1234HA")
+    assert not by_name["ua_current"].allows("BC1234QA")  # Q is not a plate letter
+    assert not by_name["ua_current"].allows("BC12345A")
