@@ -95,6 +95,7 @@ class _Turn:
     # (peer, ack, event ids of the sightings the ack covers)
     acks: list[tuple[bytes, wire.Ack, list[str]]] = field(default_factory=list)
     per_agent: collections.Counter[str] = field(default_factory=collections.Counter)
+    new_ids: set[str] = field(default_factory=set)
 
 
 class IngestServer:
@@ -110,6 +111,7 @@ class IngestServer:
         max_drain: int = 256,
         max_turn_items: int = 5000,
         clock: Callable[[], float] = time.time,
+        on_commit: Callable[[list[IncomingSighting]], None] | None = None,
     ) -> None:
         self.stats = IngestStats()
         self._endpoint = endpoint
@@ -122,6 +124,7 @@ class IngestServer:
         self._max_drain = max_drain
         self._max_turn_items = max_turn_items
         self._clock = clock
+        self._on_commit = on_commit
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
@@ -177,6 +180,16 @@ class IngestServer:
         if self._commit(turn):
             for peer, ack, _ids in turn.acks:
                 sock.send_multipart([peer, wire.encode(ack)])
+            self._notify(turn)
+
+    def _notify(self, turn: _Turn) -> None:
+        """Hand the sightings stored in this turn (not the duplicates) to the listener."""
+        if self._on_commit is None or not turn.sightings:
+            return
+        try:
+            self._on_commit([s for s in turn.sightings if s.sighting.event_id in turn.new_ids])
+        except Exception:  # a listener's bug must not stop ingest; it is logged with its trace
+            log.exception("on_commit listener failed")
 
     def _handle(self, frames: list[zmq.Frame], turn: _Turn) -> None:
         if len(frames) < 2:
@@ -269,6 +282,7 @@ class IngestServer:
             log.error("storing %d sightings failed, not acknowledged (agents will resend): %s",
                       len(turn.sightings), err)
             return False
+        turn.new_ids = new
         self.stats.sightings_stored += len(new)
         self.stats.duplicates += len(turn.sightings) - len(new)
         turn.acks = [(peer, _counted(ack, ids, new), ids) for peer, ack, ids in turn.acks]
