@@ -9,6 +9,7 @@ central's ack (sent after the commit) reached the agent.
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import resource
@@ -223,9 +224,7 @@ def _summarise(
     (t0, n0), (t1, n1) = warm[0], warm[-1]
     latencies = [v for r in reports for v in r["latencies_ms_sample"]]
     produced = sum(r["produced"] for r in reports)
-    windows = [
-        (b[1] - a[1]) / (b[0] - a[0]) for a, b in zip(warm, warm[1:], strict=False) if b[0] > a[0]
-    ]
+    windows = [(b[1] - a[1]) / (b[0] - a[0]) for a, b in itertools.pairwise(warm) if b[0] > a[0]]
     return {
         "sightings_per_s": round((n1 - n0) / (t1 - t0)) if t1 > t0 else 0,
         "sightings_per_s_median_window": round(statistics.median(windows)) if windows else 0,

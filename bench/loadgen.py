@@ -11,7 +11,6 @@ import argparse
 import json
 import random
 import signal
-import sys
 import threading
 import time
 from pathlib import Path
@@ -191,4 +190,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -51,7 +51,12 @@ def build(config: CentralConfig) -> Central:
     server_keys = keys.load_pair(config.ingest.server_secret_key)
     allow = keys.load_allow_list(config.ingest.allowed_agents_dir)
     ingest = IngestServer(
-        config.ingest.bind, server_keys, allow, db, thumbs, max_drain=config.ingest.max_drain,
+        config.ingest.bind,
+        server_keys,
+        allow,
+        db,
+        thumbs,
+        max_drain=config.ingest.max_drain,
         max_turn_items=config.ingest.max_turn_items,
     )
     return Central(config, db, thumbs, ingest)

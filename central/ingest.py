@@ -53,12 +53,16 @@ class IngestStats:
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly view."""
         return {
-            "messages": self.messages, "batches": self.batches,
-            "sightings_stored": self.sightings_stored, "duplicates": self.duplicates,
-            "faces_received": self.faces_received, "items_rejected": self.items_rejected,
+            "messages": self.messages,
+            "batches": self.batches,
+            "sightings_stored": self.sightings_stored,
+            "duplicates": self.duplicates,
+            "faces_received": self.faces_received,
+            "items_rejected": self.items_rejected,
             "messages_rejected": dict(self.messages_rejected),
             "messages_rejected_total": sum(self.messages_rejected.values()),
-            "auth_denied": self.auth_denied, "store_errors": self.store_errors,
+            "auth_denied": self.auth_denied,
+            "store_errors": self.store_errors,
             "last_error": self.last_error,
         }
 
@@ -196,7 +200,7 @@ class IngestServer:
             self._reject("no header frame", None)
             return
         peer, header = frames[0].bytes, frames[1]
-        bound_agent = header.get("User-Id")
+        bound_agent = str(header.get("User-Id"))
         data = header.bytes
         try:
             kind, schema = wire.peek(data)
@@ -224,7 +228,11 @@ class IngestServer:
             self._reject("unexpected message kind", type(msg).__name__)
 
     def _batch(
-        self, peer: bytes, bound_agent: str, header: bytes, frames: list[memoryview],
+        self,
+        peer: bytes,
+        bound_agent: str,
+        header: bytes,
+        frames: list[memoryview],
         turn: _Turn,
     ) -> None:
         parts = wire.split_batch(header, frames)
@@ -242,14 +250,17 @@ class IngestServer:
         ids = [item.event_id for item, _ in sightings]
         self.stats.items_rejected += len(parts.rejected)
         for r in parts.rejected:
-            log.warning("agent %s batch %d item %d refused: %s",
-                        parts.agent_id, parts.batch_id, r.index, r.reason)
+            log.warning(
+                "agent %s batch %d item %d refused: %s",
+                parts.agent_id,
+                parts.batch_id,
+                r.index,
+                r.reason,
+            )
         turn.per_agent[parts.agent_id] += len(ids)
         turn.acks.append((peer, wire.Ack(ref=parts.batch_id, rejected=parts.rejected), ids))
 
-    def _refuse(
-        self, peer: bytes, header: bytes, reason: str, err: Exception, turn: _Turn
-    ) -> None:
+    def _refuse(self, peer: bytes, header: bytes, reason: str, err: Exception, turn: _Turn) -> None:
         self._reject(reason, str(err))
         ref = wire.batch_ref(header)
         if ref is not None:
@@ -275,12 +286,15 @@ class IngestServer:
                 self._agents.heartbeat(con, hb, now)
             self._agents.seen(con, dict(turn.per_agent), now)
             con.execute("COMMIT")
-        except Exception as err:  # noqa: BLE001 - any storage failure: roll back, no ack
+        except Exception as err:
             self._rollback(con)
             self.stats.store_errors += 1
             self.stats.last_error = f"store failed: {err}"
-            log.error("storing %d sightings failed, not acknowledged (agents will resend): %s",
-                      len(turn.sightings), err)
+            log.error(
+                "storing %d sightings failed, not acknowledged (agents will resend): %s",
+                len(turn.sightings),
+                err,
+            )
             return False
         turn.new_ids = new
         self.stats.sightings_stored += len(new)
@@ -292,7 +306,7 @@ class IngestServer:
     def _rollback(con: Any) -> None:
         try:
             con.execute("ROLLBACK")
-        except Exception:  # noqa: BLE001 - no open transaction is fine here
+        except Exception:
             log.debug("rollback had no open transaction")
 
 

@@ -18,8 +18,12 @@ def make_server(config: CentralConfig) -> uvicorn.Server:
     """A uvicorn server for the configured app (not started)."""
     app = create_app(build(config))
     uv_config = uvicorn.Config(
-        app, host=config.http.host, port=config.http.port, log_level="warning",
-        timeout_graceful_shutdown=10, lifespan="on",
+        app,
+        host=config.http.host,
+        port=config.http.port,
+        log_level="warning",
+        timeout_graceful_shutdown=10,
+        lifespan="on",
     )
     return uvicorn.Server(uv_config)
 

@@ -17,8 +17,9 @@ from shared.errors import InvalidRequest, NotFound
 class AgentService:
     """Agents and cameras with health."""
 
-    def __init__(self, db: Database, offline_after: float,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, db: Database, offline_after: float, clock: Callable[[], float] = time.time
+    ) -> None:
         self._db = db
         self._repo = AgentRepository()
         self._offline_after = offline_after
@@ -38,8 +39,9 @@ class SightingService:
         self._thumbs = thumbs
         self._repo = SightingRepository()
 
-    def recent(self, limit: int, camera_id: str | None, agent_id: str | None,
-               before: float | None) -> list[dict[str, Any]]:
+    def recent(
+        self, limit: int, camera_id: str | None, agent_id: str | None, before: float | None
+    ) -> list[dict[str, Any]]:
         """Newest first."""
         if not 1 <= limit <= 1000:
             raise InvalidRequest(f"limit must be between 1 and 1000, got {limit}")

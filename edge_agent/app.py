@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 
 from edge_agent.config import AgentConfig
@@ -42,7 +42,8 @@ class EdgeAgent:
         self._models = model_versions or {}
         self._started = time.time()
         self.spool = Spool(
-            config.spool.dir, config.spool.max_bytes,
+            config.spool.dir,
+            config.spool.max_bytes,
             fsync_interval=config.spool.fsync_interval_s,
         )
         c = config.central
@@ -50,16 +51,24 @@ class EdgeAgent:
             endpoint=c.endpoint,
             server_public_key=keys.load_public(c.server_public_key),
             keys=keys.load_pair(c.agent_secret_key),
-            batch_max_items=c.batch_max_items, window=c.window, ack_timeout=c.ack_timeout_s,
-            heartbeat_interval=c.heartbeat_interval_s, backoff_min=c.backoff_min_s,
+            batch_max_items=c.batch_max_items,
+            window=c.window,
+            ack_timeout=c.ack_timeout_s,
+            heartbeat_interval=c.heartbeat_interval_s,
+            backoff_min=c.backoff_min_s,
             backoff_max=c.backoff_max_s,
         )
         self.publisher = Publisher(
-            config.agent_id, self.spool, link, self._hello, self._heartbeat,
-            dead_letter_dir=config.spool.dir / "dead", on_ack=on_ack,
+            config.agent_id,
+            self.spool,
+            link,
+            self._hello,
+            self._heartbeat,
+            dead_letter_dir=config.spool.dir / "dead",
+            on_ack=on_ack,
         )
 
-    def submit(self, items: list[tuple[wire.Item, list[bytes]]]) -> list[int]:
+    def submit(self, items: Sequence[tuple[wire.Item, Sequence[bytes]]]) -> list[int]:
         """Make sightings durable in the spool; return their spool seqs."""
         return self.spool.append([pack_record(wire.encode_item(i), f) for i, f in items])
 
@@ -74,14 +83,21 @@ class EdgeAgent:
 
     def _hello(self) -> wire.AgentHello:
         return wire.AgentHello(
-            agent_id=self.config.agent_id, software_version=software_version(),
-            cameras=self._cameras, models=self._models, started_at=self._started,
+            agent_id=self.config.agent_id,
+            software_version=software_version(),
+            cameras=self._cameras,
+            models=self._models,
+            started_at=self._started,
         )
 
     def _heartbeat(self) -> wire.Heartbeat:
         s = self.spool.stats()
         return wire.Heartbeat(
-            agent_id=self.config.agent_id, sent_at=time.time(), cameras=self._camera_stats(),
-            spool_depth=s.depth, spool_bytes=s.bytes, spool_evictions=s.evictions,
+            agent_id=self.config.agent_id,
+            sent_at=time.time(),
+            cameras=self._camera_stats(),
+            spool_depth=s.depth,
+            spool_bytes=s.bytes,
+            spool_evictions=s.evictions,
             dead_letters=self.publisher.stats.dead_letters,
         )

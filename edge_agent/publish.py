@@ -19,9 +19,10 @@ import random
 import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import zmq
@@ -36,7 +37,7 @@ _COUNT = struct.Struct("<H")
 _LEN = struct.Struct("<I")
 
 
-def pack_record(item: bytes, frames: list[bytes]) -> bytes:
+def pack_record(item: bytes, frames: Sequence[bytes]) -> bytes:
     """Spool record: frame count, item length, frame lengths, item bytes, frame bytes."""
     head = [_COUNT.pack(len(frames)), _LEN.pack(len(item))]
     head.extend(_LEN.pack(len(f)) for f in frames)
@@ -120,7 +121,7 @@ class Publisher:
         self._dead_dir = dead_letter_dir
         self._on_ack = on_ack
         self.stats = PublisherStats()
-        self._ctx = zmq.Context.instance()
+        self._ctx: zmq.Context[Any] = zmq.Context.instance()
         self._sock: zmq.Socket[bytes] | None = None
         self._monitor: zmq.Socket[bytes] | None = None
         self._in_flight: dict[int, _InFlight] = {}
@@ -155,7 +156,7 @@ class Publisher:
                 if self._disconnected():
                     self._drop_connection("connection to central lost")
                 elif self._timed_out():
-                    self._drop_connection("no ack within %.1f s" % self._link.ack_timeout)
+                    self._drop_connection(f"no ack within {self._link.ack_timeout:.1f} s")
         finally:
             self._close_socket()
 
@@ -177,7 +178,7 @@ class Publisher:
         msg_id = self._new_id()
         hello = msgspec.structs.replace(hello, msg_id=msg_id)
         # With IMMEDIATE set, the socket is writable only once the CURVE handshake is done.
-        writable = sock.poll(self._link.ack_timeout * 1000, zmq.POLLOUT)
+        writable = sock.poll(int(self._link.ack_timeout * 1000), zmq.POLLOUT)
         if not writable or not self._send([wire.encode(hello)]) or not self._await_ack(msg_id):
             self._drop_connection("central did not answer the hello")
             return False
@@ -191,7 +192,7 @@ class Publisher:
         deadline = time.monotonic() + self._link.ack_timeout
         while (left := deadline - time.monotonic()) > 0 and not self._stop.is_set():
             assert self._sock is not None
-            if not self._sock.poll(min(left, 0.2) * 1000):
+            if not self._sock.poll(int(min(left, 0.2) * 1000)):
                 continue
             ack = self._recv_ack()
             if ack is not None and ack.ref == ref:
@@ -266,8 +267,9 @@ class Publisher:
                 items.append(msgspec.Raw(item))
                 frames.extend(thumbs)
             header = msgspec.msgpack.encode(
-                _OutBatch(agent_id=self._agent_id, batch_id=batch_id, items=items,
-                          sent_at=time.time())
+                _OutBatch(
+                    agent_id=self._agent_id, batch_id=batch_id, items=items, sent_at=time.time()
+                )
             )
             if not self._send([header, *frames]):
                 return
@@ -302,7 +304,9 @@ class Publisher:
         if ack.status == "rejected":
             self._dead_letter(flight.seqs, ack.error)
         elif ack.rejected:
-            bad = {flight.seqs[r.index]: r.reason for r in ack.rejected if r.index < len(flight.seqs)}
+            bad = {
+                flight.seqs[r.index]: r.reason for r in ack.rejected if r.index < len(flight.seqs)
+            }
             for seq, reason in bad.items():
                 self._dead_letter([seq], reason)
         self._spool.ack(flight.seqs)
@@ -318,8 +322,12 @@ class Publisher:
                 (self._dead_dir / f"{seq:020d}.rec").write_bytes(record)
                 (self._dead_dir / f"{seq:020d}.why").write_text(reason + "\n")
                 self.stats.dead_letters += 1
-        log.error("central refused %d record(s) for good: %s (kept in %s)",
-                  len(seqs), reason, self._dead_dir)
+        log.error(
+            "central refused %d record(s) for good: %s (kept in %s)",
+            len(seqs),
+            reason,
+            self._dead_dir,
+        )
 
     def _timed_out(self) -> bool:
         if not self._in_flight:

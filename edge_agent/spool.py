@@ -140,6 +140,7 @@ class Spool:
         if self._acked_above:
             out = [(s, p) for s, p in out if s not in self._acked_above]
         return out
+
     def ack(self, seqs: Iterable[int]) -> None:
         """Mark records delivered; drop segments whose records are all delivered."""
         with self._lock:
@@ -241,7 +242,8 @@ class Spool:
         while len(self._segments) > 1 and sum(s.size for s in self._segments) > self._max_bytes:
             seg = self._segments.pop(0)
             lost = sum(
-                1 for s in range(max(seg.first_seq, self._floor), seg.end_seq)
+                1
+                for s in range(max(seg.first_seq, self._floor), seg.end_seq)
                 if s not in self._acked_above
             )
             self._evictions += lost
@@ -251,7 +253,10 @@ class Spool:
             if lost:
                 log.warning(
                     "spool full (%d bytes max): evicted %d undelivered records (seq %d-%d)",
-                    self._max_bytes, lost, seg.first_seq, seg.end_seq - 1,
+                    self._max_bytes,
+                    lost,
+                    seg.first_seq,
+                    seg.end_seq - 1,
                 )
             self._save_state()
 
@@ -308,7 +313,9 @@ class Spool:
             self._corrupt += 1
             log.error(
                 "spool segment %s: torn or corrupt record at byte %d; cut %d bytes",
-                seg.path.name, offset, len(data) - offset,
+                seg.path.name,
+                offset,
+                len(data) - offset,
             )
             with open(seg.path, "r+b") as fh:
                 fh.truncate(offset)

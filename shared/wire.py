@@ -86,7 +86,7 @@ class CameraInfo(Struct, frozen=True, kw_only=True):
     source_kind: ShortText = ""  # file, rtsp, http, snapshots, usb
 
 
-class AgentHello(_Message, tag="hello"):
+class AgentHello(_Message, frozen=True, tag="hello"):
     """Sent when an agent starts or reconnects."""
 
     agent_id: Id
@@ -108,7 +108,7 @@ class CameraStats(Struct, frozen=True, kw_only=True):
     error: Annotated[str, Meta(max_length=256)] = ""
 
 
-class Heartbeat(_Message, tag="heartbeat"):
+class Heartbeat(_Message, frozen=True, tag="heartbeat"):
     """Periodic agent health. Spool counters are cumulative over the spool's life."""
 
     agent_id: Id
@@ -193,7 +193,7 @@ Item = Sighting | FaceObservation
 Frame = bytes | memoryview  # a thumbnail frame, received without copying
 
 
-class SightingBatch(_Message, tag="batch"):
+class SightingBatch(_Message, frozen=True, tag="batch"):
     """Items from one agent; frames follow the header (see the module docstring)."""
 
     agent_id: Id
@@ -209,7 +209,7 @@ class Rejected(Struct, frozen=True, array_like=True):
     reason: str
 
 
-class Ack(_Message, tag="ack"):
+class Ack(_Message, frozen=True, tag="ack"):
     """Central's answer to a hello (``ref`` = its msg_id) or a batch (``ref`` = batch_id)."""
 
     ref: Count
@@ -368,7 +368,9 @@ def split_batch(header: bytes, frames: Sequence[Frame]) -> BatchParts:
 
 
 def _assemble(
-    agent_id: str, batch_id: int, decoded: list[tuple[Item | None, int, str]],
+    agent_id: str,
+    batch_id: int,
+    decoded: list[tuple[Item | None, int, str]],
     frames: Sequence[Frame],
 ) -> BatchParts:
     expected = sum(count for _, count, _ in decoded)

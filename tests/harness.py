@@ -65,9 +65,11 @@ def make_keyring(root: Path, agents: list[str]) -> KeyRing:
 def central_config(ring: KeyRing, data_dir: Path, port: int | None = None) -> CentralConfig:
     """A central config on a free loopback port with a real DuckDB file in ``data_dir``."""
     return CentralConfig(
-        ingest=IngestConfig(bind=f"tcp://127.0.0.1:{port or free_port()}",
-                            server_secret_key=ring.central_secret,
-                            allowed_agents_dir=ring.allowed),
+        ingest=IngestConfig(
+            bind=f"tcp://127.0.0.1:{port or free_port()}",
+            server_secret_key=ring.central_secret,
+            allowed_agents_dir=ring.allowed,
+        ),
         http=HttpConfig(port=free_port()),
         storage=StorageConfig(data_dir=data_dir),
     )
@@ -80,28 +82,55 @@ def start_central(config: CentralConfig) -> Central:
     return central
 
 
-def agent_config_file(path: Path, ring: KeyRing, agent_id: str, endpoint: str, spool: Path,
-                      **link: object) -> Path:
+def agent_config_file(
+    path: Path, ring: KeyRing, agent_id: str, endpoint: str, spool: Path, **link: object
+) -> Path:
     """Write an agent.yaml for a synthetic agent."""
     cfg = {
         "agent_id": agent_id,
-        "central": {"endpoint": endpoint, "server_public_key": str(ring.central_public),
-                    "agent_secret_key": str(ring.root / "agents" / f"{agent_id}.key_secret"),
-                    "ack_timeout_s": 15.0, "backoff_max_s": 1.0, "heartbeat_interval_s": 0.5,
-                    **link},
+        "central": {
+            "endpoint": endpoint,
+            "server_public_key": str(ring.central_public),
+            "agent_secret_key": str(ring.root / "agents" / f"{agent_id}.key_secret"),
+            "ack_timeout_s": 15.0,
+            "backoff_max_s": 1.0,
+            "heartbeat_interval_s": 0.5,
+            **link,
+        },
         "spool": {"dir": str(spool)},
     }
     path.write_text(yaml.safe_dump(cfg))
     return path
 
 
-def spawn_loadgen(config: Path, count: int = 0, rate: float = 0.0, seconds: float = 0.0,
-                  result: Path | None = None, wait_acked: float = 60.0,
-                  seed: int = 1, log_accepted: Path | None = None) -> subprocess.Popen[bytes]:
+def spawn_loadgen(
+    config: Path,
+    count: int = 0,
+    rate: float = 0.0,
+    seconds: float = 0.0,
+    result: Path | None = None,
+    wait_acked: float = 60.0,
+    seed: int = 1,
+    log_accepted: Path | None = None,
+) -> subprocess.Popen[bytes]:
     """Start a synthetic agent process."""
-    cmd = [sys.executable, "-m", "bench.loadgen", "--config", str(config), "--count", str(count),
-           "--rate", str(rate), "--seconds", str(seconds), "--wait-acked", str(wait_acked),
-           "--seed", str(seed)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.loadgen",
+        "--config",
+        str(config),
+        "--count",
+        str(count),
+        "--rate",
+        str(rate),
+        "--seconds",
+        str(seconds),
+        "--wait-acked",
+        str(wait_acked),
+        "--seed",
+        str(seed),
+    ]
     if result is not None:
         cmd += ["--result", str(result)]
     if log_accepted is not None:
@@ -133,8 +162,16 @@ def central_yaml(path: Path, config: CentralConfig) -> Path:
 def spawn_central(config_file: Path) -> subprocess.Popen[bytes]:
     """Run `varta central serve` as a real process."""
     return subprocess.Popen(
-        [sys.executable, "-c", "from shared.cli import main; main()", "central", "serve",
-         "--config", str(config_file)], cwd=REPO_ROOT,
+        [
+            sys.executable,
+            "-c",
+            "from shared.cli import main; main()",
+            "central",
+            "serve",
+            "--config",
+            str(config_file),
+        ],
+        cwd=REPO_ROOT,
     )
 
 

@@ -58,8 +58,9 @@ def _db_ids(central: Central) -> list[str]:
 def test_10000_from_one_agent_arrive_exactly_once(
     tmp_path: Path, ring: KeyRing, central: Central
 ) -> None:
-    cfg = agent_config_file(tmp_path / "a1.yaml", ring, "a1", central.ingest.bound_endpoint,
-                            tmp_path / "spool")
+    cfg = agent_config_file(
+        tmp_path / "a1.yaml", ring, "a1", central.ingest.bound_endpoint, tmp_path / "spool"
+    )
     log = tmp_path / "accepted.txt"
     proc = spawn_loadgen(cfg, count=10_000, result=tmp_path / "r.json", log_accepted=log)
     assert proc.wait(timeout=180) == 0
@@ -74,19 +75,27 @@ def test_10000_from_one_agent_arrive_exactly_once(
 def test_four_agents_at_once(tmp_path: Path, ring: KeyRing, central: Central) -> None:
     procs = []
     for i, agent in enumerate(["a1", "a2", "a3", "a4"]):
-        cfg = agent_config_file(tmp_path / f"{agent}.yaml", ring, agent,
-                                central.ingest.bound_endpoint, tmp_path / f"spool-{agent}")
-        procs.append(spawn_loadgen(cfg, count=10_000, seed=i + 1,
-                                   log_accepted=tmp_path / f"{agent}.txt"))
+        cfg = agent_config_file(
+            tmp_path / f"{agent}.yaml",
+            ring,
+            agent,
+            central.ingest.bound_endpoint,
+            tmp_path / f"spool-{agent}",
+        )
+        procs.append(
+            spawn_loadgen(cfg, count=10_000, seed=i + 1, log_accepted=tmp_path / f"{agent}.txt")
+        )
     assert [p.wait(timeout=300) for p in procs] == [0, 0, 0, 0]
     ids = _db_ids(central)
-    expected = set().union(*(set((tmp_path / f"{a}.txt").read_text().split())
-                             for a in ["a1", "a2", "a3", "a4"]))
+    expected = set().union(
+        *(set((tmp_path / f"{a}.txt").read_text().split()) for a in ["a1", "a2", "a3", "a4"])
+    )
     assert len(ids) == len(set(ids)) == len(expected) == 40_000
     assert set(ids) == expected
     with central.db.reader() as con:
-        per_agent = dict(con.execute(
-            "SELECT agent_id, count(*) FROM sightings GROUP BY agent_id").fetchall())
+        per_agent = dict(
+            con.execute("SELECT agent_id, count(*) FROM sightings GROUP BY agent_id").fetchall()
+        )
     assert per_agent == {"a1": 10_000, "a2": 10_000, "a3": 10_000, "a4": 10_000}
 
 
@@ -94,8 +103,9 @@ def test_central_stopped_then_restarted_loses_nothing(tmp_path: Path, ring: KeyR
     config = central_config(ring, tmp_path / "central")
     cfile = central_yaml(tmp_path / "central.yaml", config)
     server = spawn_central(cfile)
-    cfg = agent_config_file(tmp_path / "a1.yaml", ring, "a1", config.ingest.bind,
-                            tmp_path / "spool")
+    cfg = agent_config_file(
+        tmp_path / "a1.yaml", ring, "a1", config.ingest.bind, tmp_path / "spool"
+    )
     log = tmp_path / "accepted.txt"
     agent = spawn_loadgen(cfg, count=5_000, rate=1_000, log_accepted=log, wait_acked=90)
     time.sleep(2.0)
@@ -118,8 +128,9 @@ def test_central_stopped_then_restarted_loses_nothing(tmp_path: Path, ring: KeyR
 def test_agent_sigkill_mid_stream_then_restart(
     tmp_path: Path, ring: KeyRing, central: Central
 ) -> None:
-    cfg = agent_config_file(tmp_path / "a1.yaml", ring, "a1", central.ingest.bound_endpoint,
-                            tmp_path / "spool")
+    cfg = agent_config_file(
+        tmp_path / "a1.yaml", ring, "a1", central.ingest.bound_endpoint, tmp_path / "spool"
+    )
     log = tmp_path / "accepted.txt"
     agent = spawn_loadgen(cfg, count=0, rate=2_000, log_accepted=log)
     assert wait_for(lambda: central.ingest.stats.sightings_stored >= 2_000, 60)
@@ -136,9 +147,10 @@ def test_agent_sigkill_mid_stream_then_restart(
     assert len(ids) - len(accepted) <= 1  # at most the one sighting spooled as the kill hit
 
 
-def _curve_dealer(ctx: zmq.Context[Any], endpoint: str, ring: KeyRing,
-                  secret: Path | None) -> zmq.Socket[Any]:
-    sock = ctx.socket(zmq.DEALER)
+def _curve_dealer(
+    ctx: zmq.Context[Any], endpoint: str, ring: KeyRing, secret: Path | None
+) -> zmq.Socket[Any]:
+    sock: zmq.Socket[Any] = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
     if secret is not None:
         pair = keys.load_pair(secret)
@@ -169,8 +181,10 @@ def test_unknown_key_and_plain_clients_get_nothing_through(
 
 def _valid_batch(batch_id: int, agent: str = "a1") -> tuple[list[bytes], str]:
     s, frames = make_sighting(random.Random(batch_id))
-    return [wire.encode(wire.SightingBatch(agent_id=agent, batch_id=batch_id, items=[s])),
-            *frames], s.event_id
+    return [
+        wire.encode(wire.SightingBatch(agent_id=agent, batch_id=batch_id, items=[s])),
+        *frames,
+    ], s.event_id
 
 
 def _malformed(name: str) -> list[bytes]:
@@ -181,25 +195,36 @@ def _malformed(name: str) -> list[bytes]:
         "random bytes": [os.urandom(300)],
         "truncated msgpack": [good[0][: len(good[0]) // 2], *good[1:]],
         "wrong types": [msgpack.packb({**base, "batch_id": "five", "items": "x"})],
-        "oversized field": [msgpack.packb({**base, "items": [
-            {**item, "plate": {**item["plate"], "text": "A" * 5000}}]}), *good[1:]],
+        "oversized field": [
+            msgpack.packb(
+                {**base, "items": [{**item, "plate": {**item["plate"], "text": "A" * 5000}}]}
+            ),
+            *good[1:],
+        ],
         "unknown version": [msgpack.packb({**base, "schema": "9.0", "items": []})],
         "missing thumbnail frame": [good[0], good[1]],
-        "other agent's id": [msgpack.packb({**base, "agent_id": "a2", "items": [item]}),
-                             *good[1:]],
+        "other agent's id": [msgpack.packb({**base, "agent_id": "a2", "items": [item]}), *good[1:]],
     }[name]
 
 
-MALFORMED = ["random bytes", "truncated msgpack", "wrong types", "oversized field",
-             "unknown version", "missing thumbnail frame", "other agent's id"]
+MALFORMED = [
+    "random bytes",
+    "truncated msgpack",
+    "wrong types",
+    "oversized field",
+    "unknown version",
+    "missing thumbnail frame",
+    "other agent's id",
+]
 
 
 def test_malformed_frames_are_rejected_counted_and_central_keeps_serving(
     tmp_path: Path, ring: KeyRing, central: Central
 ) -> None:
     ctx: zmq.Context[Any] = zmq.Context()
-    sock = _curve_dealer(ctx, central.ingest.bound_endpoint, ring,
-                         ring.root / "agents" / "a1.key_secret")
+    sock = _curve_dealer(
+        ctx, central.ingest.bound_endpoint, ring, ring.root / "agents" / "a1.key_secret"
+    )
     answers: dict[str, dict[str, Any]] = {}
     for name in MALFORMED:
         sock.send_multipart(_malformed(name))
@@ -226,10 +251,12 @@ def test_malformed_frames_are_rejected_counted_and_central_keeps_serving(
 
 def test_full_spool_evicts_oldest_and_reports_it(tmp_path: Path, ring: KeyRing) -> None:
     config = central_config(ring, tmp_path / "central")
-    cfg = agent_config_file(tmp_path / "a1.yaml", ring, "a1", config.ingest.bind,
-                            tmp_path / "spool")
-    text = cfg.read_text().replace(f"dir: {tmp_path / 'spool'}",
-                                   f"dir: {tmp_path / 'spool'}\n  max_bytes: 1048576")
+    cfg = agent_config_file(
+        tmp_path / "a1.yaml", ring, "a1", config.ingest.bind, tmp_path / "spool"
+    )
+    text = cfg.read_text().replace(
+        f"dir: {tmp_path / 'spool'}", f"dir: {tmp_path / 'spool'}\n  max_bytes: 1048576"
+    )
     cfg.write_text(text)
     log = tmp_path / "accepted.txt"
     agent = spawn_loadgen(cfg, count=1_000, log_accepted=log, wait_acked=90)  # ~8 MB, central down
@@ -248,7 +275,7 @@ def test_full_spool_evicts_oldest_and_reports_it(tmp_path: Path, ring: KeyRing) 
     assert len(ids) == len(set(ids))
     assert info["spool_evictions"] + len(ids) == 1_000  # evicted or delivered, never silent
     accepted = log.read_text().split()
-    assert set(ids) == set(accepted[-len(ids):])  # the oldest went first
+    assert set(ids) == set(accepted[-len(ids) :])  # the oldest went first
 
 
 def _agent(url: str) -> dict[str, Any]:

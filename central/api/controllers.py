@@ -16,7 +16,7 @@ class AgentController(Controller):
     """Edge agents and their cameras."""
 
     path = "/api/v1/agents"
-    tags = ["agents"]
+    tags = ("agents",)
 
     @get("/", sync_to_thread=True, summary="List agents with last-seen and health")
     def list_agents(self, agents: AgentService) -> list[AgentRead]:
@@ -26,8 +26,12 @@ class AgentController(Controller):
 
 def _sighting(row: dict[str, Any]) -> SightingRead:
     thumbs = [
-        ThumbnailRead(t["role"], t["width"], t["height"],
-                      f"/api/v1/sightings/{row['event_id']}/thumbnails/{i}")
+        ThumbnailRead(
+            t["role"],
+            t["width"],
+            t["height"],
+            f"/api/v1/sightings/{row['event_id']}/thumbnails/{i}",
+        )
         for i, t in enumerate(row.pop("thumbnails") or [])
     ]
     return msgspec.convert({**row, "thumbnails": thumbs}, SightingRead, from_attributes=True)
@@ -37,7 +41,7 @@ class SightingController(Controller):
     """Stored sightings."""
 
     path = "/api/v1/sightings"
-    tags = ["sightings"]
+    tags = ("sightings",)
 
     @get("/", sync_to_thread=True, summary="Recent sightings, newest first")
     def recent(
@@ -71,7 +75,7 @@ class StatusController(Controller):
     """Health and operations counters."""
 
     path = "/api/v1"
-    tags = ["status"]
+    tags = ("status",)
 
     @get("/health", sync_to_thread=False, summary="Liveness")
     def health(self) -> dict[str, str]:

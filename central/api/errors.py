@@ -6,6 +6,7 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.types import ExceptionHandlersMap
 
 from shared.errors import Forbidden, InvalidRequest, NotFound, Unauthorized, VartaError
 
@@ -34,4 +35,4 @@ def http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[s
     return Response(error_body(exc.status_code, exc.detail, detail), status_code=exc.status_code)
 
 
-HANDLERS: dict[type[Exception], Any] = {VartaError: varta_error, HTTPException: http_error}
+HANDLERS: ExceptionHandlersMap = {VartaError: varta_error, HTTPException: http_error}

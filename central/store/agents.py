@@ -24,8 +24,15 @@ class AgentRepository:
                 models = excluded.models, last_seen = excluded.last_seen,
                 last_hello = excluded.last_hello, started_at = excluded.started_at
             """,
-            [msg.agent_id, msg.software_version, json.dumps(msg.models), now, now, now,
-             msg.started_at],
+            [
+                msg.agent_id,
+                msg.software_version,
+                json.dumps(msg.models),
+                now,
+                now,
+                now,
+                msg.started_at,
+            ],
         )
         for cam in msg.cameras:
             con.execute(
@@ -49,8 +56,15 @@ class AgentRepository:
                 spool_depth = excluded.spool_depth, spool_bytes = excluded.spool_bytes,
                 spool_evictions = excluded.spool_evictions, dead_letters = excluded.dead_letters
             """,
-            [msg.agent_id, now, now, msg.spool_depth, msg.spool_bytes, msg.spool_evictions,
-             msg.dead_letters],
+            [
+                msg.agent_id,
+                now,
+                now,
+                msg.spool_depth,
+                msg.spool_bytes,
+                msg.spool_evictions,
+                msg.dead_letters,
+            ],
         )
         for cam in msg.cameras:
             con.execute(
@@ -63,13 +77,19 @@ class AgentRepository:
                     frames_dropped = excluded.frames_dropped, error = excluded.error,
                     last_seen = excluded.last_seen
                 """,
-                [msg.agent_id, cam.camera_id, cam.online, cam.fps_in, cam.fps_out,
-                 cam.frames_dropped, cam.error, now],
+                [
+                    msg.agent_id,
+                    cam.camera_id,
+                    cam.online,
+                    cam.fps_in,
+                    cam.fps_out,
+                    cam.frames_dropped,
+                    cam.error,
+                    now,
+                ],
             )
 
-    def seen(
-        self, con: duckdb.DuckDBPyConnection, counts: dict[str, int], now: float
-    ) -> None:
+    def seen(self, con: duckdb.DuckDBPyConnection, counts: dict[str, int], now: float) -> None:
         """Mark agents seen and add the sightings they delivered."""
         for agent_id, n in counts.items():
             con.execute(
@@ -97,12 +117,19 @@ class AgentRepository:
         ).fetchall()
         by_agent: dict[str, list[dict[str, Any]]] = {}
         for c in cams:
-            by_agent.setdefault(c[0], []).append({
-                "camera_id": c[1], "name": c[2] or "", "source_kind": c[3] or "",
-                "online": bool(c[4]) and now - c[9] <= offline_after, "fps_in": c[5] or 0.0,
-                "fps_out": c[6] or 0.0, "frames_dropped": c[7] or 0, "error": c[8] or "",
-                "last_seen": c[9],
-            })
+            by_agent.setdefault(c[0], []).append(
+                {
+                    "camera_id": c[1],
+                    "name": c[2] or "",
+                    "source_kind": c[3] or "",
+                    "online": bool(c[4]) and now - c[9] <= offline_after,
+                    "fps_in": c[5] or 0.0,
+                    "fps_out": c[6] or 0.0,
+                    "frames_dropped": c[7] or 0,
+                    "error": c[8] or "",
+                    "last_seen": c[9],
+                }
+            )
         out = []
         for a in agents:
             cameras = by_agent.get(a[0], [])
@@ -113,13 +140,23 @@ class AgentRepository:
             if a[8]:
                 problems.append(f"spool evicted {a[8]} sightings")
             problems += [f"camera {c['camera_id']} offline" for c in cameras if not c["online"]]
-            out.append({
-                "agent_id": a[0], "software_version": a[1] or "",
-                "models": json.loads(a[2]) if a[2] else {}, "first_seen": a[3], "last_seen": a[4],
-                "started_at": a[5], "online": online,
-                "health": "ok" if not problems else ("offline" if not online else "degraded"),
-                "problems": problems, "spool_depth": a[6], "spool_bytes": a[7],
-                "spool_evictions": a[8], "dead_letters": a[9], "sightings_received": a[10],
-                "cameras": cameras,
-            })
+            out.append(
+                {
+                    "agent_id": a[0],
+                    "software_version": a[1] or "",
+                    "models": json.loads(a[2]) if a[2] else {},
+                    "first_seen": a[3],
+                    "last_seen": a[4],
+                    "started_at": a[5],
+                    "online": online,
+                    "health": "ok" if not problems else ("offline" if not online else "degraded"),
+                    "problems": problems,
+                    "spool_depth": a[6],
+                    "spool_bytes": a[7],
+                    "spool_evictions": a[8],
+                    "dead_letters": a[9],
+                    "sightings_received": a[10],
+                    "cameras": cameras,
+                }
+            )
         return out

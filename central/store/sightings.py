@@ -14,8 +14,14 @@ ThumbRef = tuple[str, int, int]
 
 _CANDIDATE = pa.struct([("text", pa.string()), ("confidence", pa.float32())])
 _THUMB = pa.struct(
-    [("role", pa.string()), ("width", pa.int32()), ("height", pa.int32()),
-     ("pack", pa.string()), ("offset", pa.int64()), ("length", pa.int32())]
+    [
+        ("role", pa.string()),
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+        ("pack", pa.string()),
+        ("offset", pa.int64()),
+        ("length", pa.int32()),
+    ]
 )
 _BOX = pa.list_(pa.float32(), 4)
 
@@ -64,8 +70,11 @@ def _rows(items: list[IncomingSighting], received_at: float) -> pa.Table:
     plates = [s.plate for s in sightings]
     vehicles = [s.vehicle for s in sightings]
     has_plate = [p is not None for p in plates]
-    cand_off, cand_text, cand_conf = [0], [], []
-    char_off, char_conf = [0], []
+    cand_off: list[int] = [0]
+    cand_text: list[str] = []
+    cand_conf: list[float] = []
+    char_off: list[int] = [0]
+    char_conf: list[float] = []
     for p in plates:
         if p is not None:
             cand_text.extend(c.text for c in p.candidates)
@@ -73,7 +82,13 @@ def _rows(items: list[IncomingSighting], received_at: float) -> pa.Table:
             char_conf.extend(p.char_confidences)
         cand_off.append(len(cand_text))
         char_off.append(len(char_conf))
-    th_off, th_role, th_w, th_h, th_pack, th_offset, th_len = [0], [], [], [], [], [], []
+    th_off: list[int] = [0]
+    th_role: list[str] = []
+    th_pack: list[str] = []
+    th_w: list[int] = []
+    th_h: list[int] = []
+    th_offset: list[int] = []
+    th_len: list[int] = []
     for inc in items:
         for t, (pack, offset, length) in zip(inc.sighting.thumbnails, inc.thumbs, strict=True):
             th_role.append(t.role)
@@ -85,36 +100,49 @@ def _rows(items: list[IncomingSighting], received_at: float) -> pa.Table:
         th_off.append(len(th_role))
     candidates = pa.StructArray.from_arrays(
         [pa.array(cand_text, pa.string()), pa.array(cand_conf, pa.float32())],
-        fields=list(_CANDIDATE))
+        fields=list(_CANDIDATE),
+    )
     thumbs = pa.StructArray.from_arrays(
-        [pa.array(th_role, pa.string()), pa.array(th_w, pa.int32()), pa.array(th_h, pa.int32()),
-         pa.array(th_pack, pa.string()), pa.array(th_offset, pa.int64()),
-         pa.array(th_len, pa.int32())], fields=list(_THUMB))
+        [
+            pa.array(th_role, pa.string()),
+            pa.array(th_w, pa.int32()),
+            pa.array(th_h, pa.int32()),
+            pa.array(th_pack, pa.string()),
+            pa.array(th_offset, pa.int64()),
+            pa.array(th_len, pa.int32()),
+        ],
+        fields=list(_THUMB),
+    )
     f32 = pa.float32()
-    return pa.table({
-        "event_id": pa.array([s.event_id for s in sightings], pa.string()),
-        "agent_id": pa.array([i.agent_id for i in items], pa.string()),
-        "camera_id": pa.array([s.camera_id for s in sightings], pa.string()),
-        "captured_at": pa.array([s.captured_at for s in sightings], pa.float64()),
-        "received_at": pa.array([received_at] * len(items), pa.float64()),
-        "plate": pa.array([p.text if p else None for p in plates], pa.string()),
-        "plate_raw": pa.array([p.raw if p else None for p in plates], pa.string()),
-        "plate_confidence": pa.array([p.confidence if p else None for p in plates], f32),
-        "plate_candidates": _list_array(cand_off, candidates, has_plate),
-        "plate_char_confidences": _list_array(char_off, pa.array(char_conf, f32), has_plate),
-        "plate_format": pa.array([p.format if p else None for p in plates], pa.string()),
-        "plate_region": pa.array([p.region if p else None for p in plates], pa.string()),
-        "plate_box": _box_array([p.box if p else None for p in plates]),
-        "vehicle_box": _box_array([v.box if v else None for v in vehicles]),
-        "vehicle_type": pa.array([v.type if v else None for v in vehicles], pa.string()),
-        "vehicle_type_confidence": pa.array(
-            [v.type_confidence if v else None for v in vehicles], f32),
-        "colour": pa.array([v.colour if v else None for v in vehicles], pa.string()),
-        "colour_confidence": pa.array([v.colour_confidence if v else None for v in vehicles], f32),
-        "track_frames": pa.array([s.track_frames for s in sightings], pa.int32()),
-        "track_seconds": pa.array([s.track_seconds for s in sightings], f32),
-        "thumbnails": pa.ListArray.from_arrays(pa.array(th_off, pa.int32()), thumbs),
-    })
+    return pa.table(
+        {
+            "event_id": pa.array([s.event_id for s in sightings], pa.string()),
+            "agent_id": pa.array([i.agent_id for i in items], pa.string()),
+            "camera_id": pa.array([s.camera_id for s in sightings], pa.string()),
+            "captured_at": pa.array([s.captured_at for s in sightings], pa.float64()),
+            "received_at": pa.array([received_at] * len(items), pa.float64()),
+            "plate": pa.array([p.text if p else None for p in plates], pa.string()),
+            "plate_raw": pa.array([p.raw if p else None for p in plates], pa.string()),
+            "plate_confidence": pa.array([p.confidence if p else None for p in plates], f32),
+            "plate_candidates": _list_array(cand_off, candidates, has_plate),
+            "plate_char_confidences": _list_array(char_off, pa.array(char_conf, f32), has_plate),
+            "plate_format": pa.array([p.format if p else None for p in plates], pa.string()),
+            "plate_region": pa.array([p.region if p else None for p in plates], pa.string()),
+            "plate_box": _box_array([p.box if p else None for p in plates]),
+            "vehicle_box": _box_array([v.box if v else None for v in vehicles]),
+            "vehicle_type": pa.array([v.type if v else None for v in vehicles], pa.string()),
+            "vehicle_type_confidence": pa.array(
+                [v.type_confidence if v else None for v in vehicles], f32
+            ),
+            "colour": pa.array([v.colour if v else None for v in vehicles], pa.string()),
+            "colour_confidence": pa.array(
+                [v.colour_confidence if v else None for v in vehicles], f32
+            ),
+            "track_frames": pa.array([s.track_frames for s in sightings], pa.int32()),
+            "track_seconds": pa.array([s.track_seconds for s in sightings], f32),
+            "thumbnails": pa.ListArray.from_arrays(pa.array(th_off, pa.int32()), thumbs),
+        }
+    )
 
 
 class SightingRepository:
@@ -134,11 +162,16 @@ class SightingRepository:
             con.unregister("batch_rows")
 
     def recent(
-        self, con: duckdb.DuckDBPyConnection, limit: int, camera_id: str | None = None,
-        agent_id: str | None = None, before: float | None = None,
+        self,
+        con: duckdb.DuckDBPyConnection,
+        limit: int,
+        camera_id: str | None = None,
+        agent_id: str | None = None,
+        before: float | None = None,
     ) -> list[dict[str, Any]]:
         """Newest sightings first, optionally filtered."""
-        where, params = ["TRUE"], []
+        where: list[str] = ["TRUE"]
+        params: list[object] = []
         if camera_id is not None:
             where.append("camera_id = ?")
             params.append(camera_id)
@@ -148,8 +181,10 @@ class SightingRepository:
         if before is not None:
             where.append("captured_at < to_timestamp(?)")
             params.append(before)
-        sql = (f"SELECT {SIGHTING_COLUMNS} FROM sightings WHERE {' AND '.join(where)} "
-               "ORDER BY captured_at DESC, event_id DESC LIMIT ?")
+        sql = (
+            f"SELECT {SIGHTING_COLUMNS} FROM sightings WHERE {' AND '.join(where)} "
+            "ORDER BY captured_at DESC, event_id DESC LIMIT ?"
+        )
         cur = con.execute(sql, [*params, limit])
         names = [d[0] for d in cur.description]
         return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]

@@ -122,7 +122,9 @@ _WRITER = textwrap.dedent(
 
 def test_sigkill_mid_stream_loses_no_appended_record(tmp_path: Path) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-c", _WRITER, str(tmp_path)], stdout=subprocess.PIPE, text=True,
+        [sys.executable, "-c", _WRITER, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        text=True,
         cwd=Path(__file__).resolve().parents[2],
     )
     assert proc.stdout is not None
@@ -135,7 +137,7 @@ def test_sigkill_mid_stream_loses_no_appended_record(tmp_path: Path) -> None:
     spool = Spool(tmp_path, max_bytes=1 << 30)
     got = spool.read(0, 10**7, 1 << 40)
     seqs = [s for s, _ in got]
-    assert seqs[: confirmed] == list(range(1, confirmed + 1))  # all confirmed are there, in order
+    assert seqs[:confirmed] == list(range(1, confirmed + 1))  # all confirmed are there, in order
     assert all(p.startswith(f"record-{s - 1}".encode()) for s, p in got)
     assert seqs == list(range(1, len(seqs) + 1))
 

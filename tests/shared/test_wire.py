@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from typing import Any
 
 import msgpack
 import pytest
@@ -52,10 +53,18 @@ def test_event_ids_are_uuid7_and_time_ordered() -> None:
         (b"\xc1\x00garbage", "not a MessagePack map"),
         (msgpack.packb({"kind": "batch", "schema": "2.0"}), "major version 2"),
         (msgpack.packb({"kind": "batch", "schema": "x"}), "MAJOR.MINOR"),
-        (msgpack.packb({"kind": "batch", "schema": "1.0", "agent_id": "a", "batch_id": "x",
-                        "items": []}), "invalid batch"),
-        (msgpack.packb({"kind": "batch", "schema": "1.0", "agent_id": "a" * 65, "batch_id": 1,
-                        "items": []}), "invalid batch"),
+        (
+            msgpack.packb(
+                {"kind": "batch", "schema": "1.0", "agent_id": "a", "batch_id": "x", "items": []}
+            ),
+            "invalid batch",
+        ),
+        (
+            msgpack.packb(
+                {"kind": "batch", "schema": "1.0", "agent_id": "a" * 65, "batch_id": 1, "items": []}
+            ),
+            "invalid batch",
+        ),
         (msgpack.packb({"kind": "hello", "schema": "1.0"}), "expected a batch"),
     ],
 )
@@ -65,8 +74,15 @@ def test_unusable_batches_raise(header: bytes, error: str) -> None:
 
 
 def test_minor_versions_and_unknown_keys_are_accepted() -> None:
-    hello = msgpack.packb({"kind": "hello", "schema": "1.7", "agent_id": "a1",
-                           "software_version": "9", "future_field": [1, 2]})
+    hello = msgpack.packb(
+        {
+            "kind": "hello",
+            "schema": "1.7",
+            "agent_id": "a1",
+            "software_version": "9",
+            "future_field": [1, 2],
+        }
+    )
     msg = wire.decode(hello)
     assert isinstance(msg, wire.AgentHello) and msg.agent_id == "a1"
 
@@ -74,11 +90,18 @@ def test_minor_versions_and_unknown_keys_are_accepted() -> None:
 def test_bad_item_is_rejected_alone() -> None:
     rng = random.Random(3)
     good, good_frames = make_sighting(rng)
-    bad = wire.to_builtins(good)
+    bad: dict[str, Any] = dict(wire.to_builtins(good))
     bad["plate"]["text"] = "X" * 200  # oversized field
     bad["event_id"] = "not-a-uuid"
-    header = msgpack.packb({"kind": "batch", "schema": "1.0", "agent_id": "a1", "batch_id": 1,
-                            "items": [wire.to_builtins(good), bad]})
+    header = msgpack.packb(
+        {
+            "kind": "batch",
+            "schema": "1.0",
+            "agent_id": "a1",
+            "batch_id": 1,
+            "items": [wire.to_builtins(good), bad],
+        }
+    )
     parts = wire.split_batch(header, [*good_frames, *good_frames])
     assert [i for i, _, _ in parts.items] == [0]
     assert parts.rejected[0].index == 1 and "invalid item" in parts.rejected[0].reason
