@@ -233,7 +233,7 @@ def _summarise(
         "produced": produced,
         "stored": stats["sightings_stored"],
         "duplicates": stats["duplicates"],
-        "lost": produced - stats["sightings_stored"],
+        "still_spooled_at_end": produced - stats["sightings_stored"],
         "reconnects": sum(r["reconnects"] for r in reports),
         "messages_rejected": stats["messages_rejected_total"],
     }

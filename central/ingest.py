@@ -129,6 +129,10 @@ class IngestServer:
         self._max_turn_items = max_turn_items
         self._clock = clock
         self._on_commit = on_commit
+        # Per-agent delivery counts are written with heartbeats or every few seconds, not on
+        # every turn: an upsert costs milliseconds, and turns come hundreds a second.
+        self._unflushed: collections.Counter[str] = collections.Counter()
+        self._last_flush = 0.0
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
@@ -284,7 +288,10 @@ class IngestServer:
                 self._agents.hello(con, hello, now)
             for hb in turn.heartbeats:
                 self._agents.heartbeat(con, hb, now)
-            self._agents.seen(con, dict(turn.per_agent), now)
+            counts = self._unflushed + turn.per_agent
+            flush = bool(turn.hellos or turn.heartbeats) or now - self._last_flush >= 2.0
+            if flush and counts:
+                self._agents.seen(con, dict(counts), now)
             con.execute("COMMIT")
         except Exception as err:
             self._rollback(con)
@@ -297,6 +304,11 @@ class IngestServer:
             )
             return False
         turn.new_ids = new
+        if flush:
+            self._unflushed.clear()
+            self._last_flush = now
+        else:
+            self._unflushed = counts
         self.stats.sightings_stored += len(new)
         self.stats.duplicates += len(turn.sightings) - len(new)
         turn.acks = [(peer, _counted(ack, ids, new), ids) for peer, ack, ids in turn.acks]
