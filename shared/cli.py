@@ -9,6 +9,9 @@ from __future__ import annotations
 import logging
 import os
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
 from bench.cli import app as bench_app
@@ -28,6 +31,23 @@ app.add_typer(central_app, name="central", help="Central service: ingest, alerts
 app.add_typer(models_app, name="models", help="Model manifest: fetch and verify models.")
 app.add_typer(keys_app, name="keys", help="CURVE key pairs for agents and central.")
 app.add_typer(bench_app, name="bench", help="Benchmarks printing machine-readable results.")
+
+
+@app.command("demo")
+def demo_cmd(
+    source: Annotated[
+        str | None,
+        typer.Option(help="Your own camera (rtsp://, http://, /dev/videoN) or video file."),
+    ] = None,
+    port: Annotated[int, typer.Option(help="HTTP port of central.")] = 8000,
+    seconds: Annotated[float, typer.Option(help="Stop after this long (0: run until Ctrl-C).")] = 0,
+    root: Annotated[Path, typer.Option(help="Demo state directory.")] = Path("var/demo"),
+) -> None:
+    """The main job: central + an edge agent on sample cameras, sightings shown live."""
+    from shared.demo import run_demo
+
+    shown = run_demo(root, port, source, seconds)
+    typer.echo(f"demo stopped; {shown} sightings shown")
 
 
 def main() -> None:

@@ -1,0 +1,245 @@
+"""``varta demo``: the main job. Central plus one edge agent on sample cameras, live.
+
+Everything lives under ``var/demo``: keys, configs, central's DuckDB file and thumbnail
+packs, the agent's spool, and a snapshot folder that a feeder fills with plate photos from
+the shared data, the way an ANPR camera pushes snapshots. The second camera is a road
+video played in real time (or ``--source``: your own camera URL, device or file).
+Central and the agent run as real processes; this process only orchestrates and shows what
+arrives, reading central's REST API like any client.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from shared import keys
+from shared.paths import REPO_ROOT, data_dir
+
+log = logging.getLogger(__name__)
+
+ROAD_VIDEO = "traffic-video/videos/vehiclecounting__input_video.mp4"
+SNAPSHOT_SET = "plates-ua-dev"
+
+
+@dataclass
+class DemoPaths:
+    """Where the demo keeps its state."""
+
+    root: Path
+
+    @property
+    def keys(self) -> Path:
+        return self.root / "keys"
+
+    @property
+    def snapshots(self) -> Path:
+        return self.root / "snapshots"
+
+    @property
+    def central_yaml(self) -> Path:
+        return self.root / "central.yaml"
+
+    @property
+    def agent_yaml(self) -> Path:
+        return self.root / "agent.yaml"
+
+
+@dataclass
+class Demo:
+    """Runs the processes, the snapshot feeder and the live view."""
+
+    paths: DemoPaths
+    port: int
+    source: str | None
+    seconds: float
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def prepare(self) -> None:
+        """Keys, configs and the snapshot folder."""
+        p = self.paths
+        p.root.mkdir(parents=True, exist_ok=True)
+        if not (p.keys / "central.key_secret").exists():
+            keys.generate(p.keys, "central")
+        if not (p.keys / "demo-edge.key_secret").exists():
+            public, _ = keys.generate(p.keys, "demo-edge")
+            (p.keys / "allowed").mkdir(exist_ok=True)
+            shutil.copy(public, p.keys / "allowed" / public.name)
+        if p.snapshots.exists():
+            shutil.rmtree(p.snapshots)
+        p.snapshots.mkdir()
+        p.central_yaml.write_text(yaml.safe_dump(self._central_config(), sort_keys=False))
+        p.agent_yaml.write_text(yaml.safe_dump(self._agent_config(), sort_keys=False))
+
+    def _central_config(self) -> dict[str, Any]:
+        p = self.paths
+        return {
+            "ingest": {
+                "bind": "tcp://127.0.0.1:7710",
+                "server_secret_key": str(p.keys / "central.key_secret"),
+                "allowed_agents_dir": str(p.keys / "allowed"),
+            },
+            "http": {"host": "127.0.0.1", "port": self.port},
+            "storage": {"data_dir": str(p.root / "central")},
+        }
+
+    def _agent_config(self) -> dict[str, Any]:
+        p = self.paths
+        road = self.source or str(data_dir() / ROAD_VIDEO)
+        cameras: list[dict[str, Any]] = [
+            {"camera_id": "road-1", "name": "Street camera", "source": road,
+             "kind": _kind_of(road), **({"loop": True} if _kind_of(road) == "file" else {})},
+            {"camera_id": "anpr-1", "name": "ANPR snapshot camera", "source": str(p.snapshots),
+             "kind": "snapshots"},
+        ]
+        return {
+            "agent_id": "demo-edge",
+            "central": {
+                "endpoint": "tcp://127.0.0.1:7710",
+                "server_public_key": str(p.keys / "central.key"),
+                "agent_secret_key": str(p.keys / "demo-edge.key_secret"),
+            },
+            "spool": {"dir": str(p.root / "spool")},
+            "cameras": cameras,
+        }
+
+    def start(self) -> None:
+        """Central first (it must be up to accept the agent), then the agent and feeder."""
+        self.processes.append(_varta("central", "serve", "--config", str(self.paths.central_yaml)))
+        if not _wait_http(f"{self.base}/api/v1/health", 60):
+            raise RuntimeError("central did not come up; see its log above")
+        self.processes.append(_varta("edge", "run", "--config", str(self.paths.agent_yaml)))
+        threading.Thread(target=self._feed_snapshots, name="snapshot-feeder", daemon=True).start()
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _feed_snapshots(self) -> None:
+        """Drop one plate photo every 3 s into the snapshot folder, as a camera would."""
+        images = sorted((data_dir() / SNAPSHOT_SET / "images").glob("*.jpg"))
+        for i, image in enumerate(images):
+            if self.stop.wait(3.0 if i else 5.0):
+                return
+            tmp = self.paths.snapshots / f".{image.name}.part"
+            shutil.copy(image, tmp)
+            tmp.rename(self.paths.snapshots / f"{int(time.time() * 1000)}-{image.name}")
+
+    def watch(self) -> int:
+        """Print sightings as they arrive and a status line; return how many were seen."""
+        seen: set[str] = set()
+        started = time.monotonic()
+        last_status = 0.0
+        print(f"\nVarta demo: central at {self.base} (OpenAPI: {self.base}/schema). Ctrl-C stops.")
+        while not self.stop.is_set():
+            if self.seconds and time.monotonic() - started > self.seconds:
+                break
+            if any(proc.poll() is not None for proc in self.processes):
+                print("a demo process exited; stopping", file=sys.stderr)
+                break
+            for s in reversed(_get(f"{self.base}/api/v1/sightings?limit=50").get("items", [])):
+                if s["event_id"] not in seen:
+                    seen.add(s["event_id"])
+                    print(_sighting_line(s), flush=True)
+            if time.monotonic() - last_status > 5:
+                last_status = time.monotonic()
+                print(_status_line(_get(f"{self.base}/api/v1/agents")), flush=True)
+            self.stop.wait(1.0)
+        return len(seen)
+
+    def shutdown(self) -> None:
+        """SIGTERM the agent, then central; both stop cleanly."""
+        self.stop.set()
+        for proc in reversed(self.processes):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+
+
+def _kind_of(source: str) -> str:
+    if source.startswith(("rtsp://", "rtsps://")):
+        return "rtsp"
+    if source.startswith(("http://", "https://")):
+        return "http"
+    if source.startswith("/dev/video") or source.isdigit():
+        return "usb"
+    return "snapshots" if Path(source).is_dir() else "file"
+
+
+def _varta(*args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-c", "from shared.cli import main; main()", *args], cwd=REPO_ROOT
+    )
+
+
+def _get(url: str) -> Any:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return json.loads(resp.read())
+    except (urllib.error.URLError, OSError, ValueError) as err:
+        log.debug("GET %s failed: %s", url, err)
+        return {}
+
+
+def _wait_http(url: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _get(url):
+            return True
+        time.sleep(0.3)
+    return False
+
+
+def _sighting_line(s: dict[str, Any]) -> str:
+    when = time.strftime("%H:%M:%S", time.localtime(s["captured_at"]))
+    plate = s.get("plate") or "-"
+    conf = f" ({s['plate_confidence']:.2f})" if s.get("plate_confidence") else ""
+    what = " ".join(x for x in (s.get("colour"), s.get("vehicle_type")) if x) or "vehicle"
+    region = f" {s['plate_region']}" if s.get("plate_region") else ""
+    return f"{when}  {s['camera_id']:<8} {plate:<10}{conf}{region}  {what}"
+
+
+def _status_line(agents: Any) -> str:
+    if not isinstance(agents, list) or not agents:
+        return "[status] waiting for the edge agent to say hello..."
+    parts = []
+    for a in agents:
+        cams = ", ".join(
+            f"{c['camera_id']} {'up' if c['online'] else 'DOWN'} {c['fps_in']:.0f}/"
+            f"{c['fps_out']:.0f} fps, {c['frames_dropped']} dropped"
+            for c in a["cameras"]
+        )
+        parts.append(f"{a['agent_id']}: {a['health']}, spool {a['spool_depth']}, "
+                     f"{a['sightings_received']} sightings; {cams}")
+    return "[status] " + " | ".join(parts)
+
+
+def run_demo(root: Path, port: int, source: str | None, seconds: float) -> int:
+    """Run the demo until Ctrl-C/SIGTERM or ``seconds``; return the sightings shown."""
+    demo = Demo(DemoPaths(root), port, source, seconds)
+    demo.prepare()
+    signal.signal(signal.SIGTERM, lambda *_: demo.stop.set())
+    try:
+        demo.start()
+        return demo.watch()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        demo.shutdown()
