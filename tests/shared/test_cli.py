@@ -1,0 +1,42 @@
+"""The ``varta`` command line: light to import, keys generation."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from shared import keys
+from shared.cli import app
+from shared.paths import REPO_ROOT
+
+HEAVY = ("openvino", "cv2", "duckdb", "litestar", "uvicorn", "pyarrow", "numpy")
+
+
+@pytest.mark.parametrize("group", ["edge", "central", "models", "keys", "bench"])
+def test_help_imports_nothing_heavy(group: str) -> None:
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from shared.cli import app\n"
+        f"r = CliRunner().invoke(app, [{group!r}, '--help'])\n"
+        "assert r.exit_code == 0, r.output\n"
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True,
+                         text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_keys_gen_writes_a_usable_pair_and_allow_lists_it(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["keys", "gen", "box-3", "--out", str(tmp_path / "k"), "--allow",
+              str(tmp_path / "allowed")])
+    assert result.exit_code == 0, result.output
+    pair = keys.load_pair(tmp_path / "k" / "box-3.key_secret")
+    assert len(pair.public) == 40 and len(pair.secret) == 40  # z85 of 32 bytes
+    assert (tmp_path / "k" / "box-3.key_secret").stat().st_mode & 0o077 == 0
+    assert keys.load_allow_list(tmp_path / "allowed") == {pair.public: "box-3"}
