@@ -101,10 +101,19 @@ class Demo:
         p = self.paths
         road = self.source or str(data_dir() / ROAD_VIDEO)
         cameras: list[dict[str, Any]] = [
-            {"camera_id": "road-1", "name": "Street camera", "source": road,
-             "kind": _kind_of(road), **({"loop": True} if _kind_of(road) == "file" else {})},
-            {"camera_id": "anpr-1", "name": "ANPR snapshot camera", "source": str(p.snapshots),
-             "kind": "snapshots"},
+            {
+                "camera_id": "road-1",
+                "name": "Street camera",
+                "source": road,
+                "kind": _kind_of(road),
+                **({"loop": True} if _kind_of(road) == "file" else {}),
+            },
+            {
+                "camera_id": "anpr-1",
+                "name": "ANPR snapshot camera",
+                "source": str(p.snapshots),
+                "kind": "snapshots",
+            },
         ]
         return {
             "agent_id": "demo-edge",
@@ -226,8 +235,10 @@ def _status_line(agents: Any) -> str:
             f"{c['fps_out']:.0f} fps, {c['frames_dropped']} dropped"
             for c in a["cameras"]
         )
-        parts.append(f"{a['agent_id']}: {a['health']}, spool {a['spool_depth']}, "
-                     f"{a['sightings_received']} sightings; {cams}")
+        parts.append(
+            f"{a['agent_id']}: {a['health']}, spool {a['spool_depth']}, "
+            f"{a['sightings_received']} sightings; {cams}"
+        )
     return "[status] " + " | ".join(parts)
 
 

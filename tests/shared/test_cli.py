@@ -26,15 +26,25 @@ def test_help_imports_nothing_heavy(group: str) -> None:
         "assert r.exit_code == 0, r.output\n"
         f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == "[]"
 
 
 def test_keys_gen_writes_a_usable_pair_and_allow_lists_it(tmp_path: Path) -> None:
     result = CliRunner().invoke(
-        app, ["keys", "gen", "box-3", "--out", str(tmp_path / "k"), "--allow",
-              str(tmp_path / "allowed")])
+        app,
+        [
+            "keys",
+            "gen",
+            "box-3",
+            "--out",
+            str(tmp_path / "k"),
+            "--allow",
+            str(tmp_path / "allowed"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     pair = keys.load_pair(tmp_path / "k" / "box-3.key_secret")
     assert len(pair.public) == 40 and len(pair.secret) == 40  # z85 of 32 bytes

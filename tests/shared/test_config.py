@@ -24,8 +24,12 @@ def _models(model: type[pydantic.BaseModel]) -> list[type[pydantic.BaseModel]]:
 
 @pytest.mark.parametrize("root", [CentralConfig, AgentConfig])
 def test_every_field_has_a_description(root: type[pydantic.BaseModel]) -> None:
-    missing = [f"{m.__name__}.{name}" for m in _models(root)
-               for name, f in m.model_fields.items() if not f.description]
+    missing = [
+        f"{m.__name__}.{name}"
+        for m in _models(root)
+        for name, f in m.model_fields.items()
+        if not f.description
+    ]
     assert missing == []
 
 
