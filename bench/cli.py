@@ -62,3 +62,64 @@ def plates_cmd(
 
     result = run(dataset, models, failures, vehicles)
     typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
+
+
+@app.command("alerts")
+def alerts_cmd(
+    entries: Annotated[int, typer.Option(help="Plates on the synthetic wanted list.")] = 1_000_000,
+    rate: Annotated[float, typer.Option(help="Sightings/s the agent publishes.")] = 1000.0,
+    seconds: Annotated[float, typer.Option(help="How long the agent publishes.")] = 20.0,
+    hit_rate: Annotated[float, typer.Option(help="Share of sightings of wanted plates.")] = 0.01,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Sighting published by an agent -> alert seen by a long-polling police client."""
+    import json
+
+    from bench.alerts import run
+
+    result = run(entries, rate, seconds, hit_rate)
+    typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
+
+
+@app.command("search")
+def search_cmd(
+    rows: Annotated[int, typer.Option(help="Sightings to generate.")] = 10_000_000,
+    queries: Annotated[
+        int, typer.Option(help="Sample plates; each gives one query per kind.")
+    ] = 10,
+    with_pk: Annotated[
+        bool, typer.Option(help="Keep the production PRIMARY KEY (ART) on event_id.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Sighting search: generate N sightings in DuckDB, build the plate index, time queries."""
+    import json
+
+    from bench.search import run
+
+    result = run(rows, queries, with_pk)
+    typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
+
+
+@app.command("edge")
+def edge_cmd(
+    models: Annotated[
+        Path | None, typer.Option(help="Model store root (default: $VARTA_MODELS).")
+    ] = None,
+    frames: Annotated[int, typer.Option(help="Frames of the clip each camera plays.")] = 240,
+    cameras: Annotated[int, typer.Option(help="Cameras playing the clip at once.")] = 4,
+    threads: Annotated[
+        list[int] | None, typer.Option("--threads", help="Inference threads (repeatable).")
+    ] = None,
+    realtime: Annotated[
+        bool, typer.Option(help="Pace cameras at the clip's fps and drop late frames.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Edge pipeline frames/s at 1080p and 720p (decode included), ms per stage, peak RSS."""
+    import json
+
+    from bench.edge import run
+
+    result = run(models, frames, cameras, tuple(threads or (1, 2)), realtime)
+    typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))

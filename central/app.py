@@ -10,13 +10,31 @@ from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
+from central.accounts import AccountService
+from central.accounts.bootstrap import build_accounts
+from central.alerts.runtime import Alerting, build_alerting
+from central.alerts.service import AlertService
+from central.api.account_controllers import (
+    AuditController,
+    AuthController,
+    TokenController,
+    UserController,
+)
+from central.api.alerts import AlertController
+from central.api.auth import CookiePolicy, auth_dependencies, auth_middleware
 from central.api.controllers import AgentController, SightingController, StatusController
 from central.api.errors import HANDLERS
+from central.api.search import SearchController
+from central.audit import AuditLog
 from central.config import CentralConfig
 from central.ingest import IngestServer
+from central.retention import Scheduler, build_maintenance
+from central.search import SearchService
 from central.services import AgentService, SightingService, StatusService
 from central.store.db import Database
 from central.store.thumbs import ThumbStore
+from central.watchlist.repository import WatchlistRepository
+from central.watchlist.service import WatchlistService
 from shared import keys
 
 log = logging.getLogger(__name__)
@@ -30,15 +48,27 @@ class Central:
     db: Database
     thumbs: ThumbStore
     ingest: IngestServer
+    alerting: Alerting | None = None
+    audit: AuditLog | None = None
+    accounts: AccountService | None = None
+    maintenance: Scheduler | None = None
 
     def start(self) -> None:
-        """Start the ingest thread."""
+        """Start alerting (ingest feeds it), then the ingest thread."""
+        if self.alerting is not None:
+            self.alerting.start()
         self.ingest.start()
         log.info("ingest listening on %s", self.ingest.bound_endpoint)
+        if self.maintenance is not None:
+            self.maintenance.start()
 
     def stop(self) -> None:
         """Stop ingest (committing and acking the turn in hand), then close storage."""
+        if self.maintenance is not None:
+            self.maintenance.stop()
         self.ingest.stop()
+        if self.alerting is not None:
+            self.alerting.stop()
         self.thumbs.close()
         self.db.close()
 
@@ -48,8 +78,13 @@ def build(config: CentralConfig) -> Central:
     data_dir = config.storage.data_dir
     db = Database(Path(data_dir) / config.storage.duckdb_file)
     thumbs = ThumbStore(Path(data_dir) / "thumbs")
+    audit = AuditLog(db)
+    accounts = build_accounts(config.auth, db, audit)
     server_keys = keys.load_pair(config.ingest.server_secret_key)
     allow = keys.load_allow_list(config.ingest.allowed_agents_dir)
+    watchlist_repo = WatchlistRepository(db.writer.cursor())
+    watchlist_repo.ensure_schema()
+    alerting = build_alerting(config, db, WatchlistService(watchlist_repo))
     ingest = IngestServer(
         config.ingest.bind,
         server_keys,
@@ -58,8 +93,19 @@ def build(config: CentralConfig) -> Central:
         thumbs,
         max_drain=config.ingest.max_drain,
         max_turn_items=config.ingest.max_turn_items,
+        on_commit=alerting.engine.on_commit,
     )
-    return Central(config, db, thumbs, ingest)
+    maintenance = build_maintenance(config, db, Path(data_dir) / "thumbs", audit)
+    return Central(
+        config,
+        db,
+        thumbs,
+        ingest,
+        alerting,
+        audit=audit,
+        accounts=accounts,
+        maintenance=maintenance,
+    )
 
 
 def create_app(central: Central) -> Litestar:
@@ -67,13 +113,36 @@ def create_app(central: Central) -> Litestar:
     agents = AgentService(central.db, central.config.agent_offline_after_s)
     sightings = SightingService(central.db, central.thumbs)
     status = StatusService(central.ingest.stats)
+    if central.alerting is None:
+        raise RuntimeError("create_app needs a Central built with alerting (central.app.build)")
+    if central.audit is None or central.accounts is None:
+        raise RuntimeError("create_app needs a Central built with accounts (central.app.build)")
+    alerts = AlertService(central.alerting.engine, central.db, central.audit)
+    audit, auth = central.audit, central.config.auth
+    searches = SearchService(central.db, audit)
+    cookie = CookiePolicy(auth.session_cookie, auth.cookie_secure, int(auth.session_ttl_s))
     return Litestar(
-        route_handlers=[AgentController, SightingController, StatusController],
+        route_handlers=[
+            AgentController,
+            SightingController,
+            StatusController,
+            AlertController,
+            AuthController,
+            UserController,
+            TokenController,
+            AuditController,
+            SearchController,
+        ],
         dependencies={
             "agents": Provide(lambda: agents, sync_to_thread=False),
             "sightings": Provide(lambda: sightings, sync_to_thread=False),
             "status": Provide(lambda: status, sync_to_thread=False),
+            "alerts": Provide(lambda: alerts, sync_to_thread=False),
+            "audit": Provide(lambda: audit, sync_to_thread=False),
+            "searches": Provide(lambda: searches, sync_to_thread=False),
+            **auth_dependencies(central.accounts, cookie),
         },
+        middleware=[auth_middleware(central.accounts, cookie.name)],
         exception_handlers=HANDLERS,
         on_startup=[central.start],
         on_shutdown=[central.stop],

@@ -193,3 +193,51 @@ def watchlist_sync_cmd(
         raise typer.Exit(1) from err
     except KeyboardInterrupt:
         stop.set()
+
+
+def _add_account_groups() -> None:
+    from central.accounts.cli import tokens_app, users_app
+    from central.audit.cli import audit_app
+
+    app.add_typer(users_app, name="users", help="Users and roles (server stopped).")
+    app.add_typer(tokens_app, name="tokens", help="API tokens for police clients.")
+    app.add_typer(audit_app, name="audit", help="Tamper-evident audit log.")
+
+
+_add_account_groups()
+
+
+retention_app = typer.Typer(no_args_is_help=True)
+app.add_typer(retention_app, name="retention", help="Purge of sightings that hit nothing.")
+
+
+@retention_app.command("run")
+def retention_run_cmd(
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Purge once now (central stopped; a running central purges on its own schedule)."""
+    import dataclasses
+    import getpass
+    import json
+
+    from central.audit import AuditLog
+    from central.retention import AlertTrailHits, Retention, RetentionPolicy
+    from central.store.db import Database
+
+    cfg = _load_config(config)
+    data_dir = Path(cfg.storage.data_dir)
+    db = Database(data_dir / cfg.storage.duckdb_file)
+    try:
+        r = cfg.retention
+        retention = Retention(
+            db.writer.cursor(),
+            data_dir / "thumbs",
+            AlertTrailHits(db.writer.cursor()),
+            AuditLog(db),
+            RetentionPolicy(r.non_hit_days, r.chunk_rows, r.max_retries),
+        )
+        report = dataclasses.asdict(retention.run(actor=f"cli:{getpass.getuser()}"))
+    finally:
+        db.close()
+    typer.echo(json.dumps(report) if as_json else json.dumps(report, indent=2))

@@ -41,6 +41,134 @@ class StorageConfig(StrictModel):
     duckdb_file: str = Field("varta.duckdb", description="DuckDB file name inside data_dir.")
 
 
+class AlertsConfig(StrictModel):
+    """When watchlist matches and health problems become alerts."""
+
+    min_score: float = Field(
+        0.6, ge=0.0, le=1.0, description="Watchlist matches scoring below this raise no alert."
+    )
+    dedup_window_s: float = Field(
+        600.0,
+        gt=0,
+        description="Sightings of the same wanted entry and plate within this many seconds "
+        "join the open alert (its trail) instead of raising a new one.",
+    )
+    offline_check_interval_s: float = Field(
+        5.0, gt=0, description="Seconds between checks for offline agents and cameras."
+    )
+
+
+class WebhookEndpointConfig(StrictModel):
+    """One endpoint that receives alert changes as signed JSON POSTs."""
+
+    name: str = Field(..., min_length=1, description="Unique name (logs, alerts, queue).")
+    url: str = Field(..., pattern=r"^https?://", description="http(s) URL to POST to.")
+    secret_env: str = Field("", description="Environment variable holding the HMAC-SHA256 secret.")
+    secret_file: Path | None = Field(
+        None, description="File holding the HMAC-SHA256 secret (used if secret_env is empty)."
+    )
+    kinds: list[str] = Field(
+        default_factory=list,
+        description="Alert kinds to send (watchlist, agent_offline, camera_offline, "
+        "webhook_failing); empty for all.",
+    )
+    categories: list[str] = Field(
+        default_factory=list,
+        description="Categories to send (stolen, wanted, violation, crash, other, system); "
+        "empty for all.",
+    )
+    max_priority: int = Field(
+        5, ge=1, le=5, description="Send alerts with priority at most this (1 most urgent)."
+    )
+    timeout_s: float = Field(5.0, gt=0, description="Per-request timeout.")
+    backoff_initial_s: float = Field(1.0, gt=0, description="First retry delay after a failure.")
+    backoff_max_s: float = Field(60.0, gt=0, description="Longest retry delay.")
+    failing_after: int = Field(
+        5, ge=1, description="Consecutive failures that raise a webhook_failing alert."
+    )
+
+
+class WebhooksConfig(StrictModel):
+    """Outgoing webhooks for alert changes."""
+
+    endpoints: list[WebhookEndpointConfig] = Field(
+        default_factory=list, description="Endpoints; each gets every accepted change in order."
+    )
+
+
+class AuthConfig(StrictModel):
+    """Users, login sessions and API tokens."""
+
+    session_ttl_s: float = Field(
+        8 * 3600.0, gt=0, description="A login session expires this many seconds after login."
+    )
+    session_cookie: str = Field(
+        "varta_session", description="Name of the HttpOnly session cookie set at login."
+    )
+    cookie_secure: bool = Field(
+        True,
+        description="Send the session cookie over HTTPS only (turn off only for plain-HTTP "
+        "loopback use).",
+    )
+    max_failed_logins: int = Field(
+        5, ge=1, description="Failed logins in a row after which an account is locked."
+    )
+    lockout_s: float = Field(900.0, gt=0, description="Seconds a locked account refuses logins.")
+    bootstrap_admin: str = Field(
+        "admin", description="User name of the administrator made on first start."
+    )
+    bootstrap_password_env: str | None = Field(
+        None,
+        description="Name of an environment variable holding the first administrator's "
+        "password; read at start, used only while no user exists.",
+    )
+    bootstrap_token_file: Path | None = Field(
+        None,
+        description="File holding an API token secret (vt_..., e.g. from `varta central tokens "
+        "new-secret`) registered at start for the bootstrap administrator with every scope; "
+        "for automation and tests. Keep it mode 0600.",
+    )
+
+
+class RetentionConfig(StrictModel):
+    """Deleting sightings that hit nothing (data protection) and keeping hit evidence."""
+
+    non_hit_days: float = Field(
+        14.0,
+        gt=0,
+        description="Sightings referenced by no alert are deleted this many days after capture.",
+    )
+    interval_s: float = Field(
+        3600.0, gt=0, description="Seconds between scheduled purges (the first runs at start)."
+    )
+    enabled: bool = Field(True, description="Run the scheduled purge in `varta central serve`.")
+    chunk_rows: int = Field(
+        20_000,
+        ge=100,
+        description="Sightings deleted per transaction; small chunks keep ingest unblocked.",
+    )
+    max_retries: int = Field(
+        20, ge=1, description="Attempts per chunk when a write conflicts with ingest."
+    )
+
+
+class SearchConfig(StrictModel):
+    """The plate index behind sighting search."""
+
+    index_interval_s: float = Field(
+        3600.0,
+        gt=0,
+        description="Seconds between moves of new sightings into the plate index (one sorted "
+        "run each; finished days are merged into one run).",
+    )
+    index_lag_s: float = Field(
+        60.0,
+        ge=0,
+        description="Only sightings received at least this long ago are indexed; newer ones "
+        "are searched directly (covers ingest transactions still open).",
+    )
+
+
 class CentralConfig(StrictModel):
     """Everything `varta central serve` needs."""
 
@@ -50,3 +178,10 @@ class CentralConfig(StrictModel):
     agent_offline_after_s: float = Field(
         20.0, gt=0, description="An agent or camera silent this long is reported offline."
     )
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="Alerting.")
+    webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig, description="Webhooks.")
+    auth: AuthConfig = Field(default_factory=AuthConfig, description="Accounts and login.")
+    retention: RetentionConfig = Field(
+        default_factory=RetentionConfig, description="Purge of sightings that hit nothing."
+    )
+    search: SearchConfig = Field(default_factory=SearchConfig, description="Sighting search.")

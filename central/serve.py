@@ -30,13 +30,14 @@ def make_server(config: CentralConfig) -> uvicorn.Server:
 
 def serve(config: CentralConfig) -> None:
     """Serve until SIGTERM or SIGINT; the app's shutdown stops ingest after its last commit."""
-    server = make_server(config)
-    log.info("HTTP on http://%s:%d (OpenAPI at /schema)", config.http.host, config.http.port)
-    # uvicorn stops gracefully on SIGTERM/SIGINT (the lifespan's shutdown commits and acks
-    # the last turn), then re-raises the signal to the handler found at start. Make that
-    # handler end the process with status 0: the stop was orderly.
+    # Until uvicorn takes over the signals, a SIGTERM ends the process at once with status
+    # 0: nothing has been received yet, so nothing can be lost. Once serving, uvicorn stops
+    # gracefully (the lifespan's shutdown commits and acks the last turn), then re-raises the
+    # signal to this handler, which again exits 0: the stop was orderly.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _exit_cleanly)
+    server = make_server(config)
+    log.info("HTTP on http://%s:%d (OpenAPI at /schema)", config.http.host, config.http.port)
     server.run()
     log.info("central stopped cleanly")
 

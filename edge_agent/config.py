@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
+from edge_agent.capture import CameraConfig
+from edge_agent.detect import VehicleDetectorConfig
+from edge_agent.openvino_model import InferenceConfig
+from edge_agent.track import TrackerConfig
 from shared.config import StrictModel
 
 
@@ -22,7 +26,8 @@ class CentralLinkConfig(StrictModel):
     batch_max_items: int = Field(500, ge=1, le=2000, description="Sightings per batch, at most.")
     window: int = Field(4, ge=1, le=64, description="Batches in flight awaiting ack, at most.")
     ack_timeout_s: float = Field(
-        30.0, gt=0,
+        30.0,
+        gt=0,
         description="Last resort: resend after this long without an ack on a live connection "
         "(a lost connection is noticed within seconds on its own).",
     )
@@ -41,14 +46,97 @@ class SpoolConfig(StrictModel):
     )
 
 
+class PlateStageConfig(StrictModel):
+    """When and how plates are read inside tracked vehicles."""
+
+    enabled: bool = Field(True, description="Read licence plates.")
+    min_vehicle_width: int = Field(
+        160, ge=16, description="Read plates only in vehicle boxes at least this wide (px)."
+    )
+    interval_s: float = Field(
+        0.1,
+        ge=0.0,
+        description="Read a track's plate at most this often (seconds); the interval "
+        "doubles after each attempt that finds no plate, up to 16 times.",
+    )
+    max_reads_per_batch: int = Field(
+        4, ge=1, description="Plate reads per batch of frames, at most (largest boxes first)."
+    )
+    fallback_side: int | None = Field(
+        None,
+        ge=320,
+        description="Look again at this detection scale when a vehicle gives no confident "
+        "read (slower; off for video, where the next frames get their turn anyway).",
+    )
+
+
+class ThumbnailConfig(StrictModel):
+    """The JPEG images sent with each sighting."""
+
+    vehicle_width: int = Field(320, ge=32, le=1920, description="Vehicle image width, at most.")
+    plate_width: int = Field(320, ge=32, le=1920, description="Plate image width, at most.")
+    quality: int = Field(80, ge=10, le=100, description="JPEG quality.")
+
+
+class PipelineConfig(StrictModel):
+    """Detection, attributes, plate reading and tracking on the edge."""
+
+    detector: VehicleDetectorConfig = Field(
+        default=VehicleDetectorConfig(vehicle_threshold=0.1, motorcycle_threshold=0.1),
+        description="Vehicle detector; its thresholds are the floor for weak boxes that "
+        "only extend tracks (tracker.high_thresholds start them).",
+    )
+    tracker: TrackerConfig = Field(default_factory=TrackerConfig, description="Tracking.")
+    max_detect_fps: float = Field(
+        12.5,
+        ge=0.0,
+        description="Run vehicle detection at most this often per camera (0: on every frame "
+        "with motion). Frames in between still feed the motion gate.",
+    )
+    attributes: bool = Field(True, description="Classify vehicle type and colour.")
+    attribute_frames: int = Field(
+        5, ge=1, description="Classify a track's vehicle in this many frames, then stop."
+    )
+    plates: PlateStageConfig = Field(default_factory=PlateStageConfig, description="Plate reading.")
+    thumbnails: ThumbnailConfig = Field(
+        default_factory=ThumbnailConfig, description="Sighting images."
+    )
+    inference: InferenceConfig | None = Field(
+        None,
+        description="Threads and streams for the attribute and plate models (the detector "
+        "has its own under detector.inference); None lets OpenVINO pick.",
+    )
+    models_dir: Path | None = Field(
+        None, description="Model store directory (default: $VARTA_MODELS or var/models)."
+    )
+
+
 class AgentConfig(StrictModel):
     """Everything `varta edge run` needs."""
 
     agent_id: str = Field(
-        "agent", pattern=r"^[A-Za-z0-9_.:-]{1,64}$",
+        "agent",
+        pattern=r"^[A-Za-z0-9_.:-]{1,64}$",
         description="This agent's id; must match its key's name in central's allow-list.",
     )
     central: CentralLinkConfig = Field(
         default_factory=CentralLinkConfig, description="Central link."
     )
     spool: SpoolConfig = Field(default_factory=SpoolConfig, description="Spool.")
+    cameras: list[CameraConfig] = Field(
+        default_factory=list, description="Cameras this agent reads."
+    )
+    pipeline: PipelineConfig = Field(
+        default_factory=PipelineConfig, description="Detection, plates and tracking."
+    )
+    status_interval_s: float = Field(
+        10.0, ge=0.0, description="Seconds between status lines on stderr (0: none)."
+    )
+
+    @model_validator(mode="after")
+    def _unique_cameras(self) -> AgentConfig:
+        ids = [c.camera_id for c in self.cameras]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"camera ids must be unique; repeated: {', '.join(dupes)}")
+        return self

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import shutil
 import signal
 import subprocess
@@ -57,6 +58,11 @@ class DemoPaths:
     def agent_yaml(self) -> Path:
         return self.root / "agent.yaml"
 
+    @property
+    def token(self) -> Path:
+        """The demo's API token (central's bootstrap admin token)."""
+        return self.root / "api.token"
+
 
 @dataclass
 class Demo:
@@ -79,6 +85,9 @@ class Demo:
             public, _ = keys.generate(p.keys, "demo-edge")
             (p.keys / "allowed").mkdir(exist_ok=True)
             shutil.copy(public, p.keys / "allowed" / public.name)
+        if not p.token.exists():
+            p.token.write_text("vt_" + secrets.token_urlsafe(32))
+            p.token.chmod(0o600)
         if p.snapshots.exists():
             shutil.rmtree(p.snapshots)
         p.snapshots.mkdir()
@@ -95,6 +104,7 @@ class Demo:
             },
             "http": {"host": "127.0.0.1", "port": self.port},
             "storage": {"data_dir": str(p.root / "central")},
+            "auth": {"bootstrap_token_file": str(p.token), "cookie_secure": False},
         }
 
     def _agent_config(self) -> dict[str, Any]:
@@ -153,6 +163,7 @@ class Demo:
         seen: set[str] = set()
         started = time.monotonic()
         last_status = 0.0
+        token = self.paths.token.read_text().strip()
         print(f"\nVarta demo: central at {self.base} (OpenAPI: {self.base}/schema). Ctrl-C stops.")
         while not self.stop.is_set():
             if self.seconds and time.monotonic() - started > self.seconds:
@@ -160,13 +171,14 @@ class Demo:
             if any(proc.poll() is not None for proc in self.processes):
                 print("a demo process exited; stopping", file=sys.stderr)
                 break
-            for s in reversed(_get(f"{self.base}/api/v1/sightings?limit=50").get("items", [])):
+            page = _get(f"{self.base}/api/v1/sightings?limit=50", token)
+            for s in reversed(page.get("items", [])):
                 if s["event_id"] not in seen:
                     seen.add(s["event_id"])
                     print(_sighting_line(s), flush=True)
             if time.monotonic() - last_status > 5:
                 last_status = time.monotonic()
-                print(_status_line(_get(f"{self.base}/api/v1/agents")), flush=True)
+                print(_status_line(_get(f"{self.base}/api/v1/agents", token)), flush=True)
             self.stop.wait(1.0)
         return len(seen)
 
@@ -198,9 +210,12 @@ def _varta(*args: str) -> subprocess.Popen[bytes]:
     )
 
 
-def _get(url: str) -> Any:
+def _get(url: str, token: str = "") -> Any:
+    request = urllib.request.Request(url)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(url, timeout=5) as resp:
+        with urllib.request.urlopen(request, timeout=5) as resp:
             return json.loads(resp.read())
     except (urllib.error.URLError, OSError, ValueError) as err:
         log.debug("GET %s failed: %s", url, err)

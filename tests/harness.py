@@ -12,8 +12,9 @@ from pathlib import Path
 
 import yaml
 
+from central.accounts.secrets import new_secret
 from central.app import Central, build
-from central.config import CentralConfig, HttpConfig, IngestConfig, StorageConfig
+from central.config import AuthConfig, CentralConfig, HttpConfig, IngestConfig, StorageConfig
 from shared import keys
 from shared.paths import REPO_ROOT
 
@@ -63,7 +64,15 @@ def make_keyring(root: Path, agents: list[str]) -> KeyRing:
 
 
 def central_config(ring: KeyRing, data_dir: Path, port: int | None = None) -> CentralConfig:
-    """A central config on a free loopback port with a real DuckDB file in ``data_dir``."""
+    """A central config on a free loopback port with a real DuckDB file in ``data_dir``.
+
+    It names a bootstrap admin API token file (``admin_token(config)`` reads it back).
+    """
+    token_file = data_dir.with_name(data_dir.name + ".token")
+    token_file.parent.mkdir(parents=True, exist_ok=True)
+    if not token_file.exists():
+        token_file.write_text(new_secret("api"))
+        token_file.chmod(0o600)
     return CentralConfig(
         ingest=IngestConfig(
             bind=f"tcp://127.0.0.1:{port or free_port()}",
@@ -72,7 +81,30 @@ def central_config(ring: KeyRing, data_dir: Path, port: int | None = None) -> Ce
         ),
         http=HttpConfig(port=free_port()),
         storage=StorageConfig(data_dir=data_dir),
+        auth=AuthConfig(bootstrap_token_file=token_file, cookie_secure=False),
     )
+
+
+def admin_token(config: CentralConfig) -> str:
+    """The bootstrap admin's API token (every scope) of a ``central_config`` config."""
+    assert config.auth.bootstrap_token_file is not None
+    return config.auth.bootstrap_token_file.read_text().strip()
+
+
+def admin_headers(config: CentralConfig) -> dict[str, str]:
+    """``Authorization`` header with the bootstrap admin's token."""
+    return {"Authorization": f"Bearer {admin_token(config)}"}
+
+
+def role_token(central: Central, role: str, scopes: list[str] | None = None) -> str:
+    """A fresh user with ``role`` and an API token for them (every scope unless given)."""
+    from central.accounts.model import SCOPES
+
+    assert central.accounts is not None
+    name = f"{role}-{len(central.accounts.list_users())}"
+    central.accounts.create_user(name, role, None, "test")
+    made = central.accounts.create_token(name, SCOPES if scopes is None else scopes, "test")
+    return made.secret
 
 
 def start_central(config: CentralConfig) -> Central:

@@ -23,6 +23,7 @@ from central.app import Central
 from shared import keys, wire
 from tests.harness import (
     KeyRing,
+    admin_headers,
     agent_config_file,
     central_config,
     central_yaml,
@@ -108,7 +109,9 @@ def test_central_stopped_then_restarted_loses_nothing(tmp_path: Path, ring: KeyR
     )
     log = tmp_path / "accepted.txt"
     agent = spawn_loadgen(cfg, count=5_000, rate=1_000, log_accepted=log, wait_acked=90)
-    time.sleep(2.0)
+    health = f"http://127.0.0.1:{config.http.port}/api/v1/health"
+    assert wait_for(lambda: _up(health), 60)
+    time.sleep(1.5)  # sightings are flowing now
     server.send_signal(signal.SIGTERM)  # a clean stop mid-stream
     assert server.wait(timeout=30) == 0
     time.sleep(2.0)  # the agent keeps producing into its spool meanwhile
@@ -265,8 +268,9 @@ def test_full_spool_evicts_oldest_and_reports_it(tmp_path: Path, ring: KeyRing) 
     try:
         assert agent.wait(timeout=120) == 0
         url = f"http://127.0.0.1:{config.http.port}/api/v1/agents"
-        assert wait_for(lambda: _agent(url).get("spool_evictions", 0) > 0, 30)
-        info = _agent(url)
+        auth = admin_headers(config)
+        assert wait_for(lambda: _agent(url, auth).get("spool_evictions", 0) > 0, 30)
+        info = _agent(url, auth)
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
@@ -278,9 +282,16 @@ def test_full_spool_evicts_oldest_and_reports_it(tmp_path: Path, ring: KeyRing) 
     assert set(ids) == set(accepted[-len(ids) :])  # the oldest went first
 
 
-def _agent(url: str) -> dict[str, Any]:
+def _agent(url: str, headers: dict[str, str]) -> dict[str, Any]:
     try:
-        agents = httpx.get(url, timeout=2).json()
+        agents = httpx.get(url, timeout=2, headers=headers).json()
     except httpx.HTTPError:
         return {}
     return next((a for a in agents if a["agent_id"] == "a1"), {})
+
+
+def _up(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False

@@ -8,8 +8,13 @@ import msgspec
 from litestar import Controller, Response, get
 from litestar.params import Parameter
 
+from central.accounts import Principal, Role
+from central.api.auth import PUBLIC, requires
 from central.api.dto import AgentRead, SightingPage, SightingRead, ThumbnailRead
+from central.audit import AuditLog
 from central.services import AgentService, SightingService, StatusService
+
+SIGHTING_ROLES = (Role.ADMIN, Role.SUPERVISOR, Role.OPERATOR)
 
 
 class AgentController(Controller):
@@ -18,7 +23,16 @@ class AgentController(Controller):
     path = "/api/v1/agents"
     tags = ("agents",)
 
-    @get("/", sync_to_thread=True, summary="List agents with last-seen and health")
+    @get(
+        "/",
+        guards=[
+            requires(
+                Role.ADMIN, Role.SUPERVISOR, Role.OPERATOR, Role.ENGINEER, scopes=["agents:read"]
+            )
+        ],
+        sync_to_thread=True,
+        summary="List agents with last-seen and health",
+    )
     def list_agents(self, agents: AgentService) -> list[AgentRead]:
         """Every agent that ever said hello, with cameras, spool state and health."""
         return [msgspec.convert(a, AgentRead) for a in agents.list()]
@@ -43,7 +57,12 @@ class SightingController(Controller):
     path = "/api/v1/sightings"
     tags = ("sightings",)
 
-    @get("/", sync_to_thread=True, summary="Recent sightings, newest first")
+    @get(
+        "/",
+        guards=[requires(*SIGHTING_ROLES, scopes=["search"])],
+        sync_to_thread=True,
+        summary="Recent sightings, newest first",
+    )
     def recent(
         self,
         sightings: SightingService,
@@ -62,13 +81,23 @@ class SightingController(Controller):
 
     @get(
         "/{event_id:str}/thumbnails/{index:int}",
+        guards=[requires(*SIGHTING_ROLES, scopes=["evidence:read"])],
         sync_to_thread=True,
         media_type="image/jpeg",
         summary="One thumbnail (JPEG) of a sighting",
     )
-    def thumbnail(self, sightings: SightingService, event_id: str, index: int) -> Response[bytes]:
-        """The JPEG bytes."""
-        return Response(sightings.thumbnail(event_id, index), media_type="image/jpeg")
+    def thumbnail(
+        self,
+        sightings: SightingService,
+        audit: AuditLog,
+        principal: Principal,
+        event_id: str,
+        index: int,
+    ) -> Response[bytes]:
+        """The JPEG bytes; the view is audited (evidence) before they are sent."""
+        jpeg = sightings.thumbnail(event_id, index)
+        audit.record(principal.user, "evidence.view", f"sighting:{event_id}/thumbnail/{index}")
+        return Response(jpeg, media_type="image/jpeg")
 
 
 class StatusController(Controller):
@@ -77,12 +106,17 @@ class StatusController(Controller):
     path = "/api/v1"
     tags = ("status",)
 
-    @get("/health", sync_to_thread=False, summary="Liveness")
+    @get("/health", opt=PUBLIC, sync_to_thread=False, summary="Liveness")
     def health(self) -> dict[str, str]:
         """Always ok while the process serves."""
         return {"status": "ok"}
 
-    @get("/status/ingest", sync_to_thread=False, summary="Ingest counters since start")
+    @get(
+        "/status/ingest",
+        guards=[requires(Role.ADMIN, Role.ENGINEER, Role.SUPERVISOR, scopes=["status:read"])],
+        sync_to_thread=False,
+        summary="Ingest counters since start",
+    )
     def ingest(self, status: StatusService) -> dict[str, Any]:
         """Messages, batches, stored, duplicates, rejections by reason, auth refusals."""
         return status.ingest()

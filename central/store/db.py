@@ -72,6 +72,27 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (agent_id, camera_id)
     );
     """,
+    # 2: the plate index of sighting search (central/search/index.py explains it).
+    """
+    CREATE TABLE plate_index (
+        k VARCHAR NOT NULL,
+        rev BOOLEAN NOT NULL,
+        text VARCHAR NOT NULL,
+        captured_at TIMESTAMPTZ NOT NULL,
+        event_id UUID NOT NULL,
+        camera_id VARCHAR NOT NULL,
+        agent_id VARCHAR NOT NULL,
+        vehicle_type VARCHAR,
+        colour VARCHAR
+    );
+    CREATE TABLE plate_index_state (
+        id INTEGER PRIMARY KEY,
+        watermark TIMESTAMPTZ NOT NULL,
+        merged_through TIMESTAMPTZ NOT NULL
+    );
+    INSERT INTO plate_index_state VALUES
+        (1, TIMESTAMPTZ '1970-01-01 00:00:00+00', TIMESTAMPTZ '1970-01-01 00:00:00+00');
+    """,
 )
 
 

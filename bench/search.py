@@ -1,0 +1,249 @@
+"""Benchmark of sighting search over a large synthetic store.
+
+Generates ``rows`` sightings inside DuckDB (``range()`` + ``hash()``, no Python per row):
+30 days in capture-time order over ~200 cameras, vehicles seen ~25 times each with
+realistic Ukrainian plates (region codes of both schemes, four digits, two of the 12
+series letters), raw OCR text with spaces and, for a third of the reads, a second
+candidate with an OCR confusion (O->0, B->8, I->1). The plate index is then built with
+the production SQL (``central.search.index.key_rows_sql``) as one key-sorted run per UTC
+day - the state the indexer's nightly ``merge_day`` leaves behind. Queries go through the
+real ``SearchService`` (with the audit log) on a reader cursor.
+
+The bench table differs from production in one way: ``sightings`` has no PRIMARY KEY
+(ART index on ``event_id``) unless ``--with-pk`` is given. Building an ART over 100M random
+UUIDs takes many GB of memory and most of the time budget, and search does not use it
+(pages are fetched by ``captured_at`` zone maps plus ``event_id``). Ingest needs it for
+idempotent inserts, so production keeps it.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Final
+
+from central.audit import AuditLog
+from central.search import JourneyQuery, PlateQuery, SearchQuery, SearchService
+from central.search.index import first_row, key_rows_sql
+from central.store.db import Database
+
+START: Final = datetime(2026, 10, 1, tzinfo=UTC)
+DAYS: Final = 30
+CAMERAS: Final = 200
+REGIONS: Final = (
+    "AA", "KA", "AB", "KB", "AC", "KC", "AE", "KE", "AH", "KH", "AI", "KI", "AM", "KM", "AO",
+    "KO", "AP", "KP", "AT", "KT", "AX", "KX", "BA", "HA", "BC", "HC", "BE", "HE", "BH", "HH",
+    "BI", "HI", "BK", "HK", "BM", "HM", "BO", "HO", "BT", "HT", "BX", "HX", "CA", "IA", "CB",
+    "IB", "CE", "IE", "II",
+)  # fmt: skip
+SERIES: Final = "ABEIKMHOPCTX"
+TYPES: Final = ("car", "car", "car", "van", "truck", "bus", "motorcycle")
+COLOURS: Final = ("white", "black", "silver", "gray", "blue", "red", "green")
+
+def _sql_list(items: tuple[str, ...]) -> str:
+    """A SQL list literal of this module's constant strings (never user input)."""
+    if not all(x.isalnum() for x in items):
+        raise ValueError("constant lists must be alphanumeric")
+    return "[" + ", ".join(f"'{x}'" for x in items) + "]"
+
+
+def _generate_sql(vehicles: int, start: float, step: float) -> str:
+    """The INSERT of one chunk (ids from ``bench_ids``).
+
+    Every value is a constant of this module formatted as a literal, so DuckDB folds them;
+    with ``?`` parameters the projections ran several times slower.
+    """
+    pick = "list_extract({lst}, 1 + (hash(v, {salt}) % {n})::INTEGER)"
+    plate = (
+        pick.format(lst=_sql_list(REGIONS), salt=1, n=len(REGIONS))
+        + " || lpad((hash(v, 2) % 10000)::VARCHAR, 4, '0')"
+        + f" || substr('{SERIES}', 1 + (hash(v, 3) % 12)::INTEGER, 1)"
+        + f" || substr('{SERIES}', 1 + (hash(v, 4) % 12)::INTEGER, 1)"
+    )
+    vtype = pick.format(lst=_sql_list(TYPES), salt=7, n=len(TYPES))
+    colour = pick.format(lst=_sql_list(COLOURS), salt=8, n=len(COLOURS))
+    return f"""
+INSERT INTO sightings
+SELECT uuidv7(), 'edge-' || (cam // 4), 'cam-' || cam, to_timestamp(sec),
+       to_timestamp(sec + 1.5),
+       plate, substr(plate, 1, 2) || ' ' || substr(plate, 3, 4) || ' ' || substr(plate, 7),
+       0.9::FLOAT,
+       CASE WHEN hash(i, 9) % 3 = 0 AND translate(plate, 'OBI', '081') <> plate
+            THEN [{{'text': plate, 'confidence': 0.9::FLOAT}},
+                  {{'text': translate(plate, 'OBI', '081'), 'confidence': 0.1::FLOAT}}]
+            ELSE [{{'text': plate, 'confidence': 0.9::FLOAT}}] END,
+       NULL, 'ua_current', 'UA-' || substr(plate, 1, 2), NULL, NULL,
+       {vtype}, 0.8::FLOAT, {colour}, 0.7::FLOAT, 12, 1.5::FLOAT,
+       [{{'role': 'vehicle', 'width': 320, 'height': 240,
+          'pack': pack, 'offset': i * 8000, 'length': 6000}},
+        {{'role': 'plate', 'width': 160, 'height': 40,
+          'pack': pack, 'offset': i * 8000 + 6000, 'length': 2000}}]
+FROM (
+    SELECT i, v, cam, sec,
+           strftime(DATE '{START.date().isoformat()}' + ((i * {step!r}) // 86400)::INTEGER,
+                    '%Y%m%d') || '/000001' AS pack,
+           {plate} AS plate
+    FROM (
+        SELECT i, hash(i, 0) % {int(vehicles)} AS v, (hash(i, 6) % {CAMERAS})::INTEGER AS cam,
+               {float(start)!r} + i * {float(step)!r} AS sec
+        FROM bench_ids
+    )
+)
+"""
+
+
+def _generate(db: Database, rows: int, with_pk: bool) -> None:
+    con = db.writer
+    if not with_pk:  # same columns, no ART primary key (see the module docstring)
+        con.execute("CREATE TABLE bench_s AS SELECT * FROM sightings LIMIT 0")
+        con.execute("DROP TABLE sightings")
+        con.execute("ALTER TABLE bench_s RENAME TO sightings")
+    sql = _generate_sql(max(1000, rows // 25), START.timestamp(), DAYS * 86_400 / rows)
+    chunk = 10_000_000
+    for lo in range(0, rows, chunk):
+        # range() is one thread; scanning a table of the ids runs on every core.
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE bench_ids AS SELECT range AS i FROM range(?, ?)",
+            [lo, min(rows, lo + chunk)],
+        )
+        con.execute(sql)
+    con.execute("DROP TABLE bench_ids")
+
+
+def _build_index(db: Database) -> None:
+    """One key-sorted run per UTC day, as ``PlateIndexer.merge_day`` leaves them."""
+    con = db.writer
+    sql = key_rows_sql("sightings", "captured_at >= ? AND captured_at < ?")
+    for d in range(DAYS + 1):
+        day = START + timedelta(days=d)
+        con.execute(
+            f"INSERT INTO plate_index SELECT * FROM ({sql}) ORDER BY k, captured_at",
+            [day, day + timedelta(days=1)],
+        )
+    end = START + timedelta(days=DAYS + 1)
+    con.execute("UPDATE plate_index_state SET watermark = ?, merged_through = ?", [end, end])
+
+
+def _sample_plates(db: Database, n: int, seed: int) -> list[str]:
+    with db.reader() as con:
+        rows = con.execute(  # n and seed are ints of this module, not user input
+            f"SELECT plate FROM sightings USING SAMPLE reservoir({int(n)} ROWS) "
+            f"REPEATABLE ({int(seed)})"
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _confuse(plate: str, rng: random.Random) -> str:
+    """One OCR confusion and, half the time, one dropped character."""
+    swaps = {"0": "O", "O": "0", "B": "8", "8": "B", "I": "1", "1": "I", "5": "S", "2": "Z"}
+    spots = [i for i, c in enumerate(plate) if c in swaps]
+    out = plate
+    if spots:
+        i = rng.choice(spots)
+        out = out[:i] + swaps[out[i]] + out[i + 1 :]
+    if rng.random() < 0.5:
+        i = rng.randrange(len(out))
+        out = out[:i] + out[i + 1 :]
+    return out
+
+
+def _queries(
+    plates: list[str], rng: random.Random
+) -> list[tuple[str, Callable[[SearchService], int]]]:
+    reason = "bench"
+
+    def search(q: SearchQuery) -> Callable[[SearchService], int]:
+        return lambda s: len(s.search(q, "bench", reason).items)
+
+    def journey(q: JourneyQuery) -> Callable[[SearchService], int]:
+        return lambda s: len(s.journey(q, "bench", reason).stops)
+
+    out: list[tuple[str, Callable[[SearchService], int]]] = []
+    for p in plates:
+        camera_from = START + timedelta(days=rng.randrange(DAYS), hours=14)
+        out += [
+            ("exact", search(SearchQuery(plate=PlateQuery.parse(p, "exact")))),
+            (
+                "prefix",
+                search(SearchQuery(plate=PlateQuery.parse(p[:4] + "??" + p[6] + "?", None))),
+            ),
+            ("contains", search(SearchQuery(plate=PlateQuery.parse(f"*{p[2:6]}*", None)))),
+            ("fuzzy", search(SearchQuery(plate=PlateQuery.parse(_confuse(p, rng), "fuzzy")))),
+            ("journey", journey(JourneyQuery(PlateQuery.parse(p, "exact")))),
+            (
+                "camera_window",
+                search(
+                    SearchQuery(
+                        camera_ids=(f"cam-{rng.randrange(CAMERAS)}",),
+                        start=camera_from,
+                        end=camera_from + timedelta(minutes=20),
+                        limit=200,
+                    )
+                ),
+            ),
+        ]
+    return out
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 4)
+
+
+def run(rows: int, queries: int = 10, with_pk: bool = False, seed: int = 1) -> dict[str, Any]:
+    """Generate, index, query; return the report."""
+    with tempfile.TemporaryDirectory(prefix="varta-bench-search-") as tmp:
+        path = Path(tmp) / "search.duckdb"
+        db = Database(path)
+        db.writer.execute(f"SET temp_directory = '{Path(tmp) / 'spill'}'")
+        started = time.perf_counter()
+        _generate(db, rows, with_pk)
+        generated = time.perf_counter()
+        _build_index(db)
+        db.writer.execute("CHECKPOINT")
+        indexed = time.perf_counter()
+        index_rows = first_row(db.writer.execute("SELECT count(*) FROM plate_index"))
+        service = SearchService(db, AuditLog(db))
+        rng = random.Random(seed)
+        plan = _queries(_sample_plates(db, queries, seed), rng)
+        plan[0][1](service)  # warm the caches once
+        times: dict[str, list[float]] = {}
+        results: dict[str, list[int]] = {}
+        for kind, call in plan:
+            t0 = time.perf_counter()
+            found = call(service)
+            times.setdefault(kind, []).append(time.perf_counter() - t0)
+            results.setdefault(kind, []).append(found)
+        plate_times = [t for k, ts in times.items() if k != "camera_window" for t in ts]
+        size = sum(f.stat().st_size for f in Path(tmp).glob("search.duckdb*"))
+        db.close()
+    return {
+        "rows": rows,
+        "index_rows": int(index_rows[0]) if index_rows else 0,
+        "with_primary_key": with_pk,
+        "generate_s": round(generated - started, 1),
+        "index_build_s": round(indexed - generated, 1),
+        "file_bytes": size,
+        "queries": len(plate_times),
+        "search_p50_s": _pct(plate_times, 0.5),
+        "search_p95_s": _pct(plate_times, 0.95),
+        "search_max_s": round(max(plate_times), 4),
+        "per_kind": {
+            k: {
+                "p50_s": _pct(ts, 0.5),
+                "p95_s": _pct(ts, 0.95),
+                "max_s": round(max(ts), 4),
+                "mean_results": round(statistics.fmean(results[k]), 1),
+            }
+            for k, ts in times.items()
+        },
+        "threads": os.cpu_count(),
+        "note": "sightings without the ART primary key unless with_primary_key; plate index "
+        "as per-day sorted runs (after the nightly merge); see bench/search.py",
+    }

@@ -1,0 +1,182 @@
+"""Webhook delivery: alert changes POSTed to configured endpoints, in order, durably.
+
+The alert writer queues one delivery per accepting endpoint in the same transaction as the
+change itself (table ``webhook_queue``), so nothing is lost when central or the endpoint
+is down. One sender thread per endpoint sends the oldest undelivered change, waits for a
+2xx, marks it delivered and moves on; on failure it retries the same delivery with
+exponential backoff (head-of-line, so order is kept). An endpoint is never disabled: after
+``failing_after`` consecutive failures a ``webhook_failing`` alert is raised, and it is
+resolved by the first success.
+
+Each request carries::
+
+    Content-Type: application/json
+    X-Varta-Timestamp: <UNIX seconds>
+    X-Varta-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>." + body, keyed by the secret>
+    X-Varta-Delivery: <delivery id>        X-Varta-Seq: <change seq>
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from central.alerts.engine import AlertEngine
+from central.alerts.model import WebhookFilter
+from central.alerts.repository import AlertRepository, Delivery
+from central.store.db import Database
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A webhook endpoint ready to use (secret already read).
+
+    Attributes:
+        filter: Name and which alerts it receives.
+        url: Where to POST.
+        secret: HMAC key.
+        timeout_s: Per-request timeout.
+        backoff_initial_s: First retry delay.
+        backoff_max_s: Longest retry delay.
+        failing_after: Consecutive failures that raise a ``webhook_failing`` alert.
+    """
+
+    filter: WebhookFilter
+    url: str
+    secret: bytes
+    timeout_s: float = 5.0
+    backoff_initial_s: float = 1.0
+    backoff_max_s: float = 60.0
+    failing_after: int = 5
+
+    @property
+    def name(self) -> str:
+        """The endpoint's name."""
+        return self.filter.name
+
+
+def sign(secret: bytes, timestamp: str, body: bytes) -> str:
+    """The signature header value for a body sent at ``timestamp``."""
+    mac = hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+@dataclass
+class SenderStats:
+    """Counters of one endpoint since start."""
+
+    delivered: int = 0
+    failures: int = 0
+    consecutive_failures: int = 0
+    last_error: str = ""
+
+
+@dataclass
+class WebhookSender:
+    """The sender thread of one endpoint."""
+
+    endpoint: Endpoint
+    db: Database
+    engine: AlertEngine
+    clock: Callable[[], float] = time.time
+    stats: SenderStats = field(default_factory=SenderStats)
+
+    def __post_init__(self) -> None:
+        self._repo = AlertRepository()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start sending."""
+        self._stop.clear()
+        name = f"webhook-{self.endpoint.name}"
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop after the request in hand."""
+        self._stop.set()
+        self.engine.feed.kick()
+        if self._thread is not None:
+            self._thread.join(self.endpoint.timeout_s + 2)
+            self._thread = None
+
+    def _run(self) -> None:
+        backoff = self.endpoint.backoff_initial_s
+        while not self._stop.is_set():
+            head = self.engine.feed.head
+            with self.db.reader() as con:
+                batch = self._repo.pending(con, self.endpoint.name, 100)
+            if not batch:
+                self.engine.feed.wait(head, 1.0)
+                continue
+            for delivery in batch:
+                if self._stop.is_set():
+                    return
+                if not self._deliver(delivery):
+                    self._stop.wait(backoff)
+                    backoff = min(backoff * 2, self.endpoint.backoff_max_s)
+                    break
+                backoff = self.endpoint.backoff_initial_s
+
+    def _deliver(self, delivery: Delivery) -> bool:
+        error = self._post(delivery)
+        name = self.endpoint.name
+        if error is None:
+            now = self.clock()
+            self.engine.call(lambda con: self._repo.delivered(con, delivery.delivery_id, now))
+            self.stats.delivered += 1
+            if self.stats.consecutive_failures:
+                log.info("webhook %s delivers again", name)
+            self.stats.consecutive_failures = 0
+            if self.engine.has_open("webhook_failing", name):
+                self.engine.close_system("webhook_failing", name, "endpoint accepts deliveries")
+            return True
+        self.engine.call(lambda con: self._repo.failed(con, delivery.delivery_id, error))
+        self.stats.failures += 1
+        self.stats.consecutive_failures += 1
+        self.stats.last_error = error
+        log.warning("webhook %s delivery %d failed: %s", name, delivery.delivery_id, error)
+        failing = self.stats.consecutive_failures >= self.endpoint.failing_after
+        if failing and not self.engine.has_open("webhook_failing", name):
+            self.engine.raise_system(
+                "webhook_failing",
+                name,
+                f"webhook {name} failing: {self.stats.consecutive_failures} attempts, {error}",
+                {"endpoint": name, "url": self.endpoint.url, "last_error": error},
+                2,
+            )
+        return False
+
+    def _post(self, delivery: Delivery) -> str | None:
+        """POST one delivery; None on a 2xx answer, else what went wrong."""
+        timestamp = f"{self.clock():.3f}"
+        request = urllib.request.Request(
+            self.endpoint.url,
+            data=delivery.body,
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                "X-Varta-Timestamp": timestamp,
+                "X-Varta-Signature": sign(self.endpoint.secret, timestamp, delivery.body),
+                "X-Varta-Delivery": str(delivery.delivery_id),
+                "X-Varta-Seq": str(delivery.seq),
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.endpoint.timeout_s) as resp:
+                status = int(resp.status)
+        except urllib.error.HTTPError as err:
+            return f"HTTP {err.code} from {self.endpoint.url}"
+        except (urllib.error.URLError, OSError) as err:
+            return f"{type(err).__name__}: {err}"
+        return None if 200 <= status < 300 else f"HTTP {status} from {self.endpoint.url}"

@@ -1,0 +1,389 @@
+"""Retention: delete sightings that hit nothing after ``retention.non_hit_days``.
+
+A *hit* is a sighting some alert refers to (``HitRegistry``; ``AlertTrailHits`` reads the
+alert engine's ``alert_trail``). Hits are never purged here; the alerts side keeps them per
+list policy. One run:
+
+1. deletes non-hit sightings captured before the cutoff, with their plate index rows, in
+   chunks of ``chunk_rows`` per transaction. It writes through its own cursor while the
+   ingest thread keeps inserting; DuckDB's optimistic concurrency may refuse a chunk with a
+   conflict, which is rolled back and retried after a short back-off;
+2. for every thumbnail day folder (``thumbs/YYYYMMDD``) wholly before the cutoff, copies the
+   thumbnails still referenced (hits) into an evidence pack ``thumbs/1YYYYMMDD/NNNNNN.pack``
+   (nine digits, so ``ThumbStore.read`` serves it unchanged and no purge ever matches it),
+   points the rows at the copies, and then deletes the day folder;
+3. records the counts in the audit log as actor ``system``.
+
+``Scheduler`` runs this (and the plate indexer) on a thread of its own in ``central serve``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+import duckdb
+import pyarrow as pa
+
+from central.config import CentralConfig
+from central.search.index import PlateIndexer, first_row
+from central.search.service import Auditor
+from central.store.db import Database
+
+log = logging.getLogger(__name__)
+
+SYSTEM_ACTOR = "system"
+_THUMBS_TYPE = (
+    'STRUCT(role VARCHAR, width INTEGER, height INTEGER, pack VARCHAR, "offset" BIGINT, '
+    "length INTEGER)[]"
+)
+
+
+class HitRegistry(Protocol):
+    """Which sightings are hits (referenced by an alert) and so must survive the purge."""
+
+    def hit_event_ids(self, older_than: datetime) -> list[str]:
+        """Event ids of hits captured before ``older_than``."""
+
+
+class AlertTrailHits:
+    """Hits are the sightings on any alert's trail (``alert_trail.event_id``).
+
+    Args:
+        con: A cursor of its own.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._con = con
+
+    def hit_event_ids(self, older_than: datetime) -> list[str]:
+        """Event ids on any alert trail, captured before ``older_than``."""
+        exists = first_row(
+            self._con.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_name = 'alert_trail'"
+            )
+        )
+        if not exists or not exists[0]:
+            return []
+        rows = self._con.execute(
+            "SELECT DISTINCT event_id FROM alert_trail WHERE captured_at < ?",
+            [older_than.timestamp()],
+        ).fetchall()
+        return [r[0] for r in rows]
+
+
+@dataclass(frozen=True)
+class RetentionReport:
+    """What one run did."""
+
+    cutoff: str
+    deleted: int
+    index_rows_deleted: int
+    hits_kept: int
+    chunks: int
+    conflicts: int
+    day_folders_deleted: int
+    evidence_copied: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    """How a run behaves (from ``RetentionConfig``)."""
+
+    non_hit_days: float = 14.0
+    chunk_rows: int = 20_000
+    max_retries: int = 20
+
+
+class Retention:
+    """The purge of non-hit sightings and of old thumbnail day folders.
+
+    Args:
+        con: A cursor of its own on the central database (not the ingest writer's).
+        thumbs_root: The ``ThumbStore`` root (day folders live here).
+        hits: Which sightings are hits.
+        audit: Where runs are recorded.
+        policy: Period and chunking.
+        clock: UNIX time source (tests inject one).
+    """
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        thumbs_root: Path,
+        hits: HitRegistry,
+        audit: Auditor,
+        policy: RetentionPolicy,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._con = con
+        self._root = thumbs_root
+        self._hits = hits
+        self._audit = audit
+        self._policy = policy
+        self._clock = clock
+
+    def run(self, actor: str = SYSTEM_ACTOR) -> RetentionReport:
+        """Purge once and audit the counts."""
+        started = time.perf_counter()
+        now = datetime.fromtimestamp(self._clock(), UTC)
+        cutoff = now - timedelta(days=self._policy.non_hit_days)
+        hit_ids = self._hits.hit_event_ids(cutoff)
+        deleted, index_rows, chunks, conflicts = self._purge_rows(cutoff, hit_ids)
+        folders, copied = self._purge_days(cutoff)
+        report = RetentionReport(
+            cutoff=cutoff.isoformat(),
+            deleted=deleted,
+            index_rows_deleted=index_rows,
+            hits_kept=len(hit_ids),
+            chunks=chunks,
+            conflicts=conflicts,
+            day_folders_deleted=folders,
+            evidence_copied=copied,
+            seconds=round(time.perf_counter() - started, 3),
+        )
+        self._audit.record(
+            actor,
+            "retention.purge",
+            target="sightings",
+            reason=f"non-hit sightings older than {self._policy.non_hit_days:g} days",
+            details=asdict(report),
+        )
+        log.info("retention: %s", report)
+        return report
+
+    # -- rows -----------------------------------------------------------------------
+
+    def _purge_rows(self, cutoff: datetime, hit_ids: list[str]) -> tuple[int, int, int, int]:
+        con = self._con
+        con.register("retention_hits", pa.table({"event_id": pa.array(hit_ids, pa.string())}))
+        deleted = index_rows = chunks = conflicts = 0
+        try:
+            while True:
+                done, rows, tries = self._with_retry(lambda: self._chunk(cutoff))
+                conflicts += tries
+                if done == 0:
+                    break
+                deleted, index_rows, chunks = deleted + done, index_rows + rows, chunks + 1
+        finally:
+            con.unregister("retention_hits")
+        return deleted, index_rows, chunks, conflicts
+
+    def _chunk(self, cutoff: datetime) -> tuple[int, int]:
+        """Delete one chunk in one transaction; ``(sightings, index rows)`` deleted."""
+        con = self._con
+        con.execute("BEGIN")
+        try:
+            ids = con.sql(
+                "SELECT event_id, captured_at FROM sightings WHERE captured_at < ? "
+                "AND event_id NOT IN (SELECT event_id::UUID FROM retention_hits) LIMIT ?",
+                params=[cutoff, self._policy.chunk_rows],
+            ).to_arrow_table()
+            if ids.num_rows == 0:
+                con.execute("ROLLBACK")
+                return 0, 0
+            con.register("retention_chunk", ids)
+            bounds = "captured_at BETWEEN (SELECT min(captured_at) FROM retention_chunk) AND ?"
+            high = first_row(con.execute("SELECT max(captured_at) FROM retention_chunk"))
+            high_at = high[0] if high else cutoff
+            sql = f"WHERE {bounds} AND event_id IN (SELECT event_id::UUID FROM retention_chunk)"
+            rows = first_row(con.execute(f"DELETE FROM sightings {sql}", [high_at]))
+            index = first_row(con.execute(f"DELETE FROM plate_index {sql}", [high_at]))
+            con.execute("COMMIT")
+        except BaseException:
+            _rollback(con)
+            raise
+        finally:
+            _unregister(con, "retention_chunk")
+        return (int(rows[0]) if rows else 0), (int(index[0]) if index else 0)
+
+    def _with_retry(self, step: Callable[[], tuple[int, int]]) -> tuple[int, int, int]:
+        """Run ``step``; on a write conflict, back off and run it again."""
+        for attempt in range(self._policy.max_retries):
+            try:
+                done, rows = step()
+                return done, rows, attempt
+            except duckdb.TransactionException as err:
+                log.info("retention chunk conflicted (attempt %d): %s", attempt + 1, err)
+                time.sleep(min(0.05 * 2**attempt, 2.0))
+        raise RuntimeError(f"retention: a chunk conflicted {self._policy.max_retries} times")
+
+    # -- thumbnail day folders ------------------------------------------------------------
+
+    def _purge_days(self, cutoff: datetime) -> tuple[int, int]:
+        folders = copied = 0
+        if not self._root.is_dir():
+            return 0, 0
+        for folder in sorted(self._root.iterdir()):
+            day = _day(folder.name)
+            if day is None or day + timedelta(days=1) > cutoff:
+                continue
+            copied += self._evacuate(folder.name, day + timedelta(days=2))
+            shutil.rmtree(folder)
+            folders += 1
+            log.info("retention: deleted thumbnail day folder %s", folder.name)
+        return folders, copied
+
+    def _evacuate(self, day: str, received_before: datetime) -> int:
+        """Copy the thumbnails in day folder ``day`` that rows still use; repoint the rows."""
+        con = self._con
+        rows = con.execute(
+            "SELECT event_id::VARCHAR, thumbnails FROM sightings WHERE received_at < ? "
+            "AND len(list_filter(thumbnails, lambda t: starts_with(t.pack, ?))) > 0",
+            [received_before, f"{day}/"],
+        ).fetchall()
+        if not rows:
+            return 0
+        writer = _EvidenceWriter(self._root, day)
+        updates: list[list[Any]] = []
+        copied = 0
+        try:
+            for event_id, thumbs in rows:
+                here = [str(t["pack"]).startswith(f"{day}/") for t in thumbs]
+                new = [writer.copy(dict(t)) if h else t for t, h in zip(thumbs, here, strict=True)]
+                copied += sum(here)
+                updates.append([new, event_id])
+        finally:
+            writer.close()
+        self._with_retry(lambda: self._repoint(updates))
+        return copied
+
+    def _repoint(self, updates: Sequence[list[Any]]) -> tuple[int, int]:
+        con = self._con
+        con.execute("BEGIN")
+        try:
+            con.executemany(
+                f"UPDATE sightings SET thumbnails = ?::{_THUMBS_TYPE} WHERE event_id = ?::UUID",
+                updates,
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            _rollback(con)
+            raise
+        return len(updates), 0
+
+
+class _EvidenceWriter:
+    """Appends copies of thumbnails to ``1YYYYMMDD/NNNNNN.pack`` (same pack number)."""
+
+    def __init__(self, root: Path, day: str) -> None:
+        self._root = root
+        self._day = day
+        self._folder = root / f"1{day}"
+        self._folder.mkdir(parents=True, exist_ok=True)
+        self._fds: dict[str, int] = {}
+
+    def copy(self, thumb: dict[str, Any]) -> dict[str, Any]:
+        _, _, name = str(thumb["pack"]).partition("/")
+        with open(self._root / self._day / f"{name}.pack", "rb") as fh:
+            fh.seek(int(thumb["offset"]))
+            data = fh.read(int(thumb["length"]))
+        fd = self._fds.get(name)
+        if fd is None:
+            path = self._folder / f"{name}.pack"
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+            self._fds[name] = fd
+        offset = os.lseek(fd, 0, os.SEEK_END)
+        if os.write(fd, data) != len(data):
+            raise OSError(f"evidence pack 1{self._day}/{name}: short write")
+        return {**thumb, "pack": f"1{self._day}/{name}", "offset": offset}
+
+    def close(self) -> None:
+        """Make the copies durable before any row points at them."""
+        for fd in self._fds.values():
+            os.fsync(fd)
+            os.close(fd)
+        self._fds.clear()
+
+
+def _day(name: str) -> datetime | None:
+    if len(name) != 8 or not name.isdigit():
+        return None
+    try:
+        return datetime.strptime(name, "%Y%m%d").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+    try:
+        con.execute("ROLLBACK")
+    except duckdb.Error:
+        log.debug("rollback: no transaction open")
+
+
+def _unregister(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    try:
+        con.unregister(name)
+    except duckdb.Error:
+        log.debug("unregister %s: not registered", name)
+
+
+class Scheduler:
+    """Runs maintenance tasks on one thread, each every ``interval`` seconds.
+
+    A failing task is logged and tried again at its next turn; it never stops the others.
+
+    Args:
+        tasks: ``(name, interval_s, first_delay_s, task)`` per task.
+    """
+
+    def __init__(self, tasks: Sequence[tuple[str, float, float, Callable[[], object]]]) -> None:
+        self._tasks = list(tasks)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the thread; each task first runs after its ``first_delay_s``."""
+        self._thread = threading.Thread(target=self._run, name="maintenance", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Ask the thread to finish its current task and wait for it."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        started = time.monotonic()
+        due = [started + t[2] for t in self._tasks]
+        while not self._stop.is_set():
+            now = time.monotonic()
+            for i, (name, interval, _, task) in enumerate(self._tasks):
+                if now >= due[i] and not self._stop.is_set():
+                    try:
+                        task()
+                    except (duckdb.Error, OSError, RuntimeError) as err:
+                        log.error("maintenance task %s failed: %s", name, err)
+                    due[i] = time.monotonic() + interval
+            self._stop.wait(max(0.05, min(due) - time.monotonic()))
+
+
+def build_maintenance(
+    config: CentralConfig, db: Database, thumbs_root: Path, audit: Auditor
+) -> Scheduler:
+    """The plate indexer and (when enabled) the retention purge on one scheduler thread.
+
+    The first purge runs ``min(interval_s, 600)`` seconds after start, so a restart loop
+    cannot skip it forever and a short-lived process (a test) does not purge at once.
+    """
+    indexer = PlateIndexer(db.writer.cursor(), lag_s=config.search.index_lag_s)
+    tasks: list[tuple[str, float, float, Callable[[], object]]] = [
+        ("plate-index", config.search.index_interval_s, 0.0, indexer.compact)
+    ]
+    cfg = config.retention
+    if cfg.enabled:
+        policy = RetentionPolicy(cfg.non_hit_days, cfg.chunk_rows, cfg.max_retries)
+        con = db.writer.cursor()
+        retention = Retention(con, thumbs_root, AlertTrailHits(con), audit, policy)
+        tasks.append(("retention", cfg.interval_s, min(cfg.interval_s, 600.0), retention.run))
+    return Scheduler(tasks)

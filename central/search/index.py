@@ -1,0 +1,204 @@
+"""The plate index: every plate text of every sighting, keyed for fast lookups.
+
+``sightings`` is stored in arrival order (about capture-time order), so DuckDB's zone
+maps (min/max per row group) make time ranges cheap but a plate lookup would read the
+whole plate column. ``plate_index`` holds one row per distinct plate text of a sighting
+(the read, the raw OCR text and each candidate) with its canonical key - each OCR
+confusion class collapsed to one character, as the watchlist matcher does - twice:
+forwards (``rev = false``) and reversed (``rev = true``). Rows are appended in batches
+sorted by key, so within each batch a key lookup touches one row group:
+
+* exact: ``k = canonical(plate)`` then ``text = plate``;
+* wildcard: the literal prefix's key range, then ``text LIKE pattern``;
+* fuzzy (OCR-equivalent plus one edit): a single edit leaves either the first half of the
+  key intact (forward rows, prefix range) or the second half (reversed rows), then
+  ``levenshtein(k, key) <= 1`` confirms.
+
+The filter columns (camera, agent, type, colour, capture time) are copied along, so a
+search reads only the index until it fetches the rows of one page from ``sightings``.
+
+The tables come from migration 2 in ``central/store/db.py``. ``PlateIndexer.compact``
+(run by the maintenance thread every ``search.index_interval_s``, default hourly) appends
+the sightings received up to a watermark some seconds in the past as one key-sorted run;
+searches read the rows newer than the watermark straight from ``sightings`` through the
+same SQL (:func:`key_rows_sql`), so nothing stored is ever missing from a result. Many
+small runs would each cover the whole key range and defeat the zone maps, so once a UTC
+day is over its runs are merged into one (``merge_day``): a lookup then touches about one
+row group per stored day.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+import duckdb
+
+from central.watchlist.index import CONFUSION_CLASSES
+
+log = logging.getLogger(__name__)
+
+# Constant translate() arguments derived from the matcher's classes (no user input).
+CANON_FROM: Final = "".join(cls[1:] for cls in CONFUSION_CLASSES)
+CANON_TO: Final = "".join(cls[0] * (len(cls) - 1) for cls in CONFUSION_CLASSES)
+if not (CANON_FROM + CANON_TO).isalnum():  # pragma: no cover - guards the SQL literal below
+    raise RuntimeError("confusion classes must be letters and digits")
+
+INDEX_COLUMNS: Final = (
+    "k, rev, text, captured_at, event_id, camera_id, agent_id, vehicle_type, colour"
+)
+
+
+def first_row(cur: duckdb.DuckDBPyConnection) -> tuple[Any, ...] | None:
+    """The first row of a result, reading it to the end.
+
+    ``fetchone`` leaves the result open, and with it the statement's transaction, which
+    on a long-lived cursor then blocks the CHECKPOINT at shutdown.
+    """
+    rows = cur.fetchall()
+    return tuple(rows[0]) if rows else None
+
+
+def key_rows_sql(source: str, where: str) -> str:
+    """SQL producing index rows (``INDEX_COLUMNS``) for the rows of ``source`` passing ``where``.
+
+    ``source`` and ``where`` are fixed SQL fragments of this package (parameters go in as
+    ``?``); never pass user text here.
+    """
+    texts = (
+        "list_distinct(list_filter([plate, regexp_replace(upper(plate_raw), '[^A-Z0-9]', '', 'g')]"
+        " || coalesce(list_transform(plate_candidates, lambda c: c.text), []),"
+        "lambda x: x IS NOT NULL AND x <> ''))"
+    )
+    return f"""
+        WITH src AS (
+            SELECT unnest({texts}) AS text, captured_at, event_id, camera_id, agent_id,
+                   vehicle_type, colour
+            FROM {source} WHERE {where}
+        ), keyed AS (
+            SELECT translate(text, '{CANON_FROM}', '{CANON_TO}') AS k, * FROM src
+        )
+        SELECT k, false AS rev, text, captured_at, event_id, camera_id, agent_id,
+               vehicle_type, colour FROM keyed
+        UNION ALL
+        SELECT reverse(k), true, text, captured_at, event_id, camera_id, agent_id,
+               vehicle_type, colour FROM keyed
+    """
+
+
+def watermark(con: duckdb.DuckDBPyConnection) -> datetime:
+    """Sightings received before this are in ``plate_index``."""
+    row = first_row(con.execute("SELECT watermark FROM plate_index_state WHERE id = 1"))
+    if row is None:
+        return datetime.fromtimestamp(0, UTC)
+    value: datetime = row[0]
+    return value
+
+
+class PlateIndexer:
+    """Moves newly received sightings into ``plate_index`` in key-sorted batches.
+
+    Args:
+        con: A connection of its own (a cursor of the database's writer connection).
+        lag_s: Index only rows received at least this long ago, so that an ingest
+            transaction still open when the batch is cut cannot be skipped.
+        clock: UNIX time source (tests inject one).
+    """
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        lag_s: float = 60.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._con = con
+        self._lag = lag_s
+        self._clock = clock
+
+    def compact(self) -> int:
+        """Index the sightings received since the watermark (up to ``now - lag``).
+
+        Returns:
+            Index rows added.
+        """
+        con = self._con
+        started = time.perf_counter()
+        high = datetime.fromtimestamp(self._clock(), UTC) - timedelta(seconds=self._lag)
+        con.execute("BEGIN")
+        try:
+            low = watermark(con)
+            if high <= low:
+                con.execute("ROLLBACK")
+                return 0
+            sql = key_rows_sql("sightings", "received_at >= ? AND received_at < ?")
+            row = first_row(
+                con.execute(
+                    f"INSERT INTO plate_index SELECT * FROM ({sql}) ORDER BY k, captured_at",
+                    [low, high],
+                )
+            )
+            con.execute("UPDATE plate_index_state SET watermark = ? WHERE id = 1", [high])
+            con.execute("COMMIT")
+        except duckdb.Error:
+            con.execute("ROLLBACK")
+            raise
+        added = int(row[0]) if row else 0
+        log.info("plate index: %s rows added in %.2fs", added, time.perf_counter() - started)
+        self._merge_finished_days(high)
+        return added
+
+    def _merge_finished_days(self, high: datetime) -> None:
+        """Merge the runs of every UTC day before ``high``'s day not merged yet."""
+        row = first_row(self._con.execute("SELECT merged_through FROM plate_index_state"))
+        today = high.replace(hour=0, minute=0, second=0, microsecond=0)
+        done: datetime = row[0] if row else today
+        if done.year < 2000:  # never merged: start at the oldest indexed day
+            first = first_row(self._con.execute("SELECT min(captured_at) FROM plate_index"))
+            if first is None or first[0] is None:
+                return
+            done = first[0].astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        day = done
+        while day < today:
+            self.merge_day(day)
+            day += timedelta(days=1)
+
+    def merge_day(self, day: datetime) -> int:
+        """Rewrite the index rows captured on one UTC day as one key-sorted run.
+
+        Returns:
+            Rows rewritten.
+        """
+        con, end = self._con, day + timedelta(days=1)
+        started = time.perf_counter()
+        con.execute("BEGIN")
+        try:
+            con.execute(
+                "CREATE TEMP TABLE merge_rows AS SELECT * FROM plate_index "
+                "WHERE captured_at >= ? AND captured_at < ?",
+                [day, end],
+            )
+            con.execute(
+                "DELETE FROM plate_index WHERE captured_at >= ? AND captured_at < ?", [day, end]
+            )
+            row = first_row(
+                con.execute(
+                    "INSERT INTO plate_index SELECT * FROM merge_rows ORDER BY k, captured_at"
+                )
+            )
+            con.execute("DROP TABLE merge_rows")
+            con.execute("UPDATE plate_index_state SET merged_through = ? WHERE id = 1", [end])
+            con.execute("COMMIT")
+        except duckdb.Error:
+            con.execute("ROLLBACK")
+            raise
+        rows = int(row[0]) if row else 0
+        log.info(
+            "plate index: merged %s rows of %s in %.2fs",
+            rows,
+            day.date(),
+            time.perf_counter() - started,
+        )
+        return rows

@@ -1,0 +1,136 @@
+"""SQL of sighting search. Every value from a request goes in as a ``?`` parameter; the
+only text put into SQL is fixed fragments of this module and ``?`` placeholders."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Final
+
+import duckdb
+
+from central.search.index import INDEX_COLUMNS, key_rows_sql, watermark
+from central.search.query import JourneyQuery, PlateQuery, SearchQuery
+from central.store.sightings import SIGHTING_COLUMNS
+
+Where = tuple[list[str], list[object]]
+_COLUMNS: Final = f"{SIGHTING_COLUMNS}, epoch_us(captured_at) AS captured_us"
+_NEWEST: Final = "ORDER BY captured_at DESC, event_id DESC"
+_OLDEST: Final = "ORDER BY captured_at, event_id"
+
+
+def _next_ascii(prefix: str) -> str:
+    """The smallest string above every string starting with ``prefix`` (ASCII keys)."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+def plate_conditions(plate: PlateQuery) -> list[Where]:
+    """Index conditions for a plate; the result is the union of the alternatives."""
+    if plate.mode == "exact":
+        return [(["NOT rev", "k = ?", "text = ?"], [plate.key, plate.text])]
+    if plate.mode == "wildcard":
+        where = ["NOT rev", "text LIKE ? ESCAPE '\\'"]
+        params: list[object] = [plate.like]
+        prefix = plate.key
+        if prefix:
+            where += ["k >= ?", "k < ?"]
+            params += [prefix, _next_ascii(prefix)]
+        return [(where, params)]
+    key = plate.key
+    half = (len(key) + 1) // 2
+    tail = key[::-1][: len(key) - half]
+    fuzzy = "levenshtein(k, ?) <= 1"
+    return [
+        (["NOT rev", "k >= ?", "k < ?", fuzzy], [key[:half], _next_ascii(key[:half]), key]),
+        (["rev", "k >= ?", "k < ?", fuzzy], [tail, _next_ascii(tail), key[::-1]]),
+    ]
+
+
+def filter_conditions(query: SearchQuery) -> Where:
+    """Conditions on the columns ``sightings`` and ``plate_index`` share."""
+    where: list[str] = []
+    params: list[object] = []
+    if query.start is not None:
+        where.append("captured_at >= ?")
+        params.append(query.start)
+    if query.end is not None:
+        where.append("captured_at < ?")
+        params.append(query.end)
+    if query.camera_ids:
+        where.append("camera_id IN (" + ", ".join("?" * len(query.camera_ids)) + ")")
+        params.extend(query.camera_ids)
+    for column, value in (
+        ("agent_id", query.agent_id),
+        ("vehicle_type", query.vehicle_type),
+        ("colour", query.colour),
+    ):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if query.cursor is not None:
+        at = query.cursor.captured_at
+        where.append("captured_at <= ? AND (captured_at < ? OR event_id < ?::UUID)")
+        params += [at, at, query.cursor.event_id]
+    return where, params
+
+
+def _matching_ids(
+    con: duckdb.DuckDBPyConnection, plate: PlateQuery, filters: Where, order: str, limit: int
+) -> list[tuple[datetime, str]]:
+    """``(captured_at, event_id)`` of the first ``limit`` sightings whose plate matches."""
+    mark = watermark(con)
+    tail = key_rows_sql("sightings", "received_at >= ?")
+    parts: list[str] = []
+    params: list[object] = []
+    for where, values in plate_conditions(plate):
+        conds = " AND ".join([*where, *filters[0]])
+        parts.append(f"SELECT captured_at, event_id FROM plate_index WHERE {conds}")
+        parts.append(f"SELECT captured_at, event_id FROM ({tail}) WHERE {conds}")
+        params += [*values, *filters[1], mark, *values, *filters[1]]
+    union = " UNION ".join(parts)
+    sql = f"SELECT captured_at, event_id::VARCHAR FROM ({union}) {order} LIMIT ?"
+    return [(r[0], r[1]) for r in con.execute(sql, [*params, limit]).fetchall()]
+
+
+def fetch_rows(
+    con: duckdb.DuckDBPyConnection, keys: list[tuple[datetime, str]], order: str
+) -> list[dict[str, Any]]:
+    """Full sighting rows of ``(captured_at, event_id)`` keys, in ``order``.
+
+    One point lookup per key, each on ``captured_at`` equality: the zone maps of the
+    time-ordered table then leave one row group per key to read. (An IN list would become
+    a join over every row group between the oldest and the newest key.)
+    """
+    if not keys:
+        return []
+    one = f"SELECT {_COLUMNS} FROM sightings WHERE captured_at = ? AND event_id = ?::UUID"
+    sql = " UNION ALL ".join([one] * len(keys))
+    cur = con.execute(f"SELECT * FROM ({sql}) {order}", [v for key in keys for v in key])
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+class SearchRepository:
+    """Reads for search and journeys; every method takes a reader cursor."""
+
+    def search(self, con: duckdb.DuckDBPyConnection, query: SearchQuery) -> list[dict[str, Any]]:
+        """One page of sightings matching ``query``, newest first."""
+        filters = filter_conditions(query)
+        if query.plate is not None:
+            keys = _matching_ids(con, query.plate, filters, _NEWEST, query.limit)
+            return fetch_rows(con, keys, _NEWEST)
+        where = " AND ".join(filters[0]) or "TRUE"
+        cur = con.execute(
+            f"SELECT {_COLUMNS} FROM sightings WHERE {where} {_NEWEST} LIMIT ?",
+            [*filters[1], query.limit],
+        )
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+    def journey(self, con: duckdb.DuckDBPyConnection, query: JourneyQuery) -> list[dict[str, Any]]:
+        """Sightings of one plate, oldest first."""
+        filters = filter_conditions(SearchQuery(start=query.start, end=query.end))
+        keys = _matching_ids(con, query.plate, filters, _OLDEST, query.limit)
+        return fetch_rows(con, keys, _OLDEST)
+
+
+__all__ = ["INDEX_COLUMNS", "SearchRepository", "fetch_rows", "plate_conditions"]

@@ -1,0 +1,133 @@
+"""Search and journey use cases: validate, query, audit (no Litestar here)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from central.search.query import Cursor, JourneyQuery, SearchQuery, require_reason
+from central.search.repository import SearchRepository
+from central.store.db import Database
+
+log = logging.getLogger(__name__)
+
+
+class Auditor(Protocol):
+    """What search needs of the audit log (``central.audit.AuditLog``)."""
+
+    def record(
+        self,
+        actor: str,
+        action: str,
+        target: str = "",
+        reason: str = "",
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """Append one audit row."""
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    """One page of results; ``next`` continues after the last row (None at the end)."""
+
+    items: list[dict[str, Any]]
+    next: str | None
+
+
+@dataclass(frozen=True)
+class Stop:
+    """One sighting on a journey, with the time since the previous one."""
+
+    sighting: dict[str, Any]
+    gap_s: float | None
+    camera_changed: bool
+
+
+@dataclass(frozen=True)
+class Journey:
+    """A vehicle's sightings in time order and the cameras it passed, in that order."""
+
+    plate: str
+    stops: list[Stop]
+    cameras: list[str]
+    truncated: bool
+
+
+class SearchService:
+    """Sighting search and vehicle journeys; every call is audited with its reason.
+
+    Args:
+        db: The central database (reads through its reader cursors).
+        audit: Where searches are recorded.
+    """
+
+    def __init__(self, db: Database, audit: Auditor) -> None:
+        self._db = db
+        self._audit = audit
+        self._repo = SearchRepository()
+
+    def search(self, query: SearchQuery, actor: str, reason: str | None) -> SearchPage:
+        """A page of sightings matching ``query``, newest first.
+
+        Raises:
+            InvalidRequest: No reason given (nothing is searched then).
+        """
+        why = require_reason(reason)
+        with self._db.reader() as con:
+            con.execute("BEGIN")
+            try:
+                rows = self._repo.search(con, query)
+            finally:
+                con.execute("ROLLBACK")
+        micros = [row.pop("captured_us") for row in rows]
+        nxt = None
+        if len(rows) == query.limit:
+            nxt = Cursor.at_us(micros[-1], rows[-1]["event_id"]).encode()
+        self._audit.record(
+            actor,
+            "search",
+            target=f"plate:{query.plate.text}" if query.plate else "sightings",
+            reason=why,
+            details={**query.describe(), "results": len(rows), "more": nxt is not None},
+        )
+        return SearchPage(rows, nxt)
+
+    def journey(self, query: JourneyQuery, actor: str, reason: str | None) -> Journey:
+        """The sightings of one plate in time order, with gaps and camera changes.
+
+        Raises:
+            InvalidRequest: No reason given.
+        """
+        why = require_reason(reason)
+        with self._db.reader() as con:
+            con.execute("BEGIN")
+            try:
+                rows = self._repo.journey(con, query)
+            finally:
+                con.execute("ROLLBACK")
+        for row in rows:
+            row.pop("captured_us")
+        stops: list[Stop] = []
+        cameras: list[str] = []
+        for row in rows:
+            prev = stops[-1].sighting if stops else None
+            gap = None if prev is None else row["captured_at"] - prev["captured_at"]
+            changed = prev is None or prev["camera_id"] != row["camera_id"]
+            if changed:
+                cameras.append(row["camera_id"])
+            stops.append(Stop(row, gap, changed))
+        self._audit.record(
+            actor,
+            "search.journey",
+            target=f"plate:{query.plate.text}",
+            reason=why,
+            details={
+                "plate": query.plate.text,
+                "match": query.plate.mode,
+                "from": query.start.isoformat() if query.start else None,
+                "to": query.end.isoformat() if query.end else None,
+                "results": len(rows),
+            },
+        )
+        return Journey(query.plate.text, stops, cameras, len(rows) == query.limit)
