@@ -240,13 +240,17 @@ def _sighting_line(s: dict[str, Any]) -> str:
     return f"{when}  {s['camera_id']:<8} {plate:<10}{conf}{region}  {what}"
 
 
+def _camera_state(online: bool | None) -> str:
+    return "starting" if online is None else ("up" if online else "DOWN")
+
+
 def _status_line(agents: Any) -> str:
     if not isinstance(agents, list) or not agents:
         return "[status] waiting for the edge agent to say hello..."
     parts = []
     for a in agents:
         cams = ", ".join(
-            f"{c['camera_id']} {'up' if c['online'] else 'DOWN'} {c['fps_in']:.0f}/"
+            f"{c['camera_id']} {_camera_state(c['online'])} {c['fps_in']:.0f}/"
             f"{c['fps_out']:.0f} fps, {c['frames_dropped']} dropped"
             for c in a["cameras"]
         )

@@ -11,7 +11,7 @@ class CameraRead(msgspec.Struct):
     camera_id: str
     name: str
     source_kind: str
-    online: bool
+    online: bool | None  # None: no health reported yet
     fps_in: float
     fps_out: float
     frames_dropped: int

@@ -122,7 +122,8 @@ class AgentRepository:
                     "camera_id": c[1],
                     "name": c[2] or "",
                     "source_kind": c[3] or "",
-                    "online": bool(c[4]) and now - c[9] <= offline_after,
+                    # None: announced in a hello but no health reported yet (not a fault).
+                "online": None if c[4] is None else bool(c[4]) and now - c[9] <= offline_after,
                     "fps_in": c[5] or 0.0,
                     "fps_out": c[6] or 0.0,
                     "frames_dropped": c[7] or 0,
@@ -139,7 +140,9 @@ class AgentRepository:
                 problems.append("offline")
             if a[8]:
                 problems.append(f"spool evicted {a[8]} sightings")
-            problems += [f"camera {c['camera_id']} offline" for c in cameras if not c["online"]]
+            problems += [
+                f"camera {c['camera_id']} offline" for c in cameras if c["online"] is False
+            ]
             out.append(
                 {
                     "agent_id": a[0],
