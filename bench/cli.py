@@ -90,6 +90,9 @@ def search_cmd(
     with_pk: Annotated[
         bool, typer.Option(help="Keep the production PRIMARY KEY (ART) on event_id.")
     ] = False,
+    keep: Annotated[
+        Path | None, typer.Option(help="Keep (and reuse) the DuckDB file in this folder.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Sighting search: generate N sightings in DuckDB, build the plate index, time queries."""
@@ -97,7 +100,7 @@ def search_cmd(
 
     from bench.search import run
 
-    result = run(rows, queries, with_pk)
+    result = run(rows, queries, with_pk, keep=keep)
     typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
 
 

@@ -46,6 +46,7 @@ SERIES: Final = "ABEIKMHOPCTX"
 TYPES: Final = ("car", "car", "car", "van", "truck", "bus", "motorcycle")
 COLOURS: Final = ("white", "black", "silver", "gray", "blue", "red", "green")
 
+
 def _sql_list(items: tuple[str, ...]) -> str:
     """A SQL list literal of this module's constant strings (never user input)."""
     if not all(x.isalnum() for x in items):
@@ -196,17 +197,32 @@ def _pct(values: list[float], q: float) -> float:
     return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 4)
 
 
-def run(rows: int, queries: int = 10, with_pk: bool = False, seed: int = 1) -> dict[str, Any]:
-    """Generate, index, query; return the report."""
+def run(
+    rows: int, queries: int = 10, with_pk: bool = False, seed: int = 1, keep: Path | None = None
+) -> dict[str, Any]:
+    """Generate, index, query; return the report.
+
+    Args:
+        rows: Sightings to generate.
+        queries: Sample plates; each gives one query of every kind.
+        with_pk: Keep the production PRIMARY KEY on ``event_id``.
+        seed: Plate sample and query mix.
+        keep: Folder to keep the DuckDB file in; a file of ``rows`` rows found there is
+            reused (queries only).
+    """
     with tempfile.TemporaryDirectory(prefix="varta-bench-search-") as tmp:
-        path = Path(tmp) / "search.duckdb"
+        folder = keep or Path(tmp)
+        path = folder / f"search-{rows}.duckdb"
+        reuse = path.exists()
         db = Database(path)
-        db.writer.execute(f"SET temp_directory = '{Path(tmp) / 'spill'}'")
+        db.writer.execute(f"SET temp_directory = '{folder / 'spill'}'")
         started = time.perf_counter()
-        _generate(db, rows, with_pk)
+        if not reuse:
+            _generate(db, rows, with_pk)
         generated = time.perf_counter()
-        _build_index(db)
-        db.writer.execute("CHECKPOINT")
+        if not reuse:
+            _build_index(db)
+            db.writer.execute("CHECKPOINT")
         indexed = time.perf_counter()
         index_rows = first_row(db.writer.execute("SELECT count(*) FROM plate_index"))
         service = SearchService(db, AuditLog(db))
@@ -221,14 +237,14 @@ def run(rows: int, queries: int = 10, with_pk: bool = False, seed: int = 1) -> d
             times.setdefault(kind, []).append(time.perf_counter() - t0)
             results.setdefault(kind, []).append(found)
         plate_times = [t for k, ts in times.items() if k != "camera_window" for t in ts]
-        size = sum(f.stat().st_size for f in Path(tmp).glob("search.duckdb*"))
+        size = sum(f.stat().st_size for f in folder.glob(f"{path.name}*"))
         db.close()
     return {
         "rows": rows,
         "index_rows": int(index_rows[0]) if index_rows else 0,
         "with_primary_key": with_pk,
-        "generate_s": round(generated - started, 1),
-        "index_build_s": round(indexed - generated, 1),
+        "generate_s": None if reuse else round(generated - started, 1),
+        "index_build_s": None if reuse else round(indexed - generated, 1),
         "file_bytes": size,
         "queries": len(plate_times),
         "search_p50_s": _pct(plate_times, 0.5),

@@ -19,6 +19,7 @@ list policy. One run:
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -114,6 +115,7 @@ class Retention:
         audit: Where runs are recorded.
         policy: Period and chunking.
         clock: UNIX time source (tests inject one).
+        stop: When set, a run ends after the chunk in hand (shutdown).
     """
 
     def __init__(
@@ -124,8 +126,10 @@ class Retention:
         audit: Auditor,
         policy: RetentionPolicy,
         clock: Callable[[], float] = time.time,
+        stop: threading.Event | None = None,
     ) -> None:
         self._con = con
+        self._stop = stop or threading.Event()
         self._root = thumbs_root
         self._hits = hits
         self._audit = audit
@@ -139,7 +143,7 @@ class Retention:
         cutoff = now - timedelta(days=self._policy.non_hit_days)
         hit_ids = self._hits.hit_event_ids(cutoff)
         deleted, index_rows, chunks, conflicts = self._purge_rows(cutoff, hit_ids)
-        folders, copied = self._purge_days(cutoff)
+        folders, copied = (0, 0) if self._stop.is_set() else self._purge_days(cutoff)
         report = RetentionReport(
             cutoff=cutoff.isoformat(),
             deleted=deleted,
@@ -164,46 +168,52 @@ class Retention:
     # -- rows -----------------------------------------------------------------------
 
     def _purge_rows(self, cutoff: datetime, hit_ids: list[str]) -> tuple[int, int, int, int]:
+        """Delete old non-hits window by window of capture time, oldest first.
+
+        Each window is one transaction; its width adapts so that a window holds about
+        ``chunk_rows`` sightings, and the zone maps of the time-ordered tables keep every
+        chunk to its own row groups.
+        """
         con = self._con
         con.register("retention_hits", pa.table({"event_id": pa.array(hit_ids, pa.string())}))
         deleted = index_rows = chunks = conflicts = 0
         try:
-            while True:
-                done, rows, tries = self._with_retry(lambda: self._chunk(cutoff))
+            oldest = first_row(
+                con.execute(
+                    "SELECT min(captured_at) FROM sightings WHERE captured_at < ?", [cutoff]
+                )
+            )
+            low: datetime | None = oldest[0] if oldest else None
+            width = timedelta(minutes=10)
+            while low is not None and low < cutoff and not self._stop.is_set():
+                high = min(low + width, cutoff)
+                done, rows, tries = self._with_retry(functools.partial(self._chunk, low, high))
                 conflicts += tries
-                if done == 0:
-                    break
-                deleted, index_rows, chunks = deleted + done, index_rows + rows, chunks + 1
+                deleted, index_rows = deleted + done, index_rows + rows
+                chunks += 1 if done else 0
+                scale = self._policy.chunk_rows / max(done, 1)
+                width = max(timedelta(seconds=1), width * min(max(scale, 0.5), 4.0))
+                low = high
         finally:
             con.unregister("retention_hits")
         return deleted, index_rows, chunks, conflicts
 
-    def _chunk(self, cutoff: datetime) -> tuple[int, int]:
-        """Delete one chunk in one transaction; ``(sightings, index rows)`` deleted."""
+    def _chunk(self, low: datetime, high: datetime) -> tuple[int, int]:
+        """Delete the non-hits captured in ``[low, high)`` and their index rows in one
+        transaction; ``(sightings, index rows)`` deleted."""
         con = self._con
+        where = (
+            "WHERE captured_at >= ? AND captured_at < ? "
+            "AND event_id NOT IN (SELECT event_id::UUID FROM retention_hits)"
+        )
         con.execute("BEGIN")
         try:
-            ids = con.sql(
-                "SELECT event_id, captured_at FROM sightings WHERE captured_at < ? "
-                "AND event_id NOT IN (SELECT event_id::UUID FROM retention_hits) LIMIT ?",
-                params=[cutoff, self._policy.chunk_rows],
-            ).to_arrow_table()
-            if ids.num_rows == 0:
-                con.execute("ROLLBACK")
-                return 0, 0
-            con.register("retention_chunk", ids)
-            bounds = "captured_at BETWEEN (SELECT min(captured_at) FROM retention_chunk) AND ?"
-            high = first_row(con.execute("SELECT max(captured_at) FROM retention_chunk"))
-            high_at = high[0] if high else cutoff
-            sql = f"WHERE {bounds} AND event_id IN (SELECT event_id::UUID FROM retention_chunk)"
-            rows = first_row(con.execute(f"DELETE FROM sightings {sql}", [high_at]))
-            index = first_row(con.execute(f"DELETE FROM plate_index {sql}", [high_at]))
+            rows = first_row(con.execute(f"DELETE FROM sightings {where}", [low, high]))
+            index = first_row(con.execute(f"DELETE FROM plate_index {where}", [low, high]))
             con.execute("COMMIT")
         except BaseException:
             _rollback(con)
             raise
-        finally:
-            _unregister(con, "retention_chunk")
         return (int(rows[0]) if rows else 0), (int(index[0]) if index else 0)
 
     def _with_retry(self, step: Callable[[], tuple[int, int]]) -> tuple[int, int, int]:
@@ -321,13 +331,6 @@ def _rollback(con: duckdb.DuckDBPyConnection) -> None:
         log.debug("rollback: no transaction open")
 
 
-def _unregister(con: duckdb.DuckDBPyConnection, name: str) -> None:
-    try:
-        con.unregister(name)
-    except duckdb.Error:
-        log.debug("unregister %s: not registered", name)
-
-
 class Scheduler:
     """Runs maintenance tasks on one thread, each every ``interval`` seconds.
 
@@ -337,9 +340,13 @@ class Scheduler:
         tasks: ``(name, interval_s, first_delay_s, task)`` per task.
     """
 
-    def __init__(self, tasks: Sequence[tuple[str, float, float, Callable[[], object]]]) -> None:
+    def __init__(
+        self,
+        tasks: Sequence[tuple[str, float, float, Callable[[], object]]],
+        stop: threading.Event | None = None,
+    ) -> None:
         self._tasks = list(tasks)
-        self._stop = threading.Event()
+        self._stop = stop or threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -380,10 +387,10 @@ def build_maintenance(
     tasks: list[tuple[str, float, float, Callable[[], object]]] = [
         ("plate-index", config.search.index_interval_s, 0.0, indexer.compact)
     ]
-    cfg = config.retention
+    cfg, stop = config.retention, threading.Event()
     if cfg.enabled:
         policy = RetentionPolicy(cfg.non_hit_days, cfg.chunk_rows, cfg.max_retries)
         con = db.writer.cursor()
-        retention = Retention(con, thumbs_root, AlertTrailHits(con), audit, policy)
+        retention = Retention(con, thumbs_root, AlertTrailHits(con), audit, policy, stop=stop)
         tasks.append(("retention", cfg.interval_s, min(cfg.interval_s, 600.0), retention.run))
-    return Scheduler(tasks)
+    return Scheduler(tasks, stop)

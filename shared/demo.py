@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 ROAD_VIDEO = "traffic-video/videos/vehiclecounting__input_video.mp4"
 SNAPSHOT_SET = "plates-ua-dev"
+LATIN_TO_CYRILLIC = str.maketrans("ABEIKMHOPCTX", "АВЕІКМНОРСТХ")
 
 
 @dataclass
@@ -93,6 +94,26 @@ class Demo:
         p.snapshots.mkdir()
         p.central_yaml.write_text(yaml.safe_dump(self._central_config(), sort_keys=False))
         p.agent_yaml.write_text(yaml.safe_dump(self._agent_config(), sort_keys=False))
+        self._load_wanted_list()
+
+    def _load_wanted_list(self) -> None:
+        """A wanted list as a registry exports it (Cyrillic), from plates the demo will show.
+
+        Every other plate of the snapshot set is "stolen", so both hits and non-hits appear.
+        """
+        gt = (data_dir() / SNAPSHOT_SET / "ground_truth.csv").read_text().splitlines()[1:]
+        plates = sorted({row.split(",")[1] for row in gt if row})[::2]
+        rows = ["plate,category,priority,reason,case_ref,source"]
+        rows += [
+            f"{p.translate(LATIN_TO_CYRILLIC)},stolen,1,demo: reported stolen,DEMO-{i:04d},demo"
+            for i, p in enumerate(plates, start=1)
+        ]
+        wanted = self.paths.root / "wanted.csv"
+        wanted.write_text("\n".join(rows) + "\n")
+        result = _varta("central", "watchlist", "import", str(wanted), "--list", "demo-wanted",
+                        "--full", "--config", str(self.paths.central_yaml))
+        if result.wait(timeout=120) != 0:
+            raise RuntimeError("loading the demo wanted list failed; see the message above")
 
     def _central_config(self) -> dict[str, Any]:
         p = self.paths
@@ -164,7 +185,13 @@ class Demo:
         started = time.monotonic()
         last_status = 0.0
         token = self.paths.token.read_text().strip()
-        print(f"\nVarta demo: central at {self.base} (OpenAPI: {self.base}/schema). Ctrl-C stops.")
+        print(
+            f"\nVarta demo: central at {self.base} (OpenAPI: {self.base}/schema). Ctrl-C stops.\n"
+            "Police clients pull alerts (long-poll, cursor in 'next') like this:\n"
+            f'  curl -H "Authorization: Bearer $(cat {self.paths.token})" '
+            f'"{self.base}/api/v1/alerts?wait=30"\n'
+        )
+        cursor = ""
         while not self.stop.is_set():
             if self.seconds and time.monotonic() - started > self.seconds:
                 break
@@ -176,6 +203,10 @@ class Demo:
                 if s["event_id"] not in seen:
                     seen.add(s["event_id"])
                     print(_sighting_line(s), flush=True)
+            feed = _get(f"{self.base}/api/v1/alerts?limit=100&after={cursor}", token)
+            for change in feed.get("items", []):
+                print(_alert_line(change), flush=True)
+            cursor = feed.get("next", cursor)
             if time.monotonic() - last_status > 5:
                 last_status = time.monotonic()
                 print(_status_line(_get(f"{self.base}/api/v1/agents", token)), flush=True)
@@ -238,6 +269,12 @@ def _sighting_line(s: dict[str, Any]) -> str:
     what = " ".join(x for x in (s.get("colour"), s.get("vehicle_type")) if x) or "vehicle"
     region = f" {s['plate_region']}" if s.get("plate_region") else ""
     return f"{when}  {s['camera_id']:<8} {plate:<10}{conf}{region}  {what}"
+
+
+def _alert_line(change: dict[str, Any]) -> str:
+    a = change["alert"]
+    return (f"  ALERT #{a['alert_id']} [{change['change']}] P{a['priority']} {a['category']}: "
+            f"{a['title']} ({a['sightings']} sighting(s), state {a['state']})")
 
 
 def _camera_state(online: bool | None) -> str:

@@ -3,7 +3,9 @@ only text put into SQL is fixed fragments of this module and ``?`` placeholders.
 
 from __future__ import annotations
 
-from datetime import datetime
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import duckdb
@@ -14,6 +16,8 @@ from central.store.sightings import SIGHTING_COLUMNS
 
 Where = tuple[list[str], list[object]]
 _COLUMNS: Final = f"{SIGHTING_COLUMNS}, epoch_us(captured_at) AS captured_us"
+_WINDOW_DAYS: Final = (1.0, 4.0, 13.0)
+_NARROW_PREFIX: Final = 3  # a wildcard with this many literal leading characters is narrow
 _NEWEST: Final = "ORDER BY captured_at DESC, event_id DESC"
 _OLDEST: Final = "ORDER BY captured_at, event_id"
 
@@ -109,12 +113,59 @@ def fetch_rows(
     return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
+def lower_bounds(query: SearchQuery, now: datetime) -> list[datetime | None]:
+    """Growing look-back windows for a newest-first query that no index narrows.
+
+    Running ``captured_at >= low ... ORDER BY captured_at DESC LIMIT n`` for each bound in
+    turn and stopping at the first that fills the page returns exactly the newest ``n``
+    (every row below ``low`` is older than all of them), while the zone maps keep a search
+    for a common pattern to the last day instead of the whole store. ``None``: no bound.
+    """
+    ref = query.end or now
+    if query.cursor is not None and query.cursor.captured_at < ref:
+        ref = query.cursor.captured_at
+    lows: list[datetime | None] = []
+    for days in _WINDOW_DAYS:
+        low = ref - timedelta(days=days)
+        if query.start is not None and low <= query.start:
+            break
+        lows.append(low)
+    return [*lows, None]
+
+
 class SearchRepository:
-    """Reads for search and journeys; every method takes a reader cursor."""
+    """Reads for search and journeys; every method takes a reader cursor.
+
+    Args:
+        clock: UNIX time source; only picks the first look-back window (a speed matter).
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
 
     def search(self, con: duckdb.DuckDBPyConnection, query: SearchQuery) -> list[dict[str, Any]]:
         """One page of sightings matching ``query``, newest first."""
-        filters = filter_conditions(query)
+        base = filter_conditions(query)
+        narrow = query.plate is not None and (
+            query.plate.mode != "wildcard" or len(query.plate.key) >= _NARROW_PREFIX
+        )
+        bounds = (
+            [None] if narrow else lower_bounds(query, datetime.fromtimestamp(self._clock(), UTC))
+        )
+        rows: list[dict[str, Any]] = []
+        for low in bounds:
+            where, params = list(base[0]), list(base[1])
+            if low is not None:
+                where.append("captured_at >= ?")
+                params.append(low)
+            rows = self._page(con, query, (where, params))
+            if len(rows) == query.limit:
+                break
+        return rows
+
+    def _page(
+        self, con: duckdb.DuckDBPyConnection, query: SearchQuery, filters: Where
+    ) -> list[dict[str, Any]]:
         if query.plate is not None:
             keys = _matching_ids(con, query.plate, filters, _NEWEST, query.limit)
             return fetch_rows(con, keys, _NEWEST)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -60,12 +62,15 @@ class SearchService:
     Args:
         db: The central database (reads through its reader cursors).
         audit: Where searches are recorded.
+        clock: UNIX time source (tests inject one).
     """
 
-    def __init__(self, db: Database, audit: Auditor) -> None:
+    def __init__(
+        self, db: Database, audit: Auditor, clock: Callable[[], float] = time.time
+    ) -> None:
         self._db = db
         self._audit = audit
-        self._repo = SearchRepository()
+        self._repo = SearchRepository(clock)
 
     def search(self, query: SearchQuery, actor: str, reason: str | None) -> SearchPage:
         """A page of sightings matching ``query``, newest first.

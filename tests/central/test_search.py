@@ -148,6 +148,28 @@ def test_pages_have_no_gaps_or_repeats(tmp_path: Path, indexed: float | None) ->
     db.close()
 
 
+def test_look_back_windows_page_through_weeks_without_gaps(tmp_path: Path) -> None:
+    db = Database(tmp_path / "w.duckdb")
+    day = 86_400.0
+    specs = [Spec(f"AT{i % 7:04d}BO", f"cam-{i % 3}", i * 0.37 * day) for i in range(60)]
+    ids = store(db, specs)
+    _index(db, T0 + 10 * day)  # older part indexed, the rest in the tail
+    newest = T0 + 59 * 0.37 * day
+    service = SearchService(db, Recorder(), clock=lambda: newest + 3600)
+    for plate in (None, PlateQuery.parse("*00*", None)):
+        seen: list[str] = []
+        cursor = None
+        while True:
+            query = SearchQuery(plate=plate, limit=4, cursor=cursor)
+            page = service.search(query, "u", "test")
+            seen += [r["event_id"] for r in page.items]
+            if page.next is None:
+                break
+            cursor = Cursor.decode(page.next)
+        assert seen == ids[::-1]
+    db.close()
+
+
 def test_journey_is_in_time_order_with_gaps_and_cameras(
     loaded: tuple[Database, dict[str, str]],
 ) -> None:

@@ -1,0 +1,129 @@
+"""The edge pipeline with real models on real road video and plate photos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from bench.plates import iou
+from edge_agent.capture import CameraConfig, CapturedFrame
+from edge_agent.pipeline import Pipeline, build_pipeline
+from edge_agent.sightings import Emitted, read_in_box, search_region
+from models.store import ModelStore
+from shared import wire
+
+CLIP = "traffic-video/videos/intel__car-detection.mp4"
+CLIP_FRAMES = 200
+TYPES = {"car", "van", "truck", "bus", "motorcycle", ""}
+
+
+@pytest.fixture(scope="module")
+def pipeline(model_store: ModelStore) -> Pipeline:
+    snapshots = CameraConfig(camera_id="anpr", kind="snapshots", source="/nonexistent")
+    return build_pipeline(model_store, cameras=[snapshots])
+
+
+def _frames(path: Path, limit: int) -> list[CapturedFrame]:
+    cap = cv2.VideoCapture(str(path))
+    fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+    frames = []
+    while len(frames) < limit:
+        ok, image = cap.read()
+        if not ok:
+            break
+        frames.append(CapturedFrame("road", len(frames), 1000.0 + len(frames) / fps, image, "x"))
+    cap.release()
+    return frames
+
+
+@pytest.fixture(scope="module")
+def video_sightings(pipeline: Pipeline, shared_data: Path) -> tuple[list[Emitted], int]:
+    frames = _frames(shared_data / CLIP, CLIP_FRAMES)
+    out: list[Emitted] = []
+    for frame in frames:
+        out += pipeline.process([frame])
+    return out + pipeline.flush(), len(frames)
+
+
+@pytest.mark.slow
+def test_video_gives_one_sighting_per_pass(video_sightings: tuple[list[Emitted], int]) -> None:
+    sightings, frames = video_sightings
+    # A few cars enter and leave this parking lot in the first 16 s; tracking must not
+    # turn every frame into a sighting.
+    assert 1 <= len(sightings) <= 12
+    assert all(e.sighting.track_frames >= 2 for e in sightings)
+    assert sum(e.sighting.track_frames for e in sightings) > len(sightings) * 5
+    assert len({e.sighting.event_id for e in sightings}) == len(sightings)
+    assert all(0 <= e.frame < frames for e in sightings)
+
+
+@pytest.mark.slow
+def test_video_sightings_are_well_formed(video_sightings: tuple[list[Emitted], int]) -> None:
+    for emitted in video_sightings[0]:
+        s = emitted.sighting
+        assert s.camera_id == "road" and s.captured_at >= 1000.0
+        assert s.vehicle is not None and s.vehicle.type in TYPES
+        x1, y1, x2, y2 = s.vehicle.box
+        assert 0 <= x1 < x2 <= 768 and 0 <= y1 < y2 <= 432
+        assert len(emitted.thumbnails) == len(s.thumbnails) >= 1
+        for thumb, jpeg in zip(s.thumbnails, emitted.thumbnails, strict=True):
+            assert jpeg[:2] == b"\xff\xd8" and len(jpeg) <= wire.MAX_THUMBNAIL_BYTES
+            assert thumb.width <= 320
+            decoded = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+            assert decoded.shape[:2] == (thumb.height, thumb.width)
+        assert wire.decode_item(wire.encode_item(s)) == s
+
+
+@pytest.mark.slow
+def test_stage_times_are_counted(pipeline: Pipeline, video_sightings: object) -> None:
+    ms = pipeline.times.per_frame()
+    assert {"motion", "detect", "track", "attributes", "plates", "thumbnails"} <= set(ms)
+    assert pipeline.times.frames >= CLIP_FRAMES
+    assert 0 < pipeline.times.detected < pipeline.times.frames  # motion gate + rate limit
+
+
+@pytest.mark.slow
+def test_snapshot_camera_frames_are_stills(pipeline: Pipeline, shared_data: Path) -> None:
+    image = cv2.imread(str(shared_data / "plates-ua-dev/images/AA1080BC.jpg"))
+    out = pipeline.process([CapturedFrame("anpr", 0, 5.0, image, "AA1080BC.jpg")])
+    plates = [e.sighting.plate.text for e in out if e.sighting.plate]
+    assert "AA1080BC" in plates
+    assert all(e.sighting.camera_id == "anpr" and e.source == "AA1080BC.jpg" for e in out)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scale", [1.0, 0.4])  # large vehicle: crop; small: upscaled region
+def test_read_in_box_maps_the_plate_to_the_frame(
+    pipeline: Pipeline, shared_data: Path, scale: float
+) -> None:
+    image = cv2.imread(str(shared_data / "plates-ua-dev/images/AO1467BH.jpeg"))
+    image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    vehicles = pipeline.detector.detect(image)
+    assert pipeline.reader is not None and len(vehicles)
+    box = tuple(float(v) for v in vehicles.xyxy[0])
+    plate = read_in_box(pipeline.reader, image, box)  # type: ignore[arg-type]
+    whole = pipeline.still_reader.read(image)  # type: ignore[union-attr]
+    assert plate is not None and plate.text == "AO1467BH"
+    assert plate.box is not None and whole[0].box is not None
+    assert iou(plate.box, whole[0].box) > 0.6
+
+
+@pytest.mark.parametrize(
+    ("box", "frame", "region"),
+    [
+        ((100, 100, 200, 180), (1920, 1080), (100, 100, 200, 180)),  # already 5:4
+        ((100, 100, 300, 180), (1920, 1080), (100, 60, 300, 220)),  # wide: grow height
+        ((100, 100, 180, 300), (1920, 1080), (15, 100, 265, 300)),  # tall: grow width
+        ((0, 1000, 200, 1080), (1920, 1080), (0, 920, 200, 1080)),  # moved inside the frame
+        ((0, 0, 1900, 1000), (1920, 1080), (0, 0, 1900, 1080)),  # clipped to the frame
+    ],
+)
+def test_search_region(
+    box: tuple[float, float, float, float],
+    frame: tuple[int, int],
+    region: tuple[int, int, int, int],
+) -> None:
+    assert search_region(box, *frame) == pytest.approx(region, abs=1)
