@@ -3,30 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Final, Protocol
+from typing import Final
 
 from central.alerts.engine import AlertEngine
 from central.alerts.feed import decode_cursor, encode_cursor
 from central.alerts.model import Alert, AlertDetail, ChangePage
+from central.audit.sink import AuditSink
 from central.store.db import Database
 from shared.errors import InvalidRequest, NotFound
 
 MAX_WAIT_S: Final = 30.0
 MAX_LIMIT: Final = 1000
-
-
-class Audit(Protocol):
-    """What the service needs of the audit log."""
-
-    def record(
-        self,
-        actor: str,
-        action: str,
-        target: str = "",
-        reason: str = "",
-        details: dict[str, Any] | None = None,
-    ) -> Any:
-        """Append one entry."""
 
 
 class AlertService:
@@ -38,7 +25,7 @@ class AlertService:
         audit: Where views and actions are recorded; None records nothing.
     """
 
-    def __init__(self, engine: AlertEngine, db: Database, audit: Audit | None = None) -> None:
+    def __init__(self, engine: AlertEngine, db: Database, audit: AuditSink | None = None) -> None:
         self._engine = engine
         self._db = db
         self._audit = audit
