@@ -1,0 +1,11 @@
+"""docs/configuration.md is generated from the config models and must be current."""
+
+from __future__ import annotations
+
+from shared.config_doc import render
+from shared.paths import REPO_ROOT
+
+
+def test_configuration_reference_is_current() -> None:
+    doc = (REPO_ROOT / "docs" / "configuration.md").read_text()
+    assert doc == render(), "run: python -m shared.config_doc > docs/configuration.md"
