@@ -137,6 +137,7 @@ def _setting(
 
     logging.basicConfig(level=logging.WARNING)
     pipeline = build(ModelStore(models_dir), threads)
+    pipeline.warm_up(RESOLUTIONS["1080p"])
     runs = []
     for name, clip in clips.items():
         figures = run_once(pipeline, clip, cameras, f"{name}-t{threads}", realtime)

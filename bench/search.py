@@ -225,7 +225,8 @@ def run(
             db.writer.execute("CHECKPOINT")
         indexed = time.perf_counter()
         index_rows = first_row(db.writer.execute("SELECT count(*) FROM plate_index"))
-        service = SearchService(db, AuditLog(db))
+        end = (START + timedelta(days=DAYS)).timestamp()  # "now" is the end of the data
+        service = SearchService(db, AuditLog(db), clock=lambda: end)
         rng = random.Random(seed)
         plan = _queries(_sample_plates(db, queries, seed), rng)
         plan[0][1](service)  # warm the caches once

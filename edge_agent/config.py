@@ -62,6 +62,12 @@ class PlateStageConfig(StrictModel):
     max_reads_per_batch: int = Field(
         4, ge=1, description="Plate reads per batch of frames, at most (largest boxes first)."
     )
+    budget_ms: float = Field(
+        25.0,
+        ge=0.0,
+        description="Stop reading plates in a batch once this many milliseconds went into "
+        "it (at least one read is made), so an overloaded box drops fewer frames (0: none).",
+    )
     fallback_side: int | None = Field(
         None,
         ge=320,
@@ -103,8 +109,9 @@ class PipelineConfig(StrictModel):
     )
     inference: InferenceConfig | None = Field(
         None,
-        description="Threads and streams for the attribute and plate models (the detector "
-        "has its own under detector.inference); None lets OpenVINO pick.",
+        description="Threads for the attribute and plate models; its thread count is also "
+        "the default of the detector, which has its own under detector.inference. None lets "
+        "OpenVINO pick.",
     )
     models_dir: Path | None = Field(
         None, description="Model store directory (default: $VARTA_MODELS or var/models)."

@@ -68,18 +68,20 @@ def run_agent(
     pipeline = build_pipeline(ModelStore(root), config.pipeline, config.cameras)
     hub = CameraHub(config.cameras)
     agent = EdgeAgent(config, hub.cameras(), hub.stats, pipeline.model_versions)
+    pipeline.warm_up()
     stop = stop if stop is not None else threading.Event()
     restore = _on_signals(stop)
     agent.start()
     hub.start()
     try:
-        return _loop(config, pipeline, hub, agent, stop, seconds, status)
+        total = _loop(config, pipeline, hub, agent, stop, seconds, status)
     finally:
-        submitted = _submit(agent, pipeline.flush())
-        log.info("stopping: %d open tracks flushed to the spool", submitted)
+        flushed = _submit(agent, pipeline.flush())
+        log.info("stopping: %d open tracks flushed to the spool", flushed)
         hub.stop()
         agent.stop()
         restore()
+    return total + flushed
 
 
 def _loop(

@@ -18,6 +18,7 @@ Where = tuple[list[str], list[object]]
 _COLUMNS: Final = f"{SIGHTING_COLUMNS}, epoch_us(captured_at) AS captured_us"
 _WINDOW_DAYS: Final = (1.0, 4.0, 13.0)
 _NARROW_PREFIX: Final = 3  # a wildcard with this many literal leading characters is narrow
+_CLUSTER_GAP: Final = timedelta(minutes=5)
 _NEWEST: Final = "ORDER BY captured_at DESC, event_id DESC"
 _OLDEST: Final = "ORDER BY captured_at, event_id"
 
@@ -95,20 +96,40 @@ def _matching_ids(
     return [(r[0], r[1]) for r in con.execute(sql, [*params, limit]).fetchall()]
 
 
+def _clusters(keys: list[tuple[datetime, str]]) -> list[list[tuple[datetime, str]]]:
+    """Keys in time order, split wherever two neighbours are more than a few minutes apart."""
+    ordered = sorted(keys)
+    groups: list[list[tuple[datetime, str]]] = [[ordered[0]]]
+    for key in ordered[1:]:
+        if key[0] - groups[-1][-1][0] > _CLUSTER_GAP:
+            groups.append([])
+        groups[-1].append(key)
+    return groups
+
+
 def fetch_rows(
     con: duckdb.DuckDBPyConnection, keys: list[tuple[datetime, str]], order: str
 ) -> list[dict[str, Any]]:
     """Full sighting rows of ``(captured_at, event_id)`` keys, in ``order``.
 
-    One point lookup per key, each on ``captured_at`` equality: the zone maps of the
-    time-ordered table then leave one row group per key to read. (An IN list would become
-    a join over every row group between the oldest and the newest key.)
+    One lookup per cluster of keys close in time, bounded by their capture times: the
+    zone maps of the time-ordered table then leave about one row group per cluster to
+    read. (One IN list over all keys would read every row group between the oldest and
+    the newest key.)
     """
     if not keys:
         return []
-    one = f"SELECT {_COLUMNS} FROM sightings WHERE captured_at = ? AND event_id = ?::UUID"
-    sql = " UNION ALL ".join([one] * len(keys))
-    cur = con.execute(f"SELECT * FROM ({sql}) {order}", [v for key in keys for v in key])
+    parts: list[str] = []
+    params: list[object] = []
+    for group in _clusters(keys):
+        ids = ", ".join(["?::UUID"] * len(group))
+        parts.append(
+            f"SELECT {_COLUMNS} FROM sightings "
+            f"WHERE captured_at BETWEEN ? AND ? AND event_id IN ({ids})"
+        )
+        params += [group[0][0], group[-1][0], *(k[1] for k in group)]
+    sql = " UNION ALL ".join(parts)
+    cur = con.execute(f"SELECT * FROM ({sql}) {order}", params)
     names = [d[0] for d in cur.description]
     return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 

@@ -43,7 +43,7 @@ def test_detect_reads_the_known_plates(model_store: ModelStore, shared_data: Pat
     paths = [shared_data / p for p in PHOTOS]
     code, lines, _ = detect(model_store, *paths)
     assert code == 0
-    assert all(CONTRACT <= set(line) for line in lines)
+    assert all(set(line) >= CONTRACT for line in lines)
     for path, plate in zip(paths, PHOTOS.values(), strict=True):
         mine = [line for line in lines if line["source"] == str(path)]
         assert plate in [line["plate"] for line in mine], (path.name, mine)
@@ -60,7 +60,7 @@ def test_detect_on_a_video_prints_one_line_per_pass(
     assert code == 0
     assert 1 <= len(lines) <= 20  # a few cars in 30 s, not one line per frame
     for line in lines:
-        assert CONTRACT <= set(line)
+        assert set(line) >= CONTRACT
         assert line["source"] == str(shared_data / VIDEO)
         assert isinstance(line["frame"], int) and 0 <= line["frame"] < 377
         assert len(line["bbox"]) == 4 and line["track_frames"] >= 2
@@ -153,7 +153,7 @@ def test_run_agent_spools_sightings_of_a_camera(
     config = load(_agent_yaml(tmp_path, shared_data), AgentConfig)
     status = tmp_path / "status.txt"
     with status.open("w") as out:
-        total = run_agent(config, model_store.root, seconds=12, status=out)
+        total = run_agent(config, model_store.root, seconds=6, status=out)
     assert total >= 1
     assert "lot-1" in status.read_text() and "spool" in status.read_text()
     assert any((tmp_path / "spool").iterdir())

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from bench.plates import iou
+from bench.plates import iou, load_image
 from edge_agent.capture import CameraConfig, CapturedFrame
 from edge_agent.pipeline import Pipeline, build_pipeline
 from edge_agent.sightings import Emitted, read_in_box, search_region
@@ -29,12 +29,13 @@ def pipeline(model_store: ModelStore) -> Pipeline:
 def _frames(path: Path, limit: int) -> list[CapturedFrame]:
     cap = cv2.VideoCapture(str(path))
     fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
-    frames = []
+    frames: list[CapturedFrame] = []
     while len(frames) < limit:
         ok, image = cap.read()
         if not ok:
             break
-        frames.append(CapturedFrame("road", len(frames), 1000.0 + len(frames) / fps, image, "x"))
+        t = 1000.0 + len(frames) / fps
+        frames.append(CapturedFrame("road", len(frames), t, np.asarray(image, np.uint8), "x"))
     cap.release()
     return frames
 
@@ -73,7 +74,7 @@ def test_video_sightings_are_well_formed(video_sightings: tuple[list[Emitted], i
             assert jpeg[:2] == b"\xff\xd8" and len(jpeg) <= wire.MAX_THUMBNAIL_BYTES
             assert thumb.width <= 320
             decoded = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
-            assert decoded.shape[:2] == (thumb.height, thumb.width)
+            assert decoded is not None and decoded.shape[:2] == (thumb.height, thumb.width)
         assert wire.decode_item(wire.encode_item(s)) == s
 
 
@@ -87,7 +88,7 @@ def test_stage_times_are_counted(pipeline: Pipeline, video_sightings: object) ->
 
 @pytest.mark.slow
 def test_snapshot_camera_frames_are_stills(pipeline: Pipeline, shared_data: Path) -> None:
-    image = cv2.imread(str(shared_data / "plates-ua-dev/images/AA1080BC.jpg"))
+    image = load_image(shared_data / "plates-ua-dev/images/AA1080BC.jpg")
     out = pipeline.process([CapturedFrame("anpr", 0, 5.0, image, "AA1080BC.jpg")])
     plates = [e.sighting.plate.text for e in out if e.sighting.plate]
     assert "AA1080BC" in plates
@@ -99,13 +100,14 @@ def test_snapshot_camera_frames_are_stills(pipeline: Pipeline, shared_data: Path
 def test_read_in_box_maps_the_plate_to_the_frame(
     pipeline: Pipeline, shared_data: Path, scale: float
 ) -> None:
-    image = cv2.imread(str(shared_data / "plates-ua-dev/images/AO1467BH.jpeg"))
-    image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    photo = load_image(shared_data / "plates-ua-dev/images/AO1467BH.jpeg")
+    image = np.asarray(cv2.resize(photo, None, fx=scale, fy=scale), dtype=np.uint8)
     vehicles = pipeline.detector.detect(image)
     assert pipeline.reader is not None and len(vehicles)
-    box = tuple(float(v) for v in vehicles.xyxy[0])
-    plate = read_in_box(pipeline.reader, image, box)  # type: ignore[arg-type]
-    whole = pipeline.still_reader.read(image)  # type: ignore[union-attr]
+    x1, y1, x2, y2 = (float(v) for v in vehicles.xyxy[0])
+    plate = read_in_box(pipeline.reader, image, (x1, y1, x2, y2))
+    assert pipeline.still_reader is not None
+    whole = pipeline.still_reader.read(image)
     assert plate is not None and plate.text == "AO1467BH"
     assert plate.box is not None and whole[0].box is not None
     assert iou(plate.box, whole[0].box) > 0.6
