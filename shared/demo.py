@@ -110,8 +110,17 @@ class Demo:
         ]
         wanted = self.paths.root / "wanted.csv"
         wanted.write_text("\n".join(rows) + "\n")
-        result = _varta("central", "watchlist", "import", str(wanted), "--list", "demo-wanted",
-                        "--full", "--config", str(self.paths.central_yaml))
+        result = _varta(
+            "central",
+            "watchlist",
+            "import",
+            str(wanted),
+            "--list",
+            "demo-wanted",
+            "--full",
+            "--config",
+            str(self.paths.central_yaml),
+        )
         if result.wait(timeout=120) != 0:
             raise RuntimeError("loading the demo wanted list failed; see the message above")
 
@@ -273,8 +282,10 @@ def _sighting_line(s: dict[str, Any]) -> str:
 
 def _alert_line(change: dict[str, Any]) -> str:
     a = change["alert"]
-    return (f"  ALERT #{a['alert_id']} [{change['change']}] P{a['priority']} {a['category']}: "
-            f"{a['title']} ({a['sightings']} sighting(s), state {a['state']})")
+    return (
+        f"  ALERT #{a['alert_id']} [{change['change']}] P{a['priority']} {a['category']}: "
+        f"{a['title']} ({a['sightings']} sighting(s), state {a['state']})"
+    )
 
 
 def _camera_state(online: bool | None) -> str:

@@ -123,7 +123,7 @@ class AgentRepository:
                     "name": c[2] or "",
                     "source_kind": c[3] or "",
                     # None: announced in a hello but no health reported yet (not a fault).
-                "online": None if c[4] is None else bool(c[4]) and now - c[9] <= offline_after,
+                    "online": None if c[4] is None else bool(c[4]) and now - c[9] <= offline_after,
                     "fps_in": c[5] or 0.0,
                     "fps_out": c[6] or 0.0,
                     "frames_dropped": c[7] or 0,

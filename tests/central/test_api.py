@@ -5,7 +5,9 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from bench.loadgen import make_sighting
@@ -43,8 +45,8 @@ def test_agents_register_from_hello_and_heartbeats(server: Server, agent: Agent)
     assert info["last_seen"] >= info["first_seen"]
 
 
-def _agent(http: object) -> dict[str, object]:
-    agents = http.get("/api/v1/agents").json()  # type: ignore[attr-defined]
+def _agent(http: httpx.Client) -> dict[str, Any]:
+    agents = http.get("/api/v1/agents").json()
     return next((a for a in agents if a["agent_id"] == "a1"), {})
 
 
@@ -58,12 +60,14 @@ def test_sightings_listing_paging_and_thumbnails(server: Server, agent: Agent) -
     with server.client(server.operator_token) as http:
         assert wait_for(lambda: len(http.get("/api/v1/sightings").json()["items"]) == 3, 20)
         first = http.get("/api/v1/sightings", params={"limit": 2}).json()
-        rest = http.get("/api/v1/sightings",
-                        params={"limit": 2, "before": first["next_before"]}).json()
+        rest = http.get(
+            "/api/v1/sightings", params={"limit": 2, "before": first["next_before"]}
+        ).json()
         items = first["items"] + rest["items"]
         assert [i["plate"] for i in items] == ["KA3333TT", "BC2222HH", "AA1111AA"]  # newest first
         assert rest["next_before"] is None
         s, frames = sent[1]
+        assert s.vehicle is not None and s.plate is not None
         row = next(i for i in items if i["event_id"] == s.event_id)
         assert row["plate_region"] == "UA-BC" and row["camera_id"] == "cam-1"
         assert row["vehicle_type"] == s.vehicle.type and row["track_frames"] == s.track_frames
@@ -81,12 +85,16 @@ def test_sightings_listing_paging_and_thumbnails(server: Server, agent: Agent) -
         ("/api/v1/sightings", {"limit": 0}, 400, "limit"),
         ("/api/v1/sightings", {"limit": "many"}, 400, "limit"),
         ("/api/v1/sightings", {"before": "yesterday"}, 400, "before"),
-        ("/api/v1/sightings/0195f000-0000-7000-8000-000000000000/thumbnails/0", {}, 404,
-         "no thumbnail"),
+        (
+            "/api/v1/sightings/0195f000-0000-7000-8000-000000000000/thumbnails/0",
+            {},
+            404,
+            "no thumbnail",
+        ),
     ],
 )
 def test_bad_requests_get_4xx_with_the_error_body(
-    server: Server, path: str, params: dict[str, object], status: int, error: str
+    server: Server, path: str, params: dict[str, str | int], status: int, error: str
 ) -> None:
     with server.client(server.operator_token) as http:
         resp = http.get(path, params=params)
@@ -101,8 +109,10 @@ def test_openapi_schema_and_ingest_status(server: Server, agent: Agent) -> None:
     with server.client(admin_headers(server.config)["Authorization"].split()[1]) as http:
         schema = http.get("/schema/openapi.json").json()
         assert {"/api/v1/agents", "/api/v1/sightings", "/api/v1/status/ingest"} <= set(
-            schema["paths"])
+            schema["paths"]
+        )
         assert wait_for(
-            lambda: http.get("/api/v1/status/ingest").json()["sightings_stored"] == 1, 20)
+            lambda: http.get("/api/v1/status/ingest").json()["sightings_stored"] == 1, 20
+        )
         status = http.get("/api/v1/status/ingest").json()
     assert status["messages_rejected_total"] == 0 and status["batches"] >= 1
