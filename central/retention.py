@@ -354,11 +354,12 @@ class Scheduler:
         self._thread = threading.Thread(target=self._run, name="maintenance", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Ask the thread to finish its current task and wait for it."""
+    def stop(self) -> None:
+        """Ask the thread to finish and wait for it (tasks stop after the chunk or day in
+        hand), so that storage is never closed under a running task."""
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout)
+            self._thread.join()
 
     def _run(self) -> None:
         started = time.monotonic()
@@ -383,11 +384,12 @@ def build_maintenance(
     The first purge runs ``min(interval_s, 600)`` seconds after start, so a restart loop
     cannot skip it forever and a short-lived process (a test) does not purge at once.
     """
-    indexer = PlateIndexer(db.writer.cursor(), lag_s=config.search.index_lag_s)
+    stop = threading.Event()
+    indexer = PlateIndexer(db.writer.cursor(), lag_s=config.search.index_lag_s, stop=stop)
     tasks: list[tuple[str, float, float, Callable[[], object]]] = [
         ("plate-index", config.search.index_interval_s, 0.0, indexer.compact)
     ]
-    cfg, stop = config.retention, threading.Event()
+    cfg = config.retention
     if cfg.enabled:
         policy = RetentionPolicy(cfg.non_hit_days, cfg.chunk_rows, cfg.max_retries)
         con = db.writer.cursor()

@@ -30,6 +30,7 @@ row group per stored day.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -106,6 +107,7 @@ class PlateIndexer:
         lag_s: Index only rows received at least this long ago, so that an ingest
             transaction still open when the batch is cut cannot be skipped.
         clock: UNIX time source (tests inject one).
+        stop: When set, merging stops after the day in hand (shutdown).
     """
 
     def __init__(
@@ -113,10 +115,12 @@ class PlateIndexer:
         con: duckdb.DuckDBPyConnection,
         lag_s: float = 60.0,
         clock: Callable[[], float] = time.time,
+        stop: threading.Event | None = None,
     ) -> None:
         self._con = con
         self._lag = lag_s
         self._clock = clock
+        self._stop = stop or threading.Event()
 
     def compact(self) -> int:
         """Index the sightings received since the watermark (up to ``now - lag``).
@@ -151,19 +155,23 @@ class PlateIndexer:
         return added
 
     def _merge_finished_days(self, high: datetime) -> None:
-        """Merge the runs of every UTC day before ``high``'s day not merged yet."""
+        """Merge the runs of every finished UTC day that got index rows since the last merge."""
         row = first_row(self._con.execute("SELECT merged_through FROM plate_index_state"))
         today = high.replace(hour=0, minute=0, second=0, microsecond=0)
-        done: datetime = row[0] if row else today
-        if done.year < 2000:  # never merged: start at the oldest indexed day
-            first = first_row(self._con.execute("SELECT min(captured_at) FROM plate_index"))
-            if first is None or first[0] is None:
+        since: datetime = row[0] if row else today
+        days = self._con.execute(
+            "SELECT DISTINCT time_bucket(INTERVAL 1 DAY, captured_at, TIMESTAMPTZ '2000-01-01') "
+            "AS day FROM plate_index WHERE captured_at >= ? AND captured_at < ? ORDER BY day",
+            [since, today],
+        ).fetchall()
+        for (day,) in days:
+            if self._stop.is_set():
                 return
-            done = first[0].astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-        day = done
-        while day < today:
-            self.merge_day(day)
-            day += timedelta(days=1)
+            self.merge_day(day.astimezone(UTC))
+        if since < today and not self._stop.is_set():
+            self._con.execute(
+                "UPDATE plate_index_state SET merged_through = ? WHERE id = 1", [today]
+            )
 
     def merge_day(self, day: datetime) -> int:
         """Rewrite the index rows captured on one UTC day as one key-sorted run.
@@ -189,7 +197,6 @@ class PlateIndexer:
                 )
             )
             con.execute("DROP TABLE merge_rows")
-            con.execute("UPDATE plate_index_state SET merged_through = ? WHERE id = 1", [end])
             con.execute("COMMIT")
         except duckdb.Error:
             con.execute("ROLLBACK")
