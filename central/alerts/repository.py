@@ -156,6 +156,13 @@ class AlertRepository:
         ).fetchall()
         return [_CHANGE.decode(r[0]) for r in rows]
 
+    def on_trail(self, con: duckdb.DuckDBPyConnection, event_id: str) -> bool:
+        """Whether a sighting is evidence of any alert."""
+        row = con.execute(
+            "SELECT 1 FROM alert_trail WHERE event_id = ? LIMIT 1", [event_id]
+        ).fetchone()
+        return row is not None
+
     def trail(self, con: duckdb.DuckDBPyConnection, alert_id: int) -> list[TrailItem]:
         """An alert's sightings, oldest first."""
         rows = con.execute(

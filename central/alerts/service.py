@@ -72,6 +72,11 @@ class AlertService:
         self._record(actor, "alert.view", alert_id)
         return detail
 
+    def is_evidence(self, event_id: str) -> bool:
+        """Whether a sighting is on some alert's trail (police see only such evidence)."""
+        with self._db.reader() as con:
+            return self._repo.on_trail(con, event_id)
+
     def transition(self, alert_id: int, to: str, reason: str, actor: str) -> Alert:
         """Move an alert through its lifecycle (see ``model.check_transition``)."""
         alert = self._engine.transition(alert_id, to, reason, actor)

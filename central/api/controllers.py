@@ -9,10 +9,12 @@ from litestar import Controller, Response, get
 from litestar.params import Parameter
 
 from central.accounts import Principal, Role
+from central.alerts.service import AlertService
 from central.api.auth import PUBLIC, requires
 from central.api.dto import AgentRead, SightingPage, SightingRead, ThumbnailRead
 from central.audit import AuditLog
 from central.services import AgentService, SightingService, StatusService
+from shared.errors import Forbidden
 
 SIGHTING_ROLES = (Role.ADMIN, Role.SUPERVISOR, Role.OPERATOR)
 
@@ -81,7 +83,7 @@ class SightingController(Controller):
 
     @get(
         "/{event_id:str}/thumbnails/{index:int}",
-        guards=[requires(*SIGHTING_ROLES, scopes=["evidence:read"])],
+        guards=[requires(*SIGHTING_ROLES, Role.POLICE_API, scopes=["evidence:read"])],
         sync_to_thread=True,
         media_type="image/jpeg",
         summary="One thumbnail (JPEG) of a sighting",
@@ -89,12 +91,18 @@ class SightingController(Controller):
     def thumbnail(
         self,
         sightings: SightingService,
+        alerts: AlertService,
         audit: AuditLog,
         principal: Principal,
         event_id: str,
         index: int,
     ) -> Response[bytes]:
-        """The JPEG bytes; the view is audited (evidence) before they are sent."""
+        """The JPEG bytes; the view is audited (evidence) before they are sent.
+
+        Police API clients see evidence of alerted sightings only, never of other traffic.
+        """
+        if principal.role == Role.POLICE_API and not alerts.is_evidence(event_id):
+            raise Forbidden(f"sighting {event_id} is not evidence of any alert")
         jpeg = sightings.thumbnail(event_id, index)
         audit.record(principal.user, "evidence.view", f"sighting:{event_id}/thumbnail/{index}")
         return Response(jpeg, media_type="image/jpeg")

@@ -15,7 +15,7 @@ import pytest
 
 from tests.central.alerts_helpers import write_wanted_list
 from tests.central.police_helpers import Agent, Server, page, police_config
-from tests.harness import KeyRing, make_keyring
+from tests.harness import KeyRing, make_keyring, role_token, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -60,9 +60,16 @@ def test_sighting_to_police_client_with_evidence(server: Server, agent: Agent) -
         detail = http.get(f"/api/v1/alerts/{alert['alert_id']}").json()
         [item] = detail["trail"]
         assert [h["action"] for h in detail["history"]] == ["created"]
-    with server.client(server.operator_token) as operator:
-        thumb = operator.get(item["thumbnails"][0])
+    evidence = role_token(server.central, "police-api", ["alerts:read", "evidence:read"])
+    other = agent.sight("BC0000XX")  # on no list: not evidence of anything
+    with server.client(evidence) as police_evidence:
+        thumb = police_evidence.get(item["thumbnails"][0])
         assert thumb.status_code == 200 and thumb.content[:2] == b"\xff\xd8"
+        assert wait_for(lambda: _stored(server, other.event_id), 20)
+        refused = police_evidence.get(f"/api/v1/sightings/{other.event_id}/thumbnails/0")
+        assert refused.status_code == 403 and "not evidence" in refused.json()["error"]
+    with server.client(server.police_token) as police_no_scope:
+        assert police_no_scope.get(item["thumbnails"][0]).status_code == 403
 
 
 def test_dedup_lifecycle_and_errors_over_http(server: Server, agent: Agent) -> None:
@@ -203,3 +210,11 @@ def _wait(predicate: Any, timeout: float = 10) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def _stored(server: Server, event_id: str) -> bool:
+    with server.central.db.reader() as con:
+        row = con.execute(
+            "SELECT count(*) FROM sightings WHERE event_id = ?::UUID", [event_id]
+        ).fetchone()
+    return bool(row and row[0])
