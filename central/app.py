@@ -24,6 +24,7 @@ from central.api.alerts import AlertController
 from central.api.auth import CookiePolicy, auth_dependencies, auth_middleware
 from central.api.controllers import AgentController, SightingController, StatusController
 from central.api.errors import HANDLERS
+from central.api.openapi import document_errors
 from central.api.search import SearchController
 from central.audit import AuditLog
 from central.config import CentralConfig
@@ -121,7 +122,7 @@ def create_app(central: Central) -> Litestar:
     audit, auth = central.audit, central.config.auth
     searches = SearchService(central.db, audit)
     cookie = CookiePolicy(auth.session_cookie, auth.cookie_secure, int(auth.session_ttl_s))
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             AgentController,
             SightingController,
@@ -148,3 +149,5 @@ def create_app(central: Central) -> Litestar:
         on_shutdown=[central.stop],
         openapi_config=OpenAPIConfig(title="Varta central API", version="1.0.0", path="/schema"),
     )
+    document_errors(app)
+    return app

@@ -1,0 +1,83 @@
+"""Document the error responses every operation can give, in the served OpenAPI schema.
+
+Litestar documents what a handler returns, not what guards and the error handlers in
+``central/api/errors.py`` answer. This adds those answers, derived from each route:
+400 for any request (validation), 401 and 403 for guarded routes (401 also for the login
+routes), 404 for routes that take an id in their path or name an object in their body, 409
+for alert transitions. All share the error body
+``{"status", "error", "detail"}``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from litestar import Litestar
+from litestar.openapi.spec import (
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Reference,
+    Schema,
+)
+from litestar.routes import HTTPRoute
+
+ERROR_SCHEMA = Schema(
+    type=OpenAPIType.OBJECT,
+    required=["status", "error", "detail"],
+    properties={
+        "status": Schema(type=OpenAPIType.INTEGER, description="The HTTP status code."),
+        "error": Schema(type=OpenAPIType.STRING, description="What was expected, what came."),
+        "detail": Schema(description="Details, e.g. the invalid parameters."),
+    },
+)
+DESCRIPTIONS = {
+    400: "Invalid request: the body says what was expected.",
+    401: "No valid credentials (token or session).",
+    403: "Authenticated, but the role or token scope does not allow this.",
+    404: "No such object.",
+    409: "Not allowed in the object's current state.",
+}
+
+
+def _codes(path: str, method: str, guarded: bool) -> list[int]:
+    codes = [400]
+    if guarded:
+        codes += [401, 403]
+    elif path.startswith("/api/v1/auth/"):
+        codes.append(401)  # wrong credentials, no session
+    if "{" in path or (guarded and method != "GET"):
+        codes.append(404)  # an id in the path or a named object in the body
+    if method == "POST" and path.startswith("/api/v1/alerts/"):
+        codes.append(409)
+    return codes
+
+
+def document_errors(app: Litestar) -> None:
+    """Add the error responses to ``app.openapi_schema`` (served at /schema)."""
+    schema = app.openapi_schema
+    components = schema.components
+    components.schemas = {**(components.schemas or {}), "Error": ERROR_SCHEMA}
+    body = {
+        "application/json": OpenAPIMediaType(schema=Reference(ref="#/components/schemas/Error"))
+    }
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        path = re.sub(r"\{(\w+):[^}]+\}", r"{\1}", route.path)
+        item = (schema.paths or {}).get(path)
+        if item is None:
+            continue
+        for handler in route.route_handlers:
+            guarded = bool(handler.resolve_guards())
+            for method in handler.http_methods:
+                operation: Any = getattr(item, method.lower(), None)
+                if operation is None:
+                    continue
+                responses = operation.responses or {}
+                for code in _codes(path, method, guarded):
+                    responses.setdefault(
+                        str(code), OpenAPIResponse(description=DESCRIPTIONS[code], content=body)
+                    )
+                operation.responses = responses
