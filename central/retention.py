@@ -34,9 +34,9 @@ from typing import Any, Protocol
 import duckdb
 import pyarrow as pa
 
+from central.audit.sink import AuditSink
 from central.config import CentralConfig
 from central.search.index import PlateIndexer, first_row
-from central.search.service import Auditor
 from central.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -123,7 +123,7 @@ class Retention:
         con: duckdb.DuckDBPyConnection,
         thumbs_root: Path,
         hits: HitRegistry,
-        audit: Auditor,
+        audit: AuditSink,
         policy: RetentionPolicy,
         clock: Callable[[], float] = time.time,
         stop: threading.Event | None = None,
@@ -377,7 +377,7 @@ class Scheduler:
 
 
 def build_maintenance(
-    config: CentralConfig, db: Database, thumbs_root: Path, audit: Auditor
+    config: CentralConfig, db: Database, thumbs_root: Path, audit: AuditSink
 ) -> Scheduler:
     """The plate indexer and (when enabled) the retention purge on one scheduler thread.
 

@@ -11,7 +11,7 @@ from litestar.params import Parameter
 from central.accounts import Principal, Role
 from central.alerts.service import AlertService
 from central.api.auth import PUBLIC, requires
-from central.api.dto import AgentRead, SightingPage, SightingRead, ThumbnailRead
+from central.api.dto import AgentRead, SightingPage, sighting_read
 from central.audit import AuditLog
 from central.services import AgentService, SightingService, StatusService
 from shared.errors import Forbidden
@@ -40,19 +40,6 @@ class AgentController(Controller):
         return [msgspec.convert(a, AgentRead) for a in agents.list()]
 
 
-def _sighting(row: dict[str, Any]) -> SightingRead:
-    thumbs = [
-        ThumbnailRead(
-            t["role"],
-            t["width"],
-            t["height"],
-            f"/api/v1/sightings/{row['event_id']}/thumbnails/{i}",
-        )
-        for i, t in enumerate(row.pop("thumbnails") or [])
-    ]
-    return msgspec.convert({**row, "thumbnails": thumbs}, SightingRead, from_attributes=True)
-
-
 class SightingController(Controller):
     """Stored sightings."""
 
@@ -77,7 +64,7 @@ class SightingController(Controller):
     ) -> SightingPage:
         """A page of recent sightings."""
         rows = sightings.recent(limit, camera_id, agent_id, before)
-        items = [_sighting(r) for r in rows]
+        items = [sighting_read(r) for r in rows]
         nxt = items[-1].captured_at if len(items) == limit else None
         return SightingPage(items=items, next_before=nxt)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 
@@ -85,3 +87,17 @@ class SightingPage(msgspec.Struct):
 
     items: list[SightingRead]
     next_before: float | None
+
+
+def sighting_read(row: dict[str, Any]) -> SightingRead:
+    """A stored row as the API shows it (thumbnail URLs instead of pack references)."""
+    thumbs = [
+        ThumbnailRead(
+            t["role"],
+            t["width"],
+            t["height"],
+            f"/api/v1/sightings/{row['event_id']}/thumbnails/{i}",
+        )
+        for i, t in enumerate(row.get("thumbnails") or [])
+    ]
+    return msgspec.convert({**row, "thumbnails": thumbs}, SightingRead, from_attributes=True)

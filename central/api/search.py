@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 from litestar import Controller, get
@@ -10,7 +10,7 @@ from litestar.params import Parameter, QueryParameter
 
 from central.accounts import Principal, Role
 from central.api.auth import requires
-from central.api.dto import SightingRead, ThumbnailRead
+from central.api.dto import SightingRead, sighting_read
 from central.search import JourneyQuery, PlateQuery, SearchQuery, SearchService
 from central.search.query import Cursor, parse_time
 
@@ -56,20 +56,6 @@ class JourneyRead(msgspec.Struct):
     stops: list[StopRead]
     cameras: list[str]
     truncated: bool
-
-
-def sighting_read(row: dict[str, Any]) -> SightingRead:
-    """A stored row as the API shows it (thumbnail URLs instead of pack references)."""
-    thumbs = [
-        ThumbnailRead(
-            t["role"],
-            t["width"],
-            t["height"],
-            f"/api/v1/sightings/{row['event_id']}/thumbnails/{i}",
-        )
-        for i, t in enumerate(row.get("thumbnails") or [])
-    ]
-    return msgspec.convert({**row, "thumbnails": thumbs}, SightingRead, from_attributes=True)
 
 
 class SearchController(Controller):

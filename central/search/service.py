@@ -6,27 +6,14 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
+from central.audit.sink import AuditSink
 from central.search.query import Cursor, JourneyQuery, SearchQuery, require_reason
 from central.search.repository import SearchRepository
 from central.store.db import Database
 
 log = logging.getLogger(__name__)
-
-
-class Auditor(Protocol):
-    """What search needs of the audit log (``central.audit.AuditLog``)."""
-
-    def record(
-        self,
-        actor: str,
-        action: str,
-        target: str = "",
-        reason: str = "",
-        details: dict[str, Any] | None = None,
-    ) -> None:
-        """Append one audit row."""
 
 
 @dataclass(frozen=True)
@@ -66,7 +53,7 @@ class SearchService:
     """
 
     def __init__(
-        self, db: Database, audit: Auditor, clock: Callable[[], float] = time.time
+        self, db: Database, audit: AuditSink, clock: Callable[[], float] = time.time
     ) -> None:
         self._db = db
         self._audit = audit
