@@ -56,29 +56,52 @@ class HitRegistry(Protocol):
 
 
 class AlertTrailHits:
-    """Hits are the sightings on any alert's trail (``alert_trail.event_id``).
+    """Hits are the sightings on an alert's trail that its list still keeps.
+
+    A hit stays protected while its alert is open, or while it is younger than its list's
+    ``retention_days``; after that it is purged like any other old sighting. A hit whose
+    alert or list cannot be resolved is kept (the safe side).
 
     Args:
         con: A cursor of its own.
+        clock: UNIX seconds now (injectable for tests).
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, clock: Callable[[], float] = time.time
+    ) -> None:
         self._con = con
+        self._clock = clock
 
-    def hit_event_ids(self, older_than: datetime) -> list[str]:
-        """Event ids on any alert trail, captured before ``older_than``."""
-        exists = first_row(
+    def _has(self, table: str) -> bool:
+        row = first_row(
             self._con.execute(
-                "SELECT count(*) FROM information_schema.tables WHERE table_name = 'alert_trail'"
+                "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
             )
         )
-        if not exists or not exists[0]:
+        return bool(row and row[0])
+
+    def hit_event_ids(self, older_than: datetime) -> list[str]:
+        """Event ids of protected hits captured before ``older_than``."""
+        if not self._has("alert_trail"):
             return []
-        rows = self._con.execute(
-            "SELECT DISTINCT event_id FROM alert_trail WHERE captured_at < ?",
-            [older_than.timestamp()],
-        ).fetchall()
-        return [r[0] for r in rows]
+        if not (self._has("alerts") and self._has("watchlist_lists")):
+            sql, params = (
+                "SELECT DISTINCT event_id FROM alert_trail WHERE captured_at < ?",
+                [older_than.timestamp()],
+            )
+        else:
+            sql = """
+                SELECT DISTINCT t.event_id FROM alert_trail t
+                LEFT JOIN alerts a ON a.alert_id = t.alert_id
+                LEFT JOIN watchlist_lists l
+                       ON l.name = json_extract_string(a.body, '$.details.list_name')
+                WHERE t.captured_at < ?
+                  AND (a.alert_id IS NULL OR a.open OR l.retention_days IS NULL
+                       OR t.captured_at >= ? - l.retention_days * 86400.0)
+            """
+            params = [older_than.timestamp(), self._clock()]
+        return [r[0] for r in self._con.execute(sql, params).fetchall()]
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -162,3 +163,64 @@ def test_ingest_keeps_storing_while_a_purge_runs(tmp_path: Path) -> None:
         assert left is not None and left[0] == 6000
     finally:
         central.stop()
+
+
+def _alert(db: Database, alert_id: int, list_name: str, is_open: bool) -> None:
+    """An alert row as the alert engine stores it (its body names the list)."""
+    con = db.writer.cursor()
+    AlertRepository().ensure_schema(con)
+    body = json.dumps({"details": {"list_name": list_name}})
+    con.execute(
+        "INSERT INTO alerts VALUES (?, 'watchlist', ?, ?, ?, 1, 0, ?)",
+        [alert_id, "new" if is_open else "resolved", is_open, f"k{alert_id}", body],
+    )
+    con.close()
+
+
+def _trail(db: Database, alert_id: int, event_id: str, at: float) -> None:
+    con = db.writer.cursor()
+    AlertRepository().add_trail(
+        con,
+        alert_id,
+        TrailItem(
+            event_id=event_id,
+            agent_id="a1",
+            camera_id="cam-1",
+            captured_at=at,
+            plate="AT1234BO",
+            score=1.0,
+            match_kind="exact",
+            reason="listed",
+        ),
+    )
+    con.close()
+
+
+def test_hit_evidence_is_kept_per_list_policy(tmp_path: Path) -> None:
+    from central.watchlist.model import ListSettings
+    from central.watchlist.repository import WatchlistRepository
+
+    db = Database(tmp_path / "r.duckdb")
+    lists = WatchlistRepository(db.writer.cursor())
+    lists.ensure_schema()
+    lists.save_list(ListSettings(name="stolen-30", retention_days=30))
+    now = T0 + 60 * DAY
+    ids = store(db, [Spec(f"AT{i:04d}BO", dt=dt * DAY) for i, dt in enumerate((10, 10, 35, 10))])
+    _alert(db, 1, "stolen-30", is_open=False)  # closed: evidence kept 30 days
+    _alert(db, 2, "stolen-30", is_open=True)  # open: kept whatever its age
+    _trail(db, 1, ids[0], T0 + 10 * DAY)  # 50 days old, closed: past the list's 30 days
+    _trail(db, 2, ids[1], T0 + 10 * DAY)  # 50 days old, open alert
+    _trail(db, 1, ids[2], T0 + 35 * DAY)  # 25 days old, closed: within 30 days
+    _trail(db, 9, ids[3], T0 + 10 * DAY)  # its alert is unknown: kept, the safe side
+    retention = Retention(
+        db.writer.cursor(),
+        tmp_path / "thumbs",
+        AlertTrailHits(db.writer.cursor(), clock=lambda: now),
+        AuditLog(db, clock=lambda: now),
+        RetentionPolicy(non_hit_days=14),
+        clock=lambda: now,
+    )
+    report = retention.run()
+    assert _ids(db) == {ids[1], ids[2], ids[3]}
+    assert report.deleted == 1 and report.hits_kept == 3  # all older than the 14-day cutoff
+    db.close()
