@@ -27,9 +27,9 @@ from typing import Any
 import httpx
 import yaml
 
-from bench.ingest import _free_endpoint, _percentile
 from bench.loadgen import make_sighting
 from bench.match import plates, write_export
+from bench.stats import free_endpoint, percentile
 from shared import keys, wire
 from shared.paths import REPO_ROOT
 
@@ -67,7 +67,7 @@ def _central(root: Path, http_port: int) -> tuple[Path, dict[str, Any]]:
     (root / "allowed" / pub.name).write_bytes(pub.read_bytes())
     config = {
         "ingest": {
-            "bind": _free_endpoint(),
+            "bind": free_endpoint(),
             "server_secret_key": str(root / "keys/central.key_secret"),
             "allowed_agents_dir": str(root / "allowed"),
         },
@@ -119,7 +119,7 @@ def run(
         _, sample = _wanted_db(root, entries, rng)
         import_s = time.perf_counter() - started
         (root / "wanted.txt").write_text("\n".join(sample))
-        port = int(_free_endpoint().rsplit(":", 1)[1])
+        port = int(free_endpoint().rsplit(":", 1)[1])
         cfile, config = _central(root, port)
         url = f"http://127.0.0.1:{port}"
         central = subprocess.Popen(
@@ -181,9 +181,9 @@ def _measure(
     ]
     alerted = {c["alert"]["latest"]["event_id"] for _, c in changes if c["alert"]["latest"]}
     return {
-        "p50_ms": round(_percentile(latencies, 0.5), 1),
-        "p95_ms": round(_percentile(latencies, 0.95), 1),
-        "p99_ms": round(_percentile(latencies, 0.99), 1),
+        "p50_ms": round(percentile(latencies, 0.5), 1),
+        "p95_ms": round(percentile(latencies, 0.95), 1),
+        "p99_ms": round(percentile(latencies, 0.99), 1),
         "max_ms": round(max(latencies, default=0.0), 1),
         "sightings_per_s": round(stored / report["seconds"]),
         "sightings_produced": report["produced"],

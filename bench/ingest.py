@@ -27,6 +27,7 @@ import yaml
 import zmq
 
 from bench.loadgen import make_sighting
+from bench.stats import free_endpoint, percentile
 from central.app import build
 from central.config import CentralConfig, IngestConfig, StorageConfig
 from central.store.db import Database
@@ -35,25 +36,12 @@ from shared import keys, wire
 from shared.paths import REPO_ROOT
 
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(int(q * len(ordered)), len(ordered) - 1)] if ordered else 0.0
-
-
-def _free_endpoint() -> str:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"tcp://127.0.0.1:{s.getsockname()[1]}"
-
-
 def zmq_ceiling(seconds: float, window: int = 64) -> float:
     """Round trips per second of one-sighting messages over CURVE on loopback."""
     server_pub, server_sec = zmq.curve_keypair()
     client_pub, client_sec = zmq.curve_keypair()
     ctx: zmq.Context[Any] = zmq.Context()
-    endpoint = _free_endpoint()
+    endpoint = free_endpoint()
     srv = ctx.socket(zmq.ROUTER)
     srv.curve_server, srv.curve_secretkey, srv.curve_publickey = True, server_sec, server_pub
     srv.bind(endpoint)
@@ -156,7 +144,7 @@ def run(agents: int, seconds: float, rate: float, ceilings: bool = True) -> dict
             (root / "allowed" / pub.name).write_bytes(pub.read_bytes())
         config = CentralConfig(
             ingest=IngestConfig(
-                bind=_free_endpoint(),
+                bind=free_endpoint(),
                 server_secret_key=root / "keys/central.key_secret",
                 allowed_agents_dir=root / "allowed",
             ),
@@ -228,8 +216,8 @@ def _summarise(
     return {
         "sightings_per_s": round((n1 - n0) / (t1 - t0)) if t1 > t0 else 0,
         "sightings_per_s_median_window": round(statistics.median(windows)) if windows else 0,
-        "ack_p50_ms": round(_percentile(latencies, 0.5), 2),
-        "ack_p99_ms": round(_percentile(latencies, 0.99), 2),
+        "ack_p50_ms": round(percentile(latencies, 0.5), 2),
+        "ack_p99_ms": round(percentile(latencies, 0.99), 2),
         "produced": produced,
         "stored": stats["sightings_stored"],
         "duplicates": stats["duplicates"],

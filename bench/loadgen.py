@@ -17,6 +17,7 @@ from pathlib import Path
 
 import msgspec
 
+from bench.stats import percentile
 from shared import wire
 
 REGIONS = ("AA", "KA", "AI", "KI", "AT", "KT", "BC", "HC", "AX", "KX", "BH", "HH", "II")
@@ -78,13 +79,6 @@ def make_sighting(
         ],
     )
     return sighting, [fake_jpeg(rng, thumb_bytes[0]), fake_jpeg(rng, thumb_bytes[1])]
-
-
-def _percentile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(int(q * len(ordered)), len(ordered) - 1)]
 
 
 def run_agent(
@@ -156,8 +150,8 @@ def run_agent(
         "acked": agent.publisher.stats.records_acked,
         "spool_depth": agent.spool.stats().depth,
         "reconnects": agent.publisher.stats.reconnects,
-        "latency_p50_ms": _percentile(latencies, 0.5) * 1000,
-        "latency_p99_ms": _percentile(latencies, 0.99) * 1000,
+        "latency_p50_ms": percentile(latencies, 0.5) * 1000,
+        "latency_p99_ms": percentile(latencies, 0.99) * 1000,
         "latencies_ms_sample": [
             round(v * 1000, 3) for v in random.sample(latencies, min(len(latencies), 20000))
         ],

@@ -22,6 +22,7 @@ from typing import Any, Final
 
 import duckdb
 
+from bench.stats import percentile
 from central.watchlist.matcher import Matcher
 from central.watchlist.model import ListSettings
 from central.watchlist.repository import WatchlistRepository
@@ -158,10 +159,6 @@ def _rss_mb() -> float:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def _percentile(values: list[float], share: float) -> float:
-    return round(values[min(int(len(values) * share), len(values) - 1)], 1)
-
-
 def _import_and_build(
     listed: list[str], rng: random.Random, partial: int
 ) -> tuple[Matcher, dict[str, Any]]:
@@ -223,13 +220,13 @@ def run(entries: int, partial: int, count: int, hit_rate: float, seed: int = 7) 
         ),
         "sightings_matched": matched,
         "matches": hits,
-        "p50_us": _percentile(wall, 0.5),
-        "p99_us": _percentile(wall, 0.99),
-        "p999_us": _percentile(wall, 0.999),
-        "max_us": _percentile(wall, 1.0),
+        "p50_us": round(percentile(wall, 0.5), 1),
+        "p99_us": round(percentile(wall, 0.99), 1),
+        "p999_us": round(percentile(wall, 0.999), 1),
+        "max_us": round(percentile(wall, 1.0), 1),
         "mean_us": round(statistics.fmean(wall), 1),
-        "cpu_p50_us": _percentile(cpu, 0.5),
-        "cpu_p99_us": _percentile(cpu, 0.99),
+        "cpu_p50_us": round(percentile(cpu, 0.5), 1),
+        "cpu_p99_us": round(percentile(cpu, 0.99), 1),
         "index_arrays_mb": round(matcher.index_bytes / 2**20, 1),
         "rss_mb": round(_rss_mb(), 1),
         "load_avg_1m_at_start": round(load, 2),

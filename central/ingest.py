@@ -60,7 +60,7 @@ class IngestStats:
             "faces_received": self.faces_received,
             "items_rejected": self.items_rejected,
             "messages_rejected": dict(self.messages_rejected),
-            "messages_rejected_total": sum(self.messages_rejected.values()),
+            "messages_rejected_total": self.messages_rejected_total(),
             "auth_denied": self.auth_denied,
             "store_errors": self.store_errors,
             "last_error": self.last_error,

@@ -231,7 +231,6 @@ class _Envelope(Struct, forbid_unknown_fields=False):
 _encoder = msgspec.msgpack.Encoder()
 _decoder: msgspec.msgpack.Decoder[Message] = msgspec.msgpack.Decoder(Message)
 _envelope_decoder = msgspec.msgpack.Decoder(_Envelope)
-_item_encoder = msgspec.msgpack.Encoder()
 
 
 def encode(message: Message) -> bytes:
@@ -247,7 +246,7 @@ def to_builtins(message: Message | Item) -> dict[str, object]:
 
 def encode_item(item: Item) -> bytes:
     """Encode one batch item alone (the edge spool stores items this way)."""
-    return _item_encoder.encode(item)
+    return _encoder.encode(item)
 
 
 _item_decoder: msgspec.msgpack.Decoder[Item] = msgspec.msgpack.Decoder(Item)  # type: ignore[arg-type]

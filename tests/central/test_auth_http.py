@@ -2,48 +2,19 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import httpx
 import pytest
-import uvicorn
 from typer.testing import CliRunner
 
-from central.app import Central, build, create_app
 from central.config import CentralConfig
 from shared.cli import app as varta
 from tests.central.auth_helpers import PASSWORD, store_sighting
+from tests.central.police_helpers import Server
 from tests.harness import admin_headers, central_config, central_yaml, make_keyring
-
-
-class Served:
-    """Central built from config, served by uvicorn on 127.0.0.1 in a thread."""
-
-    def __init__(self, config: CentralConfig) -> None:
-        self.central: Central = build(config)
-        uv = uvicorn.Config(
-            create_app(self.central),
-            host="127.0.0.1",
-            port=config.http.port,
-            log_level="warning",
-            lifespan="on",
-        )
-        self.server = uvicorn.Server(uv)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            assert time.monotonic() < deadline and self.thread.is_alive(), "uvicorn did not start"
-            time.sleep(0.02)
-        self.url = f"http://127.0.0.1:{config.http.port}"
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(30)
 
 
 @pytest.fixture
@@ -52,14 +23,14 @@ def config(tmp_path: Path) -> CentralConfig:
 
 
 @pytest.fixture
-def served(config: CentralConfig) -> Iterator[Served]:
-    s = Served(config)
+def served(config: CentralConfig) -> Iterator[Server]:
+    s = Server(config)
     yield s
     s.stop()
 
 
 def test_police_and_operator_flow_over_real_http(
-    served: Served, config: CentralConfig, tmp_path: Path
+    served: Server, config: CentralConfig, tmp_path: Path
 ) -> None:
     event = store_sighting(served.central)
     thumb = f"/api/v1/sightings/{event}/thumbnails/0"

@@ -47,23 +47,6 @@ def loaded(
     db.close()
 
 
-class Recorder:
-    """An audit sink that keeps what it was given (the real log is tested over HTTP)."""
-
-    def __init__(self) -> None:
-        self.rows: list[tuple[str, str, str, str, dict[str, Any] | None]] = []
-
-    def record(
-        self,
-        actor: str,
-        action: str,
-        target: str = "",
-        reason: str = "",
-        details: dict[str, Any] | None = None,
-    ) -> None:
-        self.rows.append((actor, action, target, reason, details))
-
-
 def _index(db: Database, upto: float | None) -> None:
     """Index rows received before ``upto`` (None: leave everything in the tail)."""
     if upto is not None:
@@ -117,14 +100,14 @@ def test_search_finds_exactly_the_matching_sightings(
     loaded: tuple[Database, dict[str, str]], name: str, query: dict[str, Any], expected: set[str]
 ) -> None:
     db, ids = loaded
-    audit = Recorder()
+    audit = AuditLog(db)
     page = SearchService(db, audit).search(SearchQuery(**query), "olena", "case 12/345")
     assert _names(ids, page.items) == expected, name
     times = [r["captured_at"] for r in page.items]
     assert times == sorted(times, reverse=True)
-    assert audit.rows[-1][:2] == ("olena", "search")
-    assert audit.rows[-1][3] == "case 12/345"
-    assert audit.rows[-1][4] is not None and audit.rows[-1][4]["results"] == len(expected)
+    [last] = audit.query(limit=1)
+    assert (last.actor, last.action, last.reason) == ("olena", "search", "case 12/345")
+    assert last.details["results"] == len(expected)
 
 
 @pytest.mark.parametrize("indexed", [None, T0 + 400])
@@ -134,7 +117,7 @@ def test_pages_have_no_gaps_or_repeats(tmp_path: Path, indexed: float | None) ->
     specs = [Spec("AT0001AA", f"cam-{i % 5}", float(i // 3)) for i in range(200)]
     ids = set(store(db, specs))
     _index(db, indexed)
-    service = SearchService(db, Recorder())
+    service = SearchService(db, AuditLog(db))
     for plate in (None, PlateQuery.parse("AT0001AA", None), PlateQuery.parse("AT000?AA", None)):
         seen: list[str] = []
         cursor = None
@@ -155,7 +138,7 @@ def test_look_back_windows_page_through_weeks_without_gaps(tmp_path: Path) -> No
     ids = store(db, specs)
     _index(db, T0 + 10 * day)  # older part indexed, the rest in the tail
     newest = T0 + 59 * 0.37 * day
-    service = SearchService(db, Recorder(), clock=lambda: newest + 3600)
+    service = SearchService(db, AuditLog(db), clock=lambda: newest + 3600)
     for plate in (None, PlateQuery.parse("*00*", None)):
         seen: list[str] = []
         cursor = None
@@ -174,7 +157,7 @@ def test_journey_is_in_time_order_with_gaps_and_cameras(
     loaded: tuple[Database, dict[str, str]],
 ) -> None:
     db, ids = loaded
-    audit = Recorder()
+    audit = AuditLog(db)
     trip = SearchService(db, audit).journey(
         JourneyQuery(PlateQuery.parse("AT1234BO", "exact")), "olena", "case 7"
     )
@@ -186,7 +169,8 @@ def test_journey_is_in_time_order_with_gaps_and_cameras(
     ]
     assert [s.gap_s for s in trip.stops] == [None, 60.0, 10.0, 830.0]
     assert trip.cameras == ["cam-1", "cam-2", "cam-4", "cam-7"]
-    assert audit.rows[-1][1] == "search.journey" and audit.rows[-1][4]["results"] == 4  # type: ignore[index]
+    [last] = audit.query(limit=1)
+    assert last.action == "search.journey" and last.details["results"] == 4
 
 
 @pytest.mark.parametrize(
@@ -220,10 +204,11 @@ def test_time_parameters_accept_iso_and_unix() -> None:
 
 
 def test_search_without_reason_searches_nothing(loaded: tuple[Database, dict[str, str]]) -> None:
-    audit = Recorder()
+    audit = AuditLog(loaded[0])
+    before = audit.query(limit=1)
     with pytest.raises(InvalidRequest, match="reason"):
         SearchService(loaded[0], audit).search(SearchQuery(), "olena", "  ")
-    assert audit.rows == []
+    assert audit.query(limit=1) == before  # nothing searched, nothing recorded
 
 
 # -- over HTTP --------------------------------------------------------------------------
