@@ -94,6 +94,7 @@ def run_once(pipeline: Any, clip: Path, cameras: int, label: str, realtime: bool
             if not frames and hub.finished:
                 break
             pipeline.process(frames)
+            frames.clear()  # hand the buffers back to the cameras' pools
         pipeline.flush()
     finally:
         seconds = time.perf_counter() - start

@@ -11,8 +11,11 @@ Kinds (``CameraConfig.kind``):
 * ``file``: a video file (demo, benchmarks); ``loop`` replays it, ``realtime`` paces it
   at its native frame rate. Timestamps are media time anchored at the first open.
 * ``rtsp`` / ``http``: a network stream through OpenCV's FFmpeg backend (HTTP covers MJPEG
-  ``multipart/x-mixed-replace`` and progressive streams). RTSP over TCP can be forced with
-  ``OPENCV_FFMPEG_CAPTURE_OPTIONS=rtsp_transport;tcp`` in the agent's environment.
+  ``multipart/x-mixed-replace`` and progressive streams). RTSP carries RTP over its TCP
+  connection by default (OpenCV passes FFmpeg ``rtsp_flags=prefer_tcp`` while
+  ``OPENCV_FFMPEG_CAPTURE_OPTIONS`` is unset). Setting that variable replaces the default:
+  ``rtsp_transport;udp`` gives RTP over UDP; keep ``rtsp_flags;prefer_tcp`` when adding
+  other options.
 * ``usb``: a V4L2 device, ``/dev/videoN`` or its index ``N``.
 * ``snapshots``: a folder that cameras push JPEG snapshots into (typically by FTP).
 

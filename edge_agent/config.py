@@ -116,6 +116,12 @@ class PipelineConfig(StrictModel):
     models_dir: Path | None = Field(
         None, description="Model store directory (default: $VARTA_MODELS or var/models)."
     )
+    heap_trim_s: float = Field(
+        5.0,
+        ge=0.0,
+        description="Give freed heap memory back to the OS this often, in seconds (glibc "
+        "malloc_trim; 0: never). Keeps the agent's RSS near what it uses.",
+    )
 
 
 class AgentConfig(StrictModel):

@@ -7,6 +7,14 @@ per character and the top alternatives per character, which the plate grammar us
 
 Detection is a DB (differentiable binarisation) model: a text-probability map that
 :class:`TextDetector` turns into rotated boxes.
+
+Memory: OpenVINO's CPU plugin keeps state for every input shape a dynamic model has run
+(executors, JIT kernels, buffers): about 4 MB per recognition shape and 1-40 MB per
+detection shape, never given back. So inputs are padded to few shapes: recognition
+crops one at a time to a multiple of 32 px wide (at most 19 shapes, a plate needs 3-5),
+detection to multiples of 64. A static copy of a model costs its weights and buffers
+again (about 45 MB for detection), so only the shapes a caller names (the video search
+window) get one; everything else shares the one dynamic model, compiled on first use.
 """
 
 from __future__ import annotations
@@ -26,9 +34,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REC_HEIGHT: Final = 48
+_REC_STEP: Final = 32  # recognition inputs are padded to multiples of this width
+_REC_MAX_WIDTH: Final = 640
 _PAD: Final = 64  # detection inputs are padded to multiples of this
-_STATIC_SIDE: Final = 320  # inputs up to this size run on static-shape models
-_MAX_STATIC: Final = (_STATIC_SIDE // _PAD) ** 2
+_MAX_SHRINK: Final = 0.08  # an input this much too big for a static shape is shrunk to fit
 # Characters a licence plate can hold (Cyrillic plate letters read as their Latin
 # look-alikes, which is all the PP-OCR dictionary has), plus the separators OCR reads
 # between groups. Recognition may be restricted to these (see TextRecognizer).
@@ -111,11 +120,17 @@ def _alternatives(
     return tuple((classes[i], float(row[i])) for i in idx.tolist() if i != 0)[:top_k]
 
 
-def compile_model(core: ov.Core, path: Path, device: str = "CPU") -> ov.CompiledModel:
-    """Compile a model for low latency on a small shared box."""
-    if not path.is_file():
-        raise FileNotFoundError(f"model file not found: {path}")
-    return core.compile_model(str(path), device, {"PERFORMANCE_HINT": "LATENCY"})
+def compress_weights(model: ov.Model) -> None:
+    """Store the model's FP32 weights as FP16, in place.
+
+    The CPU plugin keeps the model it compiled alongside its own (BF16 or FP32) copy of
+    the weights, so the PP-OCR ONNX files cost their FP32 weights twice. This is the
+    transformation ``openvino.save_model(compress_to_fp16=True)`` applies when writing
+    IR; inference precision is unchanged. Measured: 19 MB less for the two PP-OCR models.
+    """
+    from openvino._offline_transformations import compress_model_transformation
+
+    compress_model_transformation(model)
 
 
 class TextRecognizer:
@@ -150,27 +165,33 @@ class TextRecognizer:
             keep = [0, *class_ids(self.classes, alphabet)]
             model = restrict_classes(model, keep)
             self.classes = [self.classes[i] for i in keep]
+        compress_weights(model)
         self._compiled = core.compile_model(model, device, {"PERFORMANCE_HINT": "LATENCY"})
 
     def recognize(self, crops: Sequence[npt.NDArray[np.uint8]]) -> list[TextRead]:
-        """Read one line of text from each BGR crop (batched, padded to a common width)."""
-        if not crops:
-            return []
-        probs = self._compiled(self.preprocess(crops))[0]
-        steps = [_rec_width(c) // 8 for c in crops]
-        return [ctc_decode(p[: n + 1], self.classes) for p, n in zip(probs, steps, strict=True)]
+        """Read one line of text from each BGR crop.
+
+        Crops run one at a time (a batch dimension would multiply the input shapes the
+        plugin keeps state for, and saves nothing measurable on CPU).
+        """
+        reads = []
+        for crop in crops:
+            probs = self._compiled(self.preprocess(crop))[0][0]
+            reads.append(ctc_decode(probs[: _rec_width(crop) // 8 + 1], self.classes))
+        return reads
 
     @staticmethod
-    def preprocess(crops: Sequence[npt.NDArray[np.uint8]]) -> npt.NDArray[np.float32]:
-        """Resize to height 48 keeping aspect, scale to [-1, 1], pad right with 0."""
+    def preprocess(crop: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+        """Resize to height 48 keeping aspect, scale to [-1, 1], pad right with 0 to a
+        multiple of 32 px; a batch of one."""
         import cv2
         import numpy as np
 
-        widths = [_rec_width(c) for c in crops]
-        batch = np.zeros((len(crops), 3, REC_HEIGHT, max(widths)), dtype=np.float32)
-        for i, (crop, w) in enumerate(zip(crops, widths, strict=True)):
-            img = cv2.resize(crop, (w, REC_HEIGHT), interpolation=cv2.INTER_LINEAR)
-            batch[i, :, :, :w] = img.transpose(2, 0, 1) / 127.5 - 1.0
+        width = _rec_width(crop)
+        padded = -(-width // _REC_STEP) * _REC_STEP
+        batch = np.zeros((1, 3, REC_HEIGHT, padded), dtype=np.float32)
+        img = cv2.resize(crop, (width, REC_HEIGHT), interpolation=cv2.INTER_LINEAR)
+        batch[0, :, :, :width] = img.transpose(2, 0, 1) / 127.5 - 1.0
         return batch
 
 
@@ -221,7 +242,7 @@ def restrict_classes(model: ov.Model, keep: Sequence[int]) -> ov.Model:
 def _rec_width(crop: npt.NDArray[np.uint8]) -> int:
     h, w = crop.shape[:2]
     steps = math.ceil(REC_HEIGHT * int(w) / max(int(h), 1) / 8)
-    return max(REC_HEIGHT, min(steps * 8, 640))
+    return max(REC_HEIGHT, min(steps * 8, _REC_MAX_WIDTH))
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,30 +262,33 @@ class TextDetector:
         core: ov.Core | None = None,
         device: str = "CPU",
         *,
+        static_shapes: Sequence[tuple[int, int]] = (),
         threshold: float = 0.3,
         box_threshold: float = 0.5,
         unclip_ratio: float = 1.6,
     ) -> None:
-        """Compile the model.
+        """Prepare the model; it is compiled per shape family on first use.
 
         Args:
             model_path: The ``PP-OCR*_det*.onnx`` (or ``.xml``) file.
             core: An OpenVINO core to share; a new one if None.
             device: OpenVINO device name.
+            static_shapes: ``(height, width)`` input shapes (multiples of 64) that get a
+                static copy of the model, about 15 % faster than the dynamic model and
+                about 45 MB each; use it for the one shape a video pipeline runs on.
             threshold: Probability above which a map pixel counts as text.
             box_threshold: Minimum mean probability inside a box to keep it.
             unclip_ratio: How far to grow the shrunk text kernels back (DB's ``r``).
         """
         import openvino as ov
 
+        if not model_path.is_file():
+            raise FileNotFoundError(f"detection model not found: {model_path}")
         self._core = core or ov.Core()
         self._device = device
-        self._model = self._core.read_model(str(model_path))
-        self._compiled = compile_model(self._core, model_path, device)
-        # Static-shape copies run faster than the dynamic model. Small inputs are padded
-        # to multiples of 64, so there are at most 25 shapes and a camera (one frame
-        # size) needs one; larger inputs (rare second looks) use the dynamic model.
-        self._static: dict[tuple[int, int], ov.CompiledModel] = {}
+        self._path = model_path
+        self._static_shapes = frozenset(static_shapes)
+        self._compiled: dict[tuple[int, int] | None, ov.CompiledModel] = {}
         self.threshold = threshold
         self.box_threshold = box_threshold
         self.unclip_ratio = unclip_ratio
@@ -288,30 +312,50 @@ class TextDetector:
             scale = max(1.0, min_side / min(h, w))
             rh, rw = (max(32, round(h * scale / 32) * 32), max(32, round(w * scale / 32) * 32))
             img = cv2.resize(image, (rw, rh), interpolation=cv2.INTER_AREA)
-            prob = self._compiled((img.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None])
-            return self.postprocess(prob[0][0, 0], (w / rw, h / rh))
+            x = (img.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
+            return self.postprocess(self._model(None)(x)[0][0, 0], (w / rw, h / rh))
         scale = min(1.0, max_side / max(h, w))
         rh, rw = max(32, round(h * scale)), max(32, round(w * scale))
+        static = self._static_fit(rh, rw)
+        if static is not None:
+            ph, pw = static
+            fit = min(1.0, ph / rh, pw / rw)
+            rh, rw = min(round(rh * fit), ph), min(round(rw * fit), pw)
+        else:
+            ph, pw = -(-rh // _PAD) * _PAD, -(-rw // _PAD) * _PAD
         img = cv2.resize(image, (rw, rh), interpolation=cv2.INTER_AREA)
-        ph, pw = -(-rh // _PAD) * _PAD, -(-rw // _PAD) * _PAD
         x = np.zeros((1, 3, ph, pw), dtype=np.float32)
         x[0, :, :rh, :rw] = (img.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)
-        compiled = self._static_model(ph, pw) if max(ph, pw) <= _STATIC_SIDE else self._compiled
-        prob = compiled(x)[0][0, 0, :rh, :rw]
+        prob = self._model(static)(x)[0][0, 0, :rh, :rw]
         return self.postprocess(prob, (w / rw, h / rh))
 
-    def _static_model(self, height: int, width: int) -> ov.CompiledModel:
-        key = (height, width)
-        if key not in self._static:
-            if len(self._static) >= _MAX_STATIC:
-                del self._static[next(iter(self._static))]
-            model = self._model.clone()
-            model.reshape([1, 3, height, width])
-            log.debug("compiling text detection for %sx%s", width, height)
-            self._static[key] = self._core.compile_model(
+    def _static_fit(self, height: int, width: int) -> tuple[int, int] | None:
+        """The smallest static shape an input of this size fits in, shrunk by at most
+        ``_MAX_SHRINK`` (a search window rounded a pixel too tall still uses it)."""
+        fits = [
+            (sh, sw)
+            for sh, sw in self._static_shapes
+            if min(1.0, sh / height, sw / width) >= 1.0 - _MAX_SHRINK
+        ]
+        return min(fits, key=lambda s: s[0] * s[1]) if fits else None
+
+    @property
+    def compiled_shapes(self) -> list[tuple[int, int] | None]:
+        """The models compiled so far: static input shapes, None for the dynamic one."""
+        return list(self._compiled)
+
+    def _model(self, shape: tuple[int, int] | None) -> ov.CompiledModel:
+        """The static model for ``shape``, or the dynamic one for None; compiled once."""
+        if shape not in self._compiled:
+            model = self._core.read_model(str(self._path))
+            compress_weights(model)
+            if shape is not None:
+                model.reshape([1, 3, *shape])
+            log.debug("compiling text detection for %s", shape or "any shape")
+            self._compiled[shape] = self._core.compile_model(
                 model, self._device, {"PERFORMANCE_HINT": "LATENCY"}
             )
-        return self._static[key]
+        return self._compiled[shape]
 
     def postprocess(
         self, prob: npt.NDArray[np.float32], scale: tuple[float, float]

@@ -100,8 +100,10 @@ def _loop(
         if seconds and now - started >= seconds:
             break
         frames = hub.next_frames(timeout=0.5)
+        idle = not frames
         total += _submit(agent, pipeline.process(frames))
-        if not frames and hub.finished and not ended:
+        frames.clear()  # hand the buffers back to the cameras' pools before the next wait
+        if idle and hub.finished and not ended:
             ended = True
             total += _submit(agent, pipeline.flush())
             log.info("every camera has ended; sightings keep going out until stopped")
@@ -230,6 +232,7 @@ def _detect_video(pipeline: Pipeline, path: Path, camera_id: str) -> Iterator[Em
             if not frames and hub.finished:
                 break
             yield from pipeline.process(frames)
+            frames.clear()  # hand the buffers back to the camera's pool
     yield from pipeline.flush()
 
 

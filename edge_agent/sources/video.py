@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from edge_agent.sources.base import CameraSource, SourceError
+from edge_agent.sources.base import CameraSource, FramePool, SourceError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -64,6 +64,10 @@ class VideoSource(CameraSource):
         self._anchor_wall: float | None = None
         self._anchor_mono = 0.0
         self._label = _redact(config.source)
+        # The slot's frames and the one being converted; while the pipeline still holds
+        # a frame the decoder allocates a fresh one (the pool never grows past this).
+        self._pool = FramePool(config.buffer + 1)
+        self._shape: tuple[int, int, int] = (0, 0, 3)
 
     @property
     def is_file(self) -> bool:
@@ -92,10 +96,18 @@ class VideoSource(CameraSource):
             cap.release()
             what = "video file (truncated, or not a video?)" if self.is_file else c.kind
             raise SourceError(f"cannot open {what} {_redact(c.source)}")
+        if c.kind in ("rtsp", "http") and cap.get(cv2.CAP_PROP_FRAME_WIDTH) <= 0:
+            # The open timeout cut FFmpeg's probing short: connected, but no frame came.
+            cap.release()
+            raise SourceError(
+                f"{c.kind} {_redact(c.source)} sent no frame within {c.open_timeout_s:g} s"
+            )
         self._cap = cap
         self._fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
         self._expected = max(int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0), 0)
         self._pass_frames = 0
+        size = (int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)), int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)))
+        self._shape = (*size, 3)
         log.info(
             "camera %s: opened %s %s (%.2f fps)", c.camera_id, c.kind, _redact(c.source), self._fps
         )
@@ -112,11 +124,14 @@ class VideoSource(CameraSource):
         self._pass_frames += 1
         self._count_decoded()
         captured_at = self._pace() if self.is_file else self._clock()
-        if not self._wanted(captured_at):
+        if not self._wanted(captured_at) or not self._await_room():
             return True
-        ok, image = cap.retrieve()
+        buffer = self._pool.take(self._shape) if min(self._shape[:2]) > 0 else None
+        ok, image = cap.retrieve() if buffer is None else cap.retrieve(buffer)
         if not ok or image is None:
             raise SourceError(f"{self.config.kind} frame {self._pass_frames} failed to decode")
+        if image is not buffer and image.ndim == 3:
+            self._shape = image.shape  # the stream's header told another size
         self._offer(_bgr(image), captured_at, self._label)
         return True
 

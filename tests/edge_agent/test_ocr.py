@@ -133,6 +133,34 @@ def test_detector_finds_the_text_line(model_store: ModelStore) -> None:
     assert 95 < corners[:, 1].mean() < 165
 
 
+@pytest.mark.parametrize(
+    ("size", "compiled"),
+    [
+        ((320, 240), [(256, 320)]),  # 4:3 fits the static window
+        ((1920, 1080), [(256, 320)]),  # scaled to 320x180: fits
+        ((300, 264), [(256, 320)]),  # 8 px too tall: shrunk 3 % to fit
+        ((320, 320), [None]),  # square: the dynamic model
+        ((240, 320), [None]),  # portrait
+    ],
+)
+def test_detector_compiles_a_static_model_only_for_its_window(
+    model_store: ModelStore, size: tuple[int, int], compiled: list[tuple[int, int] | None]
+) -> None:
+    detector = TextDetector(model_store.path("PP-OCRv6_det_small"), static_shapes=[(256, 320)])
+    assert detector.compiled_shapes == []  # nothing until first use
+    width, height = size
+    frame = np.full((height, width, 3), 90, np.uint8)
+    band = max(40, height // 5)
+    top = height // 2 - band // 2
+    frame[top : top + band, 20 : width - 20] = cv2.resize(
+        _plate_image("AT 1234 BC"), (width - 40, band)
+    )
+    boxes = detector.detect(frame, max_side=320)
+    assert detector.compiled_shapes == compiled
+    assert len(boxes) == 1  # same text found whichever model ran
+    assert abs(float(boxes[0].corners[:, 1].mean()) - height / 2) < height / 20
+
+
 def test_warp_and_corner_order() -> None:
     pts = np.array([[50, 10], [0, 0], [0, 10], [50, 0]], dtype=np.float32)
     assert order_corners(pts).tolist() == [[0, 0], [50, 0], [50, 10], [0, 10]]
