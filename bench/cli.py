@@ -126,3 +126,90 @@ def edge_cmd(
 
     result = run(models, frames, cameras, tuple(threads or (1, 2)), realtime)
     typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
+
+
+@app.command("synth-plates")
+def synth_plates_cmd(
+    out: Annotated[Path, typer.Option(help="Data set folder to write.")],
+    count: Annotated[int, typer.Option(min=1, help="Images to make.")] = 500,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same images.")] = 1,
+    night_share: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of night images.")
+    ] = 0.3,
+    blur_share: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of motion- or defocus-blurred images.")
+    ] = 0.4,
+    dirt_share: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of dirty plates.")
+    ] = 0.2,
+    street_share: Annotated[
+        float,
+        typer.Option(min=0.0, max=1.0, help="Share of small plates put in street camera frames."),
+    ] = 0.25,
+    layout: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--layout",
+            help="Only this plate layout (repeatable): ua_current, ua_ev, ua_square, ua_1995, "
+            "ua_transit, ua_diplomatic, ua_military.",
+        ),
+    ] = None,
+    font: Annotated[
+        Path | None, typer.Option(help="Character font (default: Open DIN, else DejaVu).")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace a set already in --out.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Synthetic Ukrainian plates in real photos, as a data set for `bench plates`."""
+    import json
+
+    from bench.synth import KINDS, SynthOptions, generate
+
+    unknown = sorted(set(layout or ()) - set(KINDS))
+    if unknown:
+        raise typer.BadParameter(f"unknown layout {', '.join(unknown)}", param_hint="--layout")
+    kinds = {k: w for k, w in KINDS.items() if not layout or k in layout}
+    options = SynthOptions(
+        night_share=night_share,
+        blur_share=blur_share,
+        dirt_share=dirt_share,
+        street_share=street_share,
+        kinds=kinds,
+    )
+    try:
+        result = generate(out, count, seed, options, font=font, overwrite=overwrite)
+    except (FileExistsError, FileNotFoundError) as err:  # a set in --out; no font or photos
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from err
+    typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
+
+
+@app.command("synth-eval")
+def synth_eval_cmd(
+    dataset: Annotated[Path, typer.Option(help="Folder written by `bench synth-plates`.")],
+    by: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--by",
+            help="Break down by this ground-truth column (repeatable; default: condition, "
+            "lines, blur); `size` bands the plate width, `dirty` splits on dirt.",
+        ),
+    ] = None,
+    models: Annotated[
+        Path | None, typer.Option(help="Model store root (default: $VARTA_MODELS).")
+    ] = None,
+    baseline: Annotated[
+        bool, typer.Option(help="Also run the naive PP-OCR pipeline (doubles the time).")
+    ] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """`bench plates` figures on a synthetic set, overall and per condition."""
+    import json
+
+    from bench.synth_eval import run
+
+    try:
+        result = run(dataset, by or ("condition", "lines", "blur"), models, baseline)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--by") from err
+    typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))

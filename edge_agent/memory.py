@@ -8,11 +8,12 @@ glibc held 57-79 MB free (measured with ``mallinfo2``).
 
 Two remedies, both no-ops where the C library is not glibc (musl, macOS):
 
-* ``tune_allocator`` makes every allocation of 256 KiB or more (resized frames, crops,
-  model outputs) its own mapping, returned to the OS when freed. glibc would otherwise
+* ``tune_allocator`` makes every allocation of 1 MiB or more (OCR inputs, model
+  buffers, JPEG scratch) its own mapping, returned to the OS when freed. glibc would otherwise
   raise that threshold after the first large free and serve such blocks from the arenas,
   where they fragment. Measured: 8-15 MB left free in the arenas after a run instead of
-  57-79, and 300 MB RSS after a run instead of 330-370. Camera frames (6 MB at 1080p)
+  57-79, and 300 MB RSS after a run instead of 330-370 (the same at 256 KiB, which maps
+  and faults in every resized detector input as well). Camera frames (6 MB at 1080p)
   come from ``FramePool`` and are not allocated per frame.
 * ``HeapTrimmer`` calls ``malloc_trim`` every few seconds to hand back free pages that
   remain (a call costs about a millisecond).
@@ -30,7 +31,7 @@ from functools import cache
 log = logging.getLogger(__name__)
 
 
-MMAP_THRESHOLD = 256 * 1024
+MMAP_THRESHOLD = 1024 * 1024
 _M_MMAP_THRESHOLD = -3  # mallopt parameter number (malloc.h)
 
 
