@@ -54,6 +54,11 @@ class PlateRegion:
             float(pts[:, 1].max()),
         )
 
+    @property
+    def line_height(self) -> float:
+        """Mean height of the region's lines in frame pixels (its text size)."""
+        return sum(_geometry(line)[1] for line in self.lines) / len(self.lines)
+
 
 def _geometry(corners: npt.NDArray[np.float32]) -> tuple[float, float, float, float]:
     """Centre y, height, left x and right x of a (roughly horizontal) box."""

@@ -5,9 +5,11 @@
 frame, reads it with PP-OCR recognition restricted to plate characters and lets the plate
 grammar (:func:`shared.plates.candidates`) rank the readings. Regions are read best-ranked
 first and reading stops at the first confident read in a national format, so a frame
-usually costs one detection and one recognition; only when nothing confident turns up is
-the frame searched again at a finer scale. The raw OCR text is kept as read; the grammar
-only proposes and orders candidates.
+usually costs one detection and one recognition; an uncertain region is read from two
+more cuts that vote, and only when nothing confident turns up is the frame searched again
+at a finer scale. Reads are ranked by plausibility (:func:`plate_score`) and, mildly, by
+text size. The raw OCR text is kept as read; the grammar only proposes and orders
+candidates.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
+
+import msgspec
 
 from shared import plates
 from shared.wire import Plate, PlateCandidate
@@ -36,11 +40,17 @@ Box = tuple[float, float, float, float]
 Alternatives = list[tuple[tuple[str, float], ...]]
 
 _NO_DIGIT_FACTOR: Final = 0.6  # most plates hold digits; vanity plates and shop signs may not
+_NO_LETTER_FACTOR: Final = 0.6  # no plate format is digits only; years and phone numbers are
 _GENERIC_FACTOR: Final = 0.9
 _ODD_LENGTH_FACTOR: Final = 0.8  # plates hold 4-8 characters
+_SIZE_EXPONENT: Final = 0.25  # text half as tall as the tallest scores 16 % less
 # Margin around a detected line, in line heights: DB boxes can clip the first or last glyph.
 _MARGIN_X: Final = 0.2
 _MARGIN_Y: Final = 0.06
+# Margins of the two more cuts of an uncertain region, as (x, y) in line heights: both
+# wider (a box may clip the first or last glyph), one loose, one tight (a loose box leaves
+# the glyphs small; a negative margin cuts into the box).
+_REREAD_CUTS: Final = ((_MARGIN_X * 2, _MARGIN_Y * 2), (_MARGIN_X * 2, -0.05))
 
 
 class PlateReader(abc.ABC):
@@ -84,8 +94,9 @@ class PPOCRPlateReader(PlateReader):
             national format reaches this confidence.
         fallback_side: Detection scale for a second look when the first finds no
             confident read; None disables it.
-        reread_below: Read a region a second time, cut wider, when its best reading
-            is less confident than this.
+        reread_below: Read a region twice more, cut differently, and let the three
+            readings vote (:func:`vote`) when its best reading is less confident
+            than this.
         """
         self._locator = locator
         self._recognizer = recognizer
@@ -105,15 +116,22 @@ class PPOCRPlateReader(PlateReader):
         device: str = "CPU",
         core: ov.Core | None = None,
         max_side: int = 320,
+        static_shapes: Sequence[tuple[int, int]] = ((256, 320),),
     ) -> PPOCRPlateReader:
-        """Build a reader from the PP-OCR detection and recognition model files."""
+        """Build a reader from the PP-OCR detection and recognition model files.
+
+        ``static_shapes`` are the ``(height, width)`` detection inputs that get a static
+        (faster) model: by default the one a landscape frame scaled to ``max_side`` 320
+        fits in, which is also the edge pipeline's video search window.
+        """
         import openvino as ov
 
         from edge_agent.ocr import TextDetector, TextRecognizer
         from edge_agent.plate_locate import PlateLocator
 
         core = core or ov.Core()
-        locator = PlateLocator(TextDetector(det_model, core, device), max_side=max_side)
+        detector = TextDetector(det_model, core, device, static_shapes=static_shapes)
+        locator = PlateLocator(detector, max_side=max_side)
         return cls(locator, TextRecognizer(rec_model, core, device))
 
     @classmethod
@@ -136,12 +154,13 @@ class PPOCRPlateReader(PlateReader):
         scored: list[tuple[float, Plate]] = []
         for roi in rois:
             regions = self._locator.locate(frame, roi)[: self.max_regions]
-            found = self._read_regions(frame, regions)
+            tallest = max((r.line_height for r in regions), default=1.0)
+            found = self._read_regions(frame, regions, tallest)
             if self.fallback_side and not self._confident(found):
                 # Small or faint plates: look again at a finer scale.
                 again = self._locator.locate(frame, roi, self.fallback_side)
                 fresh = [r for r in again if not _overlaps_any(r, regions)]
-                found.extend(self._read_regions(frame, fresh[: self.max_regions]))
+                found.extend(self._read_regions(frame, fresh[: self.max_regions], tallest))
             scored.extend(drop_partial(found))
         scored.sort(key=lambda sp: -sp[0])
         return [plate for _, plate in scored]
@@ -150,23 +169,42 @@ class PPOCRPlateReader(PlateReader):
         return any(p.format != plates.GENERIC and s >= self.stop_confidence for s, p in found)
 
     def _read_regions(
-        self, frame: npt.NDArray[np.uint8], regions: Sequence[PlateRegion]
+        self, frame: npt.NDArray[np.uint8], regions: Sequence[PlateRegion], tallest: float
     ) -> list[tuple[float, Plate]]:
+        """Read regions in order until a confident national read; ``tallest`` is the
+        text height the frame's regions are measured against (:func:`size_factor`)."""
         found: list[tuple[float, Plate]] = []
         for region in regions:
             lines = self._recognizer.recognize([plate_crop(frame, c) for c in region.lines])
             plate = self._plate(region, lines)
             if plate is not None and plate.confidence < self.reread_below:
-                # Uncertain: read a wider cut as well and keep the better reading.
-                crops = [plate_crop(frame, c, _MARGIN_X * 2, _MARGIN_Y * 2) for c in region.lines]
-                other = self._plate(region, self._recognizer.recognize(crops))
-                if other is not None and other.confidence > plate.confidence:
-                    plate = other
+                plate = self._reread(frame, region, plate)
             if plate is not None:
-                found.append((plate_score(plate), plate))
+                score = plate_score(plate) * size_factor(region.line_height, tallest)
+                found.append((score, plate))
                 if self._confident(found):
                     break
         return found
+
+    def _reread(
+        self, frame: npt.NDArray[np.uint8], region: PlateRegion, plate: Plate
+    ) -> Plate | None:
+        """A vote over more cuts of an uncertain region.
+
+        Two crops of one plate often disagree on one ambiguous glyph (``RK708AT`` 0.74
+        against ``RK708AI`` 0.69), by margins that are noise. The region is read again
+        from two wider cuts, one framing the line loosely and one tightly
+        (:data:`_REREAD_CUTS`); the reading the cuts support most wins, as confident as
+        their mean support (None below ``min_confidence``).
+        """
+        reads = [plate]
+        for mx, my in _REREAD_CUTS:
+            crops = [plate_crop(frame, c, mx, my) for c in region.lines]
+            other = self._plate(region, self._recognizer.recognize(crops))
+            if other is not None:
+                reads.append(other)
+        voted = vote(reads)
+        return voted if voted.confidence >= self.min_confidence else None
 
     def _plate(self, region: PlateRegion, lines: list[TextRead]) -> Plate | None:
         best: list[plates.Candidate] = []
@@ -190,6 +228,42 @@ class PPOCRPlateReader(PlateReader):
             region=plates.parse(top.text).region,
             box=region.box,
         )
+
+
+def vote(reads: Sequence[Plate]) -> Plate:
+    """The reading of one region that its readings (of different cuts) support most.
+
+    A text's support is the mean of the confidences the readings give it among their
+    candidates. The reading that rates the best-supported text highest is returned with
+    that text, the support as its confidence and the texts ranked by support as its
+    candidates: cuts that disagree give a less confident read (and a frame whose reads
+    all disagree is searched again at a finer scale).
+
+    Args:
+        reads: Readings of one region, each with its candidates.
+    """
+    support: dict[str, float] = {}
+    for read in reads:
+        for cand in read.candidates:
+            support[cand.text] = support.get(cand.text, 0.0) + cand.confidence / len(reads)
+    ranked = sorted(support, key=lambda text: -support[text])
+    best = ranked[0]
+
+    def rating(read: Plate) -> float:
+        return max((c.confidence for c in read.candidates if c.text == best), default=0.0)
+
+    source = max(reads, key=rating)
+    info = plates.parse(best)
+    return msgspec.structs.replace(
+        source,
+        text=best,
+        confidence=round(min(support[best], 1.0), 4),
+        candidates=[PlateCandidate(t, round(min(support[t], 1.0), 4)) for t in ranked][
+            : len(source.candidates)
+        ],
+        format=source.format if best == source.text else info.format,
+        region=source.region if best == source.text else info.region,
+    )
 
 
 def drop_partial(found: Sequence[tuple[float, Plate]]) -> list[tuple[float, Plate]]:
@@ -255,16 +329,28 @@ def _line_orders(lines: Sequence[TextRead]) -> list[Alternatives]:
 
 
 def plate_score(plate: Plate) -> float:
-    """How plate-like a read is: its confidence, lowered for texts without digits and
-    for lengths plates rarely have."""
+    """How plate-like a read is: its confidence, lowered for texts without digits or
+    without letters and for lengths plates rarely have."""
     score = plate.confidence
     if not 4 <= len(plate.text) <= 8:
         score *= _ODD_LENGTH_FACTOR
     if not any(c.isdigit() for c in plate.text):
         score *= _NO_DIGIT_FACTOR
+    if not any(c.isalpha() for c in plate.text):
+        score *= _NO_LETTER_FACTOR
     if plate.format == plates.GENERIC:
         score *= _GENERIC_FACTOR
     return score
+
+
+def size_factor(height: float, tallest: float) -> float:
+    """Weight of a read by its text size relative to the tallest text found in the frame.
+
+    A plate is usually the largest line of text on a car; captions, watermarks and
+    stickers (``2011``, ``SW722``) are smaller. Mild: it only settles reads of about
+    equal plausibility, as the format and the confidence still decide the rest.
+    """
+    return float(min(1.0, height / max(tallest, 1e-6)) ** _SIZE_EXPONENT)
 
 
 def plate_crop(

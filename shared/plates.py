@@ -167,6 +167,23 @@ def _ua_ev(text: str) -> bool:
     return text[:2] in REGIONS and bool(set(text[6:]) & {"Y", "Z"})
 
 
+# Slovak district codes (1997-2022 plates and personalised plates), with the extra
+# codes of the big cities.
+SK_DISTRICTS: Final = frozenset((
+    "BA", "BL", "BT", "BD", "BE", "BI", "BB", "BC", "BK", "BJ", "BN", "BR", "BS", "BY", "CA",
+    "DK", "DN", "DS", "DT", "GA", "GL", "HC", "HE", "IL", "KA", "KE", "KC", "KI", "KK", "KM",
+    "KN", "KS", "LC", "LE", "LM", "LV", "MA", "MI", "ML", "MT", "MY", "NR", "NI", "NT", "NM",
+    "NO", "NZ", "PB", "PD", "PE", "PK", "PN", "PO", "PV", "PS", "PP", "PT", "PU", "RA", "RK",
+    "RS", "RV", "SA", "SB", "SC", "SE", "SI", "SK", "SL", "SN", "SO", "SP", "SV", "TN", "TC",
+    "TE", "TO", "TR", "TS", "TT", "TA", "TB", "TV", "VK", "VT", "ZA", "ZI", "ZL", "ZC", "ZH",
+    "ZM", "ZV",
+))  # fmt: skip
+
+
+def _sk_district(text: str) -> bool:
+    return text[:2] in SK_DISTRICTS
+
+
 _L, _D = LATIN, DIGITS
 GENERIC: Final = "eu_generic"
 #: Formats the candidate search knows, most specific first. ``eu_generic`` is the
@@ -188,6 +205,10 @@ FORMATS: Final[tuple[PlateFormat, ...]] = (
     # Two letters, four digits, two letters outside the Ukrainian letter set
     # (personalised and foreign plates of the same layout).
     _format(GENERIC, "LL|DDDD|LL", 0.75, L=_L, D=_D),
+    # Slovak personalised plates: the district code and five letters or digits. Below
+    # the regular layout, which wins whenever a read fits both.
+    _format("sk_vanity", "LL|AAAAA", 0.5, _sk_district, L=_L, A=_L + _D),
+    _format("sk_vanity", "LL|_|AAAAA", 0.5, _sk_district, L=_L, A=_L + _D),
 )
 _GENERIC_PRIOR: Final = 0.4
 _GENERIC_RE: Final = re.compile(r"[A-Z0-9]{3,10}")
@@ -263,7 +284,18 @@ _BEAM: Final = 8
 
 
 def _slot_probs(alts: Sequence[tuple[str, float]], allowed: str) -> list[tuple[str, float]]:
-    """Probability of each allowed character at one position, best first."""
+    """Probability of each allowed character at one position, best first.
+
+    A look-alike of a read character gets a share of its probability: OCR is not
+    calibrated on plate fonts, where ``0`` and ``O`` or ``1`` and ``I`` are near twins.
+    Only a look-alike OCR proposed itself (among its alternatives, however unlikely)
+    gets the full share; one it left out of its alternatives gets no more than the
+    probability OCR left unlisted, so a ``B`` read with 0.99 and only ``D`` and ``C``
+    besides stays a B whatever a format would like there. A position given without
+    alternatives says nothing either way and keeps the full share.
+    """
+    listed = {fold(read) or read for read, _ in alts}
+    unlisted = max(1.0 - sum(p for _, p in alts), _FLOOR) if len(alts) > 1 else 1.0
     probs: dict[str, float] = {}
     for read, p in alts:
         char = fold(read) or read
@@ -271,7 +303,8 @@ def _slot_probs(alts: Sequence[tuple[str, float]], allowed: str) -> list[tuple[s
             probs[char] = max(probs.get(char, 0.0), p)
         for alike in CONFUSIONS.get(char, ""):
             if alike in allowed:
-                probs[alike] = max(probs.get(alike, 0.0), p * _LOOKALIKE)
+                share = p * _LOOKALIKE if alike in listed else min(p * _LOOKALIKE, unlisted)
+                probs[alike] = max(probs.get(alike, 0.0), share)
     if not probs:
         probs = dict.fromkeys(allowed, _FLOOR)
     return sorted(probs.items(), key=lambda kv: -kv[1])[:4]

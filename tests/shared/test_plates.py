@@ -58,6 +58,9 @@ def test_fold(raw: str, expected: str) -> None:
         ("CDP 001", PlateInfo("ua_diplomatic", "", True)),
         ("RK-099AN", PlateInfo("sk", "", True)),
         ("1B2 5790", PlateInfo("cz", "", True)),
+        ("KM BORAK", PlateInfo("sk_vanity", "", True)),  # Slovak personalised plate
+        ("QX BORAK", PlateInfo("eu_generic", "", True)),  # QX is no Slovak district
+        ("2011", PlateInfo("eu_generic", "", True)),
         ("GWAGEN", PlateInfo("eu_generic", "", True)),
         ("DP0000SS", PlateInfo("eu_generic", "", True)),  # D, S: not a Ukrainian series
         ("QQ1234BB", PlateInfo("eu_generic", "", True)),  # QQ is no region code
@@ -114,6 +117,32 @@ def test_candidates_best(alts: Alts, best: str, fmt: str) -> None:
     assert found[0].text == best
     assert found[0].format == fmt
     assert 0.0 < found[0].confidence <= 1.0
+
+
+# Alternatives as PP-OCR gives them: the read character and two more per position.
+_B_SURE = [("B", 0.99), ("D", 0.004), ("C", 0.003)]
+_B_OR_8 = [("B", 0.66), ("8", 0.3), ("D", 0.01)]
+_O_SURE = [("O", 0.99), ("U", 0.004), ("0", 0.002)]
+_ONE_SURE = [("1", 0.99), ("I", 0.006), ("7", 0.002)]
+_ZERO_SURE = [("0", 0.99), ("O", 0.004), ("Q", 0.002)]
+
+
+@pytest.mark.parametrize(
+    ("alts", "best", "fmt"),
+    [
+        # A confident B without an 8 among its alternatives is not swapped to fit the
+        # UK layout (LLDD LLL); with an 8 proposed it is.
+        (_alts("KMBORAK", p2=_B_SURE, p3=_O_SURE), "KMBORAK", "sk_vanity"),
+        (_alts("KMBORAK", p2=_B_OR_8, p3=_O_SURE), "KM80RAK", "uk"),
+        # 1/I and 0/O proposed, however unlikely: still turned into the series letters.
+        (_alts("KA878110", p=0.99, p6=_ONE_SURE, p7=_ZERO_SURE), "KA8781IO", "ua_current"),
+        # Coat of arms read between district and text of a personalised plate.
+        (_alts("KMGBORAK", p2=[("G", 0.4), ("C", 0.2), ("6", 0.1)]), "KMBORAK", "sk_vanity"),
+    ],
+)
+def test_lookalikes_follow_the_ocr_alternatives(alts: Alts, best: str, fmt: str) -> None:
+    found = candidates(alts)
+    assert (found[0].text, found[0].format) == (best, fmt)
 
 
 def test_candidates_ranked_and_keep_the_raw_read() -> None:
