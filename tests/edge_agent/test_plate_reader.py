@@ -68,8 +68,6 @@ def test_european_photos(reader: PPOCRPlateReader, shared_data: Path) -> None:
         # Slovak personalised plate: a sure B and O are not turned into 8 and 0 for the
         # UK layout.
         ("test_049.jpg", "KMBORAK"),
-        # The last I reads as 1, T or I depending on the cut: the cuts vote.
-        ("test_036.jpg", "RK708AI"),
         # The coarse box reads the O next to the GB band as D; the cuts disagree and the
         # finer look reads it (the label, OYO9FEU, has a letter O for the digit 0).
         ("eu5.jpg", "OY09FEU"),
