@@ -2,7 +2,9 @@
 
 The model classifies a 72x72 vehicle crop into a type (car, bus, truck, van) and a colour
 (white, gray, yellow, red, green, blue, black), each as a softmax. All vehicle crops of a
-frame go through one inference (dynamic batch). Motorcycles are not sent: the model never
+frame go through inferences of a fixed batch (``VEHICLES_PER_BATCH`` vehicles, padded):
+with a dynamic batch the CPU plugin kept 1.7 MB more for every batch size it met, 52 MB
+at 16 images against 26 MB fixed. Motorcycles are not sent: the model never
 saw two-wheelers, so they keep the detector's ``motorcycle`` type and no colour.
 
 The type is read from the whole box, the colour from its body panel (the box without its
@@ -58,6 +60,9 @@ class VehicleAttributes:
     colour_scores: tuple[float, ...] = ()
 
 
+VEHICLES_PER_BATCH = 4  # vehicles per inference: a frame rarely has more to classify
+
+
 class AttributesModel(OpenVINOModel[list[VehicleAttributes]]):
     """The raw 0039 network over a batch of crops."""
 
@@ -101,15 +106,22 @@ class VehicleAttributeClassifier:
         core: ov.Core | None = None,
     ) -> None:
         self.model = AttributesModel(
-            store.path(MODEL_NAME, precision), config, core, dynamic_batch=True
+            store.path(MODEL_NAME, precision), config, core, batch=2 * VEHICLES_PER_BATCH
         )
 
     def classify_crops(self, crops: Sequence[Image]) -> list[VehicleAttributes]:
-        """Type and colour of each vehicle crop (uint8 HWC BGR, any size), in one batch."""
-        if not crops:
-            return []
-        panels = [body_panel(image) for image in crops]
-        return self.model(stack_crops([*crops, *panels], self.model.input_size))
+        """Type and colour of each vehicle crop (uint8 HWC BGR, any size), in batches of
+        ``VEHICLES_PER_BATCH`` (the last one padded with blank crops)."""
+        width, height = self.model.input_size
+        blank = np.zeros((height, width, 3), dtype=np.uint8)
+        out: list[VehicleAttributes] = []
+        for start in range(0, len(crops), VEHICLES_PER_BATCH):
+            part = list(crops[start : start + VEHICLES_PER_BATCH])
+            pad = [blank] * (VEHICLES_PER_BATCH - len(part))
+            panels = [body_panel(image) for image in part]
+            batch = stack_crops([*part, *pad, *panels, *pad], self.model.input_size)
+            out += self.model(batch)[: len(part)]
+        return out
 
     def classify(self, frame: Image, detections: Detections) -> list[VehicleAttributes]:
         """Attributes of every detection of a frame, in detection order.
