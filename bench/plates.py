@@ -167,6 +167,27 @@ def summarise(samples: Sequence[Sample], outcomes: Sequence[Outcome]) -> dict[st
     }
 
 
+def measure(
+    samples: Sequence[Sample], ours: ReadFn, naive: ReadFn | None
+) -> tuple[list[Outcome], list[Outcome]]:
+    """Each reader's outcome per sample, timed (no baseline outcomes when ``naive`` is None).
+
+    The first image runs once untimed through both: first inferences compile kernels.
+    """
+    mine: list[Outcome] = []
+    base: list[Outcome] = []
+    for i, sample in enumerate(samples):
+        image = load_image(sample.path)
+        if i == 0:
+            ours(image)
+            if naive is not None:
+                naive(image)
+        mine.append(_timed(ours, image))
+        if naive is not None:
+            base.append(_timed(naive, image))
+    return mine, base
+
+
 def _timed(fn: ReadFn, image: npt.NDArray[np.uint8]) -> Outcome:
     start = time.perf_counter()
     read, box, texts = fn(image)
@@ -220,14 +241,7 @@ def run(
         TextDetector(det_path, core), TextRecognizer(rec_path, core, alphabet=None)
     )
     samples = load_samples(dataset)
-    mine: list[Outcome] = []
-    base: list[Outcome] = []
-    for i, sample in enumerate(samples):
-        image = load_image(sample.path)
-        if i == 0:  # warm-up: first inferences compile kernels
-            ours(image), naive(image)
-        mine.append(_timed(ours, image))
-        base.append(_timed(naive, image))
+    mine, base = measure(samples, ours, naive)
     result: dict[str, Any] = {"dataset": dataset.name, "images": len(samples)}
     result["vehicle_boxes"] = vehicles
     result["reader"] = summarise(samples, mine)

@@ -21,8 +21,8 @@ from bench.plates import (
     Outcome,
     Sample,
     baseline_reader,
-    load_image,
     load_samples,
+    measure,
     summarise,
 )
 
@@ -118,15 +118,7 @@ def run(
         )
     samples = load_samples(dataset)
     ours, naive = _readers(models_dir)
-    mine: list[Outcome] = []
-    base: list[Outcome] = []
-    for i, sample in enumerate(samples):
-        image = load_image(sample.path)
-        if i == 0:  # warm-up: first inferences compile kernels
-            ours(image), naive(image)
-        mine.append(_timed(ours, image))
-        if baseline:
-            base.append(_timed(naive, image))
+    mine, base = measure(samples, ours, naive if baseline else None)
     result: dict[str, Any] = {"dataset": dataset.name, **_figures(samples, mine, base)}
     result["by"] = {}
     for column in by:
