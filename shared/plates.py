@@ -277,6 +277,10 @@ Alternatives = Sequence[Sequence[tuple[str, float]]]
 
 _FLOOR: Final = 1e-4  # probability given to an allowed character OCR did not propose
 _LOOKALIKE: Final = 0.2  # fraction of a read character's probability its look-alike gets
+# Glyphs OCR confuses most on plates, whatever the font: where the format rules one out,
+# the read is the other. (Not 0 and O: plate fonts draw the 0 narrower, and giving O the
+# full share let two-letter formats swallow reads like W053011.)
+_TWINS: Final[Mapping[str, str]] = MappingProxyType({"1": "I", "I": "1"})
 _DROP_COST: Final = 0.35  # factor 1 - cost * p**4 per dropped character read with p
 _MISPLACED_GAP: Final = 0.5  # per separator read inside a group of the format
 _TRIM_END: Final = 0.8  # extra factor per character dropped from the end (no band there)
@@ -303,7 +307,10 @@ def _slot_probs(alts: Sequence[tuple[str, float]], allowed: str) -> list[tuple[s
             probs[char] = max(probs.get(char, 0.0), p)
         for alike in CONFUSIONS.get(char, ""):
             if alike in allowed:
-                share = p * _LOOKALIKE if alike in listed else min(p * _LOOKALIKE, unlisted)
+                # A glyph the format rules out here is read as its twin outright.
+                twin = char not in allowed and alike == _TWINS.get(char)
+                share = p if twin else p * _LOOKALIKE
+                share = share if alike in listed else min(share, unlisted)
                 probs[alike] = max(probs.get(alike, 0.0), share)
     if not probs:
         probs = dict.fromkeys(allowed, _FLOOR)

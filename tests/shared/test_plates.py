@@ -145,6 +145,24 @@ def test_lookalikes_follow_the_ocr_alternatives(alts: Alts, best: str, fmt: str)
     assert (found[0].text, found[0].format) == (best, fmt)
 
 
+@pytest.mark.parametrize(
+    ("alts", "best", "at_least", "below"),
+    [
+        # A sure 1 where only a letter fits is the letter I, as sure as the 1 was read.
+        (_alts("AA1234B1", p=0.99, p7=_ONE_SURE), "AA1234BI", 0.98, 1.0),
+        # A sure 0 there is an O only at a look-alike's share: plate fonts draw the 0
+        # narrower, and the read loses confidence.
+        (_alts("AA1234B0", p=0.99, p7=_ZERO_SURE), "AA1234BO", 0.5, 0.9),
+    ],
+)
+def test_a_ruled_out_one_reads_as_its_twin(
+    alts: Alts, best: str, at_least: float, below: float
+) -> None:
+    top = candidates(alts)[0]
+    assert top.text == best and top.format == "ua_current"
+    assert at_least <= top.confidence < below
+
+
 def test_candidates_ranked_and_keep_the_raw_read() -> None:
     found = candidates(_alts("AT12O4BC", p4=[("O", 0.6), ("0", 0.35)]), top_n=5)
     texts = [c.text for c in found]
