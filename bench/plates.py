@@ -194,19 +194,12 @@ def _timed(fn: ReadFn, image: npt.NDArray[np.uint8]) -> Outcome:
     return Outcome(read, box, texts, (time.perf_counter() - start) * 1000)
 
 
-def run(
-    dataset: Path,
-    models_dir: Path | None = None,
-    failures: bool = False,
-    vehicles: bool = False,
-) -> dict[str, Any]:
-    """Benchmark both readers on one data set and return the result object.
+def readers(models_dir: Path | None = None, vehicles: bool = False) -> tuple[ReadFn, ReadFn]:
+    """Varta's reader and the naive PP-OCR baseline, each as a ``ReadFn``.
 
     Args:
-        dataset: Folder with ``ground_truth.csv`` and the images it names.
         models_dir: Model store root (default: ``$VARTA_MODELS``).
-        failures: List the photos the reader got wrong, with both reads.
-        vehicles: Give the reader the vehicle detector's boxes (the edge pipeline)
+        vehicles: Give Varta's reader the vehicle detector's boxes (the edge pipeline)
             instead of the whole photo; its time then includes vehicle detection.
     """
     import openvino as ov
@@ -240,15 +233,42 @@ def run(
     naive = baseline_reader(
         TextDetector(det_path, core), TextRecognizer(rec_path, core, alphabet=None)
     )
+    return ours, naive
+
+
+def figures(
+    samples: Sequence[Sample], mine: Sequence[Outcome], base: Sequence[Outcome]
+) -> dict[str, Any]:
+    """The image count, each reader's summary and the speed ratio (no baseline figures
+    when ``base`` is empty)."""
+    result: dict[str, Any] = {"images": len(samples), "reader": summarise(samples, mine)}
+    if base:
+        result["baseline"] = summarise(samples, base)
+        result["speed_ratio"] = round(
+            result["baseline"]["median_ms"] / max(result["reader"]["median_ms"], 1e-6), 2
+        )
+    return result
+
+
+def run(
+    dataset: Path,
+    models_dir: Path | None = None,
+    failures: bool = False,
+    vehicles: bool = False,
+) -> dict[str, Any]:
+    """Benchmark both readers on one data set and return the result object.
+
+    Args:
+        dataset: Folder with ``ground_truth.csv`` and the images it names.
+        models_dir: Model store root (default: ``$VARTA_MODELS``).
+        failures: List the photos the reader got wrong, with both reads.
+        vehicles: Give the reader the vehicle detector's boxes (see :func:`readers`).
+    """
+    ours, naive = readers(models_dir, vehicles)
     samples = load_samples(dataset)
     mine, base = measure(samples, ours, naive)
-    result: dict[str, Any] = {"dataset": dataset.name, "images": len(samples)}
-    result["vehicle_boxes"] = vehicles
-    result["reader"] = summarise(samples, mine)
-    result["baseline"] = summarise(samples, base)
-    result["speed_ratio"] = round(
-        result["baseline"]["median_ms"] / max(result["reader"]["median_ms"], 1e-6), 2
-    )
+    result: dict[str, Any] = {"dataset": dataset.name, "vehicle_boxes": vehicles}
+    result |= figures(samples, mine, base)
     if failures:
         result["failures"] = [
             {"file": s.path.name, "truth": s.text, "read": o.read, "baseline": b.read}

@@ -11,26 +11,11 @@ same figures for the whole set and for each value of each ``--by`` column of its
 from __future__ import annotations
 
 import csv
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
-from bench.plates import (
-    Box,
-    Outcome,
-    Sample,
-    baseline_reader,
-    load_samples,
-    measure,
-    summarise,
-)
-
-if TYPE_CHECKING:
-    import numpy as np
-    import numpy.typing as npt
-
-    from bench.plates import ReadFn
+from bench.plates import figures, load_samples, measure, readers
 
 _SIZES: Final = ((120.0, "<120px"), (200.0, "120-199px"), (float("inf"), ">=200px"))
 
@@ -46,48 +31,6 @@ def _dirty(row: dict[str, str]) -> str:
 
 #: Columns computed from others, usable with ``--by``.
 DERIVED: Final[dict[str, Callable[[dict[str, str]], str]]] = {"size": _size, "dirty": _dirty}
-
-
-def _readers(models_dir: Path | None) -> tuple[ReadFn, ReadFn]:
-    """Varta's reader on the whole image and the naive baseline, as bench.plates has them."""
-    import openvino as ov
-
-    from edge_agent.ocr import TextDetector, TextRecognizer
-    from edge_agent.plate_reader import PPOCRPlateReader
-    from models.store import ModelStore, default_models_dir
-
-    store = ModelStore(models_dir or default_models_dir())
-    det_path, rec_path = store.path("PP-OCRv6_det_small"), store.path("PP-OCRv6_rec_small")
-    core = ov.Core()
-    reader = PPOCRPlateReader.from_paths(det_path, rec_path, core=core)
-
-    def ours(image: npt.NDArray[np.uint8]) -> tuple[str, Box | None, tuple[str, ...]]:
-        found = reader.read(image)
-        texts = tuple(p.text for p in found)
-        return (found[0].text, found[0].box, texts) if found else ("", None, ())
-
-    naive = baseline_reader(
-        TextDetector(det_path, core), TextRecognizer(rec_path, core, alphabet=None)
-    )
-    return ours, naive
-
-
-def _timed(fn: ReadFn, image: npt.NDArray[np.uint8]) -> Outcome:
-    start = time.perf_counter()
-    read, box, texts = fn(image)
-    return Outcome(read, box, texts, (time.perf_counter() - start) * 1000)
-
-
-def _figures(
-    samples: Sequence[Sample], mine: Sequence[Outcome], base: Sequence[Outcome]
-) -> dict[str, Any]:
-    result: dict[str, Any] = {"images": len(samples), "reader": summarise(samples, mine)}
-    if base:
-        result["baseline"] = summarise(samples, base)
-        result["speed_ratio"] = round(
-            result["baseline"]["median_ms"] / max(result["reader"]["median_ms"], 1e-6), 2
-        )
-    return result
 
 
 def run(
@@ -117,9 +60,9 @@ def run(
             f"{', '.join(sorted(known | set(DERIVED)))}"
         )
     samples = load_samples(dataset)
-    ours, naive = _readers(models_dir)
+    ours, naive = readers(models_dir)
     mine, base = measure(samples, ours, naive if baseline else None)
-    result: dict[str, Any] = {"dataset": dataset.name, **_figures(samples, mine, base)}
+    result: dict[str, Any] = {"dataset": dataset.name, **figures(samples, mine, base)}
     result["by"] = {}
     for column in by:
         derive = DERIVED.get(column)
@@ -127,7 +70,7 @@ def run(
         for i, row in enumerate(rows):
             groups.setdefault(derive(row) if derive else row[column], []).append(i)
         result["by"][column] = {
-            value: _figures(
+            value: figures(
                 [samples[i] for i in idx],
                 [mine[i] for i in idx],
                 [base[i] for i in idx] if base else [],
