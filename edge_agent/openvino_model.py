@@ -87,10 +87,9 @@ class OpenVINOModel(ABC, Generic[ResultT]):
         core: A shared ``openvino.Core``; one is created when ``None``.
         resize_in_graph: Let OpenVINO resize any input size to the model size (linear).
             When false the caller's ``preprocess`` must resize.
-        dynamic_batch: Make the batch dimension dynamic so ``preprocess`` may return
-            [N, H, W, C] (e.g. all vehicle crops of a frame in one inference). The CPU
-            plugin keeps state for every batch size it meets (1.7 MB each for 0039).
-        batch: Fix the batch dimension at this size instead (the caller pads).
+        batch: Fix the batch dimension at this size so ``preprocess`` may return
+            [batch, H, W, C] (the caller pads). Not a dynamic batch: the CPU plugin
+            keeps state for every batch size it meets (1.7 MB each for 0039).
         rgb_model: The network expects RGB; the BGR -> RGB swap is baked into the graph.
         mean_scale: ``(mean, scale)`` baked into the graph as ``(x - mean) / scale`` for
             networks that expect normalised input (PaddleOCR: ``(127.5, 127.5)``).
@@ -106,7 +105,6 @@ class OpenVINOModel(ABC, Generic[ResultT]):
         core: ov.Core | None = None,
         *,
         resize_in_graph: bool = False,
-        dynamic_batch: bool = False,
         batch: int | None = None,
         rgb_model: bool = False,
         mean_scale: tuple[float, float] | None = None,
@@ -129,9 +127,9 @@ class OpenVINOModel(ABC, Generic[ResultT]):
             shape[h_index].get_length() if shape[h_index].is_static else -1,
         )
         self.output_names = [out.get_any_name() for out in model.outputs]
-        if dynamic_batch or batch is not None:
+        if batch is not None:
             batched = ov.PartialShape(shape)
-            batched[self.layout.index("N")] = ov.Dimension(batch if batch is not None else -1)
+            batched[self.layout.index("N")] = ov.Dimension(batch)
             model.reshape({self.input_name: batched})
         model = self._bake_preprocessing(model, resize_in_graph, rgb_model, mean_scale)
         self.compiled = self.core.compile_model(model, self.config.device, self._properties())

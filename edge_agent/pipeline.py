@@ -38,8 +38,8 @@ from edge_agent.config import PipelineConfig
 from edge_agent.detect import MOTORCYCLE, Detections, Detector
 from edge_agent.memory import HeapTrimmer, trim_heap, tune_allocator
 from edge_agent.motion import MotionConfig, MotionGate
+from edge_agent.plate_locate import SEARCH_SHAPE
 from edge_agent.sightings import (
-    SEARCH_SIZE,
     Emitted,
     StillReader,
     as_box,
@@ -396,10 +396,9 @@ def build_pipeline(
         name: _version(store, name, precision) for name, precision in required_models(config)
     }
     core = core if core is not None else ov.Core()
-    if "CPU" in core.available_devices:
-        # Snippets (JIT-fused element-wise subgraphs) cost 13 MB across these models and
-        # gained nothing measurable on them (A/B, median ms per inference).
-        core.set_property("CPU", {"SNIPPETS_MODE": "DISABLE"})
+    # Snippets (JIT-fused element-wise subgraphs) cost 13 MB across these models and
+    # gained nothing measurable on them (A/B, median ms per inference).
+    core.set_property("CPU", {"SNIPPETS_MODE": "DISABLE"})
     if config.inference is not None and config.inference.threads:
         core.set_property("CPU", {"INFERENCE_NUM_THREADS": config.inference.threads})
     detector = OpenVINOVehicleDetector(store, config.detector, core)
@@ -408,8 +407,8 @@ def build_pipeline(
         attributes = VehicleAttributeClassifier(store, None, config.inference, core)
     reader = still_reader = None
     if config.plates.enabled:
-        search_shape = (SEARCH_SIZE[1], SEARCH_SIZE[0])  # every video read runs at this size
-        text_detector = TextDetector(store.path(OCR_DETECTION), core, static_shapes=[search_shape])
+        # Every video read runs at the search window's size: a static model for it.
+        text_detector = TextDetector(store.path(OCR_DETECTION), core, static_shapes=[SEARCH_SHAPE])
         locator = PlateLocator(text_detector)
         recognizer = TextRecognizer(store.path(OCR_RECOGNITION), core)
         reader = PPOCRPlateReader(locator, recognizer, fallback_side=config.plates.fallback_side)

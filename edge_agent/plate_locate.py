@@ -27,6 +27,8 @@ Box = tuple[float, float, float, float]
 MIN_TEXT_HEIGHT: Final = 7.0  # pixels in the full frame; smaller text is unreadable
 MIN_ASPECT: Final = 1.3  # width / height of a single plate line
 MAX_ASPECT: Final = 14.0
+SEARCH_SIZE: Final = (320, 256)  # (width, height) plate text detection runs at, for video
+SEARCH_SHAPE: Final = (SEARCH_SIZE[1], SEARCH_SIZE[0])  # the same as a model input (h, w)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Final
 
 import msgspec
 
+from edge_agent.plate_locate import SEARCH_SHAPE
 from shared import plates
 from shared.wire import Plate, PlateCandidate
 
@@ -116,7 +117,7 @@ class PPOCRPlateReader(PlateReader):
         device: str = "CPU",
         core: ov.Core | None = None,
         max_side: int = 320,
-        static_shapes: Sequence[tuple[int, int]] = ((256, 320),),
+        static_shapes: Sequence[tuple[int, int]] = (SEARCH_SHAPE,),
     ) -> PPOCRPlateReader:
         """Build a reader from the PP-OCR detection and recognition model files.
 

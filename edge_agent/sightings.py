@@ -19,6 +19,7 @@ import numpy as np
 
 from edge_agent.attributes import crop
 from edge_agent.config import PipelineConfig
+from edge_agent.plate_locate import SEARCH_SIZE
 from edge_agent.track import Box, Image, Snapshot
 from shared import wire
 
@@ -129,9 +130,6 @@ def plate_snapshot(frame: CapturedFrame, plate: wire.Plate, width: int) -> Snaps
     image = shrink(crop(frame.image, (x1 - mx, y1 - my, x2 + mx, y2 + my)), width)
     score = plate.confidence * min(1.0, (x2 - x1) / 100.0)
     return Snapshot(image, score, frame.index, frame.captured_at, plate.box)
-
-
-SEARCH_SIZE = (320, 256)  # (width, height) plate text detection runs at, for video
 
 
 def search_region(box: Box, width: int, height: int) -> tuple[int, int, int, int]:

@@ -123,8 +123,12 @@ class FramePool:
         self._buffers: list[NDArray[np.uint8]] = []
 
     def take(self, shape: tuple[int, ...]) -> NDArray[np.uint8] | None:
-        """A buffer of ``shape`` that nobody else refers to, or None when all are busy."""
-        self._buffers = [b for b in self._buffers if b.shape == shape]
+        """A buffer of ``shape`` that nobody else refers to, or None when all are busy.
+
+        Buffers of another shape (the stream changed size) are forgotten.
+        """
+        if self._buffers and self._buffers[0].shape != shape:
+            self._buffers = []
         for i in range(len(self._buffers)):
             # References: the list's and getrefcount's argument.
             if sys.getrefcount(self._buffers[i]) == 2:
@@ -134,10 +138,6 @@ class FramePool:
         buffer = np.empty(shape, dtype=np.uint8)
         self._buffers.append(buffer)
         return buffer
-
-    def clear(self) -> None:
-        """Forget every buffer (after a reconnect the frame size may change)."""
-        self._buffers = []
 
 
 class _Rate:
@@ -350,15 +350,12 @@ class CameraSource(ABC):
         Returns:
             False when a stop request ended the wait and the frame was not offered.
         """
-        wait = self.config.full_policy == "wait"
+        if not self._await_room():
+            return False
         with self._cond:
-            if wait:
-                self._cond.wait_for(
-                    lambda: len(self._slot) < self.config.buffer or self._stop.is_set()
-                )
-                if self._stop.is_set():
-                    return False
-            elif len(self._slot) >= self.config.buffer:
+            # Only this thread fills the slot, so after a wait it still has room; a full
+            # slot here means ``when_full: drop``.
+            if len(self._slot) >= self.config.buffer:
                 self._slot.popleft()
                 self._dropped += 1
             frame = CapturedFrame(self.config.camera_id, self._offered, captured_at, image, source)
