@@ -39,6 +39,9 @@ SCOPES: Final[frozenset[str]] = frozenset(
         "export",
         "agents:read",
         "status:read",
+        "users:admin",
+        "tokens:admin",
+        "audit:read",
     }
 )
 """Scopes an API token may carry; a route names the ones it needs (``requires(scopes=...)``)."""

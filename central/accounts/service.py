@@ -30,7 +30,7 @@ from central.accounts.model import (
 from central.accounts.repository import AccountRepository, NewCredential
 from central.audit import AuditLog
 from central.store.db import Database
-from shared.errors import InvalidRequest, NotFound, Unauthorized
+from shared.errors import Forbidden, InvalidRequest, NotFound, Unauthorized
 
 log = logging.getLogger(__name__)
 
@@ -314,6 +314,7 @@ class AccountService:
         label: str = "",
         expires_days: float | None = None,
         secret: str | None = None,
+        grantable: frozenset[str] | None = None,
     ) -> TokenCreated:
         """Make an API token for ``username``; the secret is returned once, stored hashed.
 
@@ -324,15 +325,21 @@ class AccountService:
             label: What the token is for, e.g. ``"patrol app, district 3"``.
             expires_days: Lifetime; None for no expiry.
             secret: Register this secret instead of a fresh one (bootstrap only).
+            grantable: Scopes the actor's own API token holds (None for a login session);
+                a token cannot mint a wider one.
 
         Raises:
             NotFound: No such user.
             InvalidRequest: Unknown scope or non-positive lifetime.
+            Forbidden: A scope the actor's token does not hold itself.
         """
         wanted = sorted(set(scopes))
         unknown = [s for s in wanted if s not in SCOPES]
         if unknown:
             raise InvalidRequest(f"expected scopes from {sorted(SCOPES)}, got unknown {unknown}")
+        beyond = [s for s in wanted if grantable is not None and s not in grantable]
+        if beyond:
+            raise Forbidden(f"expected scopes this token holds itself, got {beyond} beyond them")
         if expires_days is not None and expires_days <= 0:
             raise InvalidRequest(f"expected a positive expiry in days, got {expires_days}")
         secret = secret or sec.new_secret("api")

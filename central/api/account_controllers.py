@@ -143,7 +143,7 @@ class UserController(Controller):
 
     path = "/api/v1/users"
     tags = ("users",)
-    guards = [requires(Role.ADMIN)]  # noqa: RUF012 (Litestar reads it from the class)
+    guards = [requires(Role.ADMIN, scopes=["users:admin"])]  # noqa: RUF012 (Litestar reads it from the class)
 
     @get("/", sync_to_thread=True, summary="List users")
     def list_users(self, accounts: AccountService) -> list[UserRead]:
@@ -177,15 +177,23 @@ class TokenController(Controller):
 
     path = "/api/v1/tokens"
     tags = ("tokens",)
-    guards = [requires(Role.ADMIN)]  # noqa: RUF012
+    guards = [requires(Role.ADMIN, scopes=["tokens:admin"])]  # noqa: RUF012
 
     @post("/", sync_to_thread=True, summary="Create an API token")
     def create_token(
         self, data: TokenCreate, principal: Principal, accounts: AccountService
     ) -> TokenCreated:
-        """The secret is in this response only; it is stored hashed."""
+        """The secret is in this response only; it is stored hashed.
+
+        An API token may grant only scopes it holds itself.
+        """
         return accounts.create_token(
-            data.user, data.scopes, principal.user, data.label, data.expires_days
+            data.user,
+            data.scopes,
+            principal.user,
+            data.label,
+            data.expires_days,
+            grantable=principal.scopes,
         )
 
     @get("/", sync_to_thread=True, summary="List API tokens")
@@ -237,7 +245,11 @@ class AuditController(Controller):
     path = "/api/v1/audit"
     tags = ("audit",)
 
-    @get("/", guards=[requires(Role.ADMIN, Role.SUPERVISOR)], sync_to_thread=True)
+    @get(
+        "/",
+        guards=[requires(Role.ADMIN, Role.SUPERVISOR, scopes=["audit:read"])],
+        sync_to_thread=True,
+    )
     def entries(
         self,
         audit: AuditLog,
@@ -254,7 +266,7 @@ class AuditController(Controller):
         audit.record(principal.user, "audit.view", details={**filters, "rows": len(rows)})
         return [msgspec.convert(r, AuditEntryRead, from_attributes=True) for r in rows]
 
-    @get("/verify", guards=[requires(Role.ADMIN)], sync_to_thread=True)
+    @get("/verify", guards=[requires(Role.ADMIN, scopes=["audit:read"])], sync_to_thread=True)
     def verify(
         self,
         audit: AuditLog,

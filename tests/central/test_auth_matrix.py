@@ -11,7 +11,7 @@ from litestar import Litestar
 from litestar.routes import HTTPRoute
 from litestar.testing import TestClient
 
-from central.accounts import Role
+from central.accounts import SCOPES, Role
 from central.api.auth import RoleGuard, requires
 from central.app import create_app
 from tests.central.auth_helpers import Rig, bearer, make_rig, store_sighting
@@ -41,6 +41,18 @@ ENDPOINTS: dict[str, frozenset[Role] | None] = {
     "/schema/openapi.json": None,
 }
 CALLERS = [*Role, "none", "garbage", "revoked", "expired"]
+# endpoint -> scopes an API token needs for it (beyond the role)
+NEEDS: dict[str, list[str]] = {
+    "/api/v1/agents": ["agents:read"],
+    "/api/v1/sightings": ["search"],
+    THUMB: ["evidence:read"],
+    "/api/v1/status/ingest": ["status:read"],
+    "/api/v1/users": ["users:admin"],
+    "/api/v1/tokens": ["tokens:admin"],
+    "/api/v1/auth/me": [],
+    "/api/v1/audit": ["audit:read"],
+    "/api/v1/audit/verify": ["audit:read"],
+}
 
 
 class Env:
@@ -60,6 +72,13 @@ class Env:
 
     def get(self, path: str, caller: str) -> Any:
         return self.client.get(path.format(event=self.event), headers=self.headers[caller])
+
+    def narrow(self, role: Role, scopes: list[str]) -> dict[str, str]:
+        """Headers with a token of ``role`` carrying just ``scopes`` (made once per pair)."""
+        key = f"{role.value}:{','.join(sorted(scopes))}"
+        if key not in self.headers:
+            self.headers[key] = bearer(self.rig.token(role, scopes))
+        return self.headers[key]
 
 
 @pytest.fixture(scope="module")
@@ -142,6 +161,39 @@ def test_token_scopes_narrow_the_role(env: Env, path: str, scopes: list[str], st
     assert resp.status_code == status
     if status == 403:
         assert "missing" in resp.json()["error"]
+
+
+@pytest.mark.parametrize("role", list(Role))
+@pytest.mark.parametrize("path", list(NEEDS))
+def test_narrow_tokens_of_every_role(env: Env, path: str, role: Role) -> None:
+    """A token with just the route's scopes passes where its role may; without them, never."""
+    allowed = ENDPOINTS[path]
+    assert allowed is not None
+    url = path.format(event=env.event)
+    exact = env.client.get(url, headers=env.narrow(role, NEEDS[path]))
+    assert exact.status_code == (200 if role in allowed else 403), exact.text
+    if NEEDS[path]:
+        others = sorted(SCOPES - set(NEEDS[path]))
+        resp = env.client.get(url, headers=env.narrow(role, others))
+        assert resp.status_code == 403, resp.text
+        if role in allowed:
+            assert resp.json()["error"].endswith(f"missing {NEEDS[path]}")
+
+
+@pytest.mark.parametrize(
+    ("holds", "grants", "status"),
+    [
+        (["tokens:admin", "alerts:read"], ["alerts:read"], 201),
+        (["tokens:admin"], ["alerts:read"], 403),
+        (["tokens:admin"], ["tokens:admin", "users:admin"], 403),
+    ],
+)
+def test_a_token_cannot_mint_a_wider_token(
+    env: Env, holds: list[str], grants: list[str], status: int
+) -> None:
+    body = {"user": "admin", "scopes": grants}
+    resp = env.client.post("/api/v1/tokens", json=body, headers=env.narrow(ADMIN, holds))
+    assert resp.status_code == status, resp.text
 
 
 def test_bootstrap_token_from_config_file_is_an_admin(env: Env) -> None:
