@@ -14,6 +14,11 @@ Each request carries::
     X-Varta-Timestamp: <UNIX seconds>
     X-Varta-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>." + body, keyed by the secret>
     X-Varta-Delivery: <delivery id>        X-Varta-Seq: <change seq>
+
+Redirects are never followed: a 3xx answer is a failed delivery (a signed alert must not be
+re-sent to wherever an endpoint, or whoever took it over, points). The endpoint's URL may
+carry a secret path or query, so no error message, log line or alert names it; the
+endpoint's configured name does.
 """
 
 from __future__ import annotations
@@ -34,6 +39,13 @@ from central.alerts.repository import AlertRepository, Delivery
 from central.store.db import Database
 
 log = logging.getLogger(__name__)
+
+
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """Turn every 3xx into an ``HTTPError`` instead of following it."""
+
+    def redirect_request(self, *_: object, **__: object) -> None:
+        return None
 
 
 @dataclass(frozen=True)
@@ -94,6 +106,7 @@ class WebhookSender:
         self._repo = AlertRepository()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._opener = urllib.request.build_opener(_RefuseRedirects)
 
     def start(self) -> None:
         """Start sending."""
@@ -152,7 +165,7 @@ class WebhookSender:
                 "webhook_failing",
                 name,
                 f"webhook {name} failing: {self.stats.consecutive_failures} attempts, {error}",
-                {"endpoint": name, "url": self.endpoint.url, "last_error": error},
+                {"endpoint": name, "last_error": error},
                 2,
             )
         return False
@@ -173,10 +186,13 @@ class WebhookSender:
             },
         )
         try:
-            with urllib.request.urlopen(request, timeout=self.endpoint.timeout_s) as resp:
+            with self._opener.open(request, timeout=self.endpoint.timeout_s) as resp:
                 status = int(resp.status)
         except urllib.error.HTTPError as err:
-            return f"HTTP {err.code} from {self.endpoint.url}"
+            status = err.code
+            err.close()
         except (urllib.error.URLError, OSError) as err:
-            return f"{type(err).__name__}: {err}"
-        return None if 200 <= status < 300 else f"HTTP {status} from {self.endpoint.url}"
+            return f"{type(err).__name__}: {getattr(err, 'reason', err)}"
+        if 300 <= status < 400:
+            return f"HTTP {status} (a redirect; redirects are not followed)"
+        return None if 200 <= status < 300 else f"HTTP {status}"

@@ -200,3 +200,61 @@ def test_webhook_secret_from_env_or_file(
     else:
         with pytest.raises(ConfigError, match=error):
             read_secret(cfg)
+
+
+class Redirector:
+    """A real http.server on 127.0.0.1 that answers every POST with ``status`` and a Location."""
+
+    def __init__(self, status: int, location: str) -> None:
+        self.posts = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers["Content-Length"]))
+                outer.posts += 1
+                self.send_response(status)
+                self.send_header("Location", location)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_GET = do_POST  # a followed 302 would come back as a GET
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_redirects_are_failed_deliveries_never_followed(
+    tmp_path: Path, receiver: Receiver, status: int
+) -> None:
+    receiver.start()
+    redirector = Redirector(status, f"http://127.0.0.1:{receiver.port}/elsewhere")
+    db, engine, sender = _setup(tmp_path, redirector.port)
+    try:
+        engine.on_commit([incoming("AA7681TE")])
+        assert wait_for(lambda: engine.has_open("webhook_failing", "police"), 10, 0.05)
+        assert redirector.posts >= 3 and receiver.received == []
+        assert sender.stats.delivered == 0
+        error = f"HTTP {status} (a redirect; redirects are not followed)"
+        assert sender.stats.last_error == error
+        with db.reader() as con:
+            assert engine.repository.queue_depth(con)["police"] >= 1  # still queued, for later
+            rows = con.execute("SELECT body FROM alert_changes").fetchall()
+        assert rows and not any(f":{redirector.port}" in body for (body,) in rows)
+        failing = [json.loads(b)["alert"] for (b,) in rows]
+        details = next(a["details"] for a in failing if a["kind"] == "webhook_failing")
+        assert details == {"endpoint": "police", "last_error": error}
+    finally:
+        sender.stop()
+        engine.stop()
+        db.close()
+        redirector.stop()
