@@ -24,6 +24,7 @@ from central.api.alerts import AlertController
 from central.api.auth import CookiePolicy, auth_dependencies, auth_middleware
 from central.api.controllers import AgentController, SightingController, StatusController
 from central.api.errors import HANDLERS
+from central.api.login_gate import LoginGate
 from central.api.openapi import document_errors
 from central.api.search import SearchController
 from central.audit import AuditLog
@@ -70,6 +71,8 @@ class Central:
         self.ingest.stop()
         if self.alerting is not None:
             self.alerting.stop()
+        if self.accounts is not None:
+            self.accounts.flush_refusals()
         self.thumbs.close()
         self.db.close()
 
@@ -122,6 +125,7 @@ def create_app(central: Central) -> Litestar:
     audit, auth = central.audit, central.config.auth
     searches = SearchService(central.db, audit)
     cookie = CookiePolicy(auth.session_cookie, auth.cookie_secure, int(auth.session_ttl_s))
+    gate = LoginGate(auth.login.hash_concurrency, auth.login.queue)
     app = Litestar(
         route_handlers=[
             AgentController,
@@ -141,6 +145,7 @@ def create_app(central: Central) -> Litestar:
             "alerts": Provide(lambda: alerts, sync_to_thread=False),
             "audit": Provide(lambda: audit, sync_to_thread=False),
             "searches": Provide(lambda: searches, sync_to_thread=False),
+            "login_gate": Provide(lambda: gate, sync_to_thread=False),
             **auth_dependencies(central.accounts, cookie),
         },
         middleware=[auth_middleware(central.accounts, cookie.name)],

@@ -96,6 +96,60 @@ class WebhooksConfig(StrictModel):
     )
 
 
+class LoginConfig(StrictModel):
+    """How failed logins are slowed down and audited, and how many are checked at once.
+
+    Failures are counted per user name and source address (IPv6: its /64), per source, and
+    per user name; each failure beyond a count's free ones doubles the wait before the
+    failing source may try again. A source that has not been failing never waits, so
+    nobody can lock a real user out.
+    """
+
+    free_failures: int = Field(
+        3,
+        ge=1,
+        description="Failed logins of one user name from one source answered without a "
+        "wait; each further failure doubles the wait before that source may try that name.",
+    )
+    source_free_failures: int = Field(
+        20,
+        ge=1,
+        description="Failed logins from one source over all user names without a wait "
+        "(password spraying); beyond, the source waits, doubling per failure.",
+    )
+    account_free_failures: int = Field(
+        50,
+        ge=1,
+        description="Failed logins of one user name from all sources after which every "
+        "source that failed on it waits too; sources that did not fail are never held back.",
+    )
+    delay_initial_s: float = Field(1.0, gt=0, description="The first wait, in seconds.")
+    delay_max_s: float = Field(900.0, gt=0, description="The longest wait, in seconds.")
+    forget_s: float = Field(
+        3600.0,
+        gt=0,
+        description="Seconds after its last failure (and wait) when a count starts afresh.",
+    )
+    audit_window_s: float = Field(
+        600.0,
+        gt=0,
+        description="Refused logins of one user name from one source are at most two audit "
+        "rows per window this long: the first at once, one with the count of the rest after.",
+    )
+    hash_concurrency: int = Field(
+        2,
+        ge=1,
+        description="Password checks run at the same time, at most (argon2id takes ~64 MiB "
+        "and tens of milliseconds each); they have their own threads.",
+    )
+    queue: int = Field(
+        8,
+        ge=0,
+        description="Logins waiting for a password check at most; more are answered 429 "
+        "with Retry-After, so a login flood never holds other requests' threads.",
+    )
+
+
 class AuthConfig(StrictModel):
     """Users, login sessions and API tokens."""
 
@@ -110,10 +164,9 @@ class AuthConfig(StrictModel):
         description="Send the session cookie over HTTPS only (turn off only for plain-HTTP "
         "loopback use).",
     )
-    max_failed_logins: int = Field(
-        5, ge=1, description="Failed logins in a row after which an account is locked."
+    login: LoginConfig = Field(
+        default_factory=LoginConfig, description="Failed-login throttling and auditing."
     )
-    lockout_s: float = Field(900.0, gt=0, description="Seconds a locked account refuses logins.")
     bootstrap_admin: str = Field(
         "admin", description="User name of the administrator made on first start."
     )

@@ -27,6 +27,18 @@ class Unauthorized(VartaError):
     """The caller did not prove who they are."""
 
 
+class TooManyRequests(VartaError):
+    """The caller must wait before trying again.
+
+    Attributes:
+        retry_after_s: How long to wait, in seconds.
+    """
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class ModelError(VartaError):
     """A model file is missing or failed verification."""
 

@@ -8,6 +8,7 @@ import stat
 from collections.abc import Mapping
 from pathlib import Path
 
+from central.accounts.login import ThrottlePolicy
 from central.accounts.model import SCOPES, TOKEN_PREFIX, Role
 from central.accounts.secrets import MIN_SECRET
 from central.accounts.service import AccountPolicy, AccountService
@@ -23,7 +24,18 @@ BOOTSTRAP = "bootstrap"  # the actor and token label of what start-up itself cre
 
 def policy_of(config: AuthConfig) -> AccountPolicy:
     """The service's policy from the ``auth`` config section."""
-    return AccountPolicy(config.session_ttl_s, config.max_failed_logins, config.lockout_s)
+    login = config.login
+    throttle = ThrottlePolicy(
+        free_failures=login.free_failures,
+        source_free_failures=login.source_free_failures,
+        account_free_failures=login.account_free_failures,
+        delay_initial_s=login.delay_initial_s,
+        delay_max_s=login.delay_max_s,
+        forget_s=login.forget_s,
+    )
+    return AccountPolicy(
+        config.session_ttl_s, throttle, login.audit_window_s, login.hash_concurrency
+    )
 
 
 def read_token_file(path: Path) -> str:

@@ -7,16 +7,23 @@ two concurrent updates of one row); password hashing runs outside it.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Any, Final
+from dataclasses import dataclass, field
+from typing import Final
 
 from argon2 import PasswordHasher
 
 from central.accounts import secrets as sec
-from central.accounts.login import ClientThrottle, LoginBusy, Passwords
+from central.accounts.login import (
+    LoginThrottle,
+    LoginThrottled,
+    Passwords,
+    RefusalDigest,
+    ThrottlePolicy,
+)
 from central.accounts.model import (
     SCOPES,
     CredentialKind,
@@ -36,28 +43,26 @@ log = logging.getLogger(__name__)
 
 NO_PASSWORD: Final = "!"  # never a valid argon2 hash: such a user cannot log in
 TOUCH_EVERY_S: Final = 60.0  # last-used time resolution; spares a write per request
-BAD_LOGIN: Final = "invalid user name or password, or the account is locked or disabled"
+BAD_LOGIN: Final = "invalid user name or password, or the account is disabled"
 LoginState = tuple[str, bool, int, float | None]
 
 
 @dataclass(frozen=True)
 class AccountPolicy:
-    """Session lifetime and login lockout.
+    """Session lifetime and the handling of failed logins.
 
     Attributes:
         session_ttl_s: A login session expires this long after it was made.
-        max_failed_logins: Failed logins in a row that lock an account.
-        lockout_s: How long a locked account refuses logins.
-        client_failures: Failed logins from one address within ``client_window_s`` after
-            which that address is refused without checking passwords.
-        client_window_s: The window for ``client_failures``.
+        throttle: When failed logins make their source wait (``login.LoginThrottle``).
+        refusal_window_s: Refused logins of one user name from one source are audited as
+            at most two rows per window this long (``login.RefusalDigest``).
+        hash_concurrency: Password hashes computed at the same time, at most.
     """
 
     session_ttl_s: float = 8 * 3600.0
-    max_failed_logins: int = 5
-    lockout_s: float = 900.0
-    client_failures: int = 20
-    client_window_s: float = 300.0
+    throttle: ThrottlePolicy = field(default_factory=ThrottlePolicy)
+    refusal_window_s: float = 600.0
+    hash_concurrency: int = 2
 
 
 class AccountService:
@@ -83,8 +88,9 @@ class AccountService:
         self._audit = audit
         self._policy = p = policy or AccountPolicy()
         self._clock = clock
-        self._passwords = Passwords(hasher)
-        self._throttle = ClientThrottle(p.client_failures, p.client_window_s, clock)
+        self._passwords = Passwords(hasher, p.hash_concurrency)
+        self._throttle = LoginThrottle(p.throttle, clock)
+        self._refusals = RefusalDigest(audit, p.refusal_window_s, clock)
         self._repo = AccountRepository()
         self._lock = threading.Lock()
         with db.reader() as con:
@@ -165,16 +171,14 @@ class AccountService:
         """Check a password and open a session; every attempt is audited.
 
         Raises:
-            Unauthorized: Wrong name or password, account locked or disabled, or too many
-                failures from this client (one message, so a caller cannot tell which).
+            LoginThrottled: This client failed too often on this user name, or from its
+                address, lately; it must wait (``retry_after_s``). Not hashed, not counted.
+            LoginBusy: Too many password checks at once.
+            Unauthorized: Wrong name or password, or a disabled account (one message, so a
+                caller cannot tell which).
         """
         now = self._clock()
-        with self._db.reader() as con:
-            state = self._repo.login_state(con, username)
-        why = self._refusal(state, password, client, now)
-        if why is not None:
-            self._failed(username, state, why, client, now)
-            raise Unauthorized(BAD_LOGIN)
+        self._check(username, password, client)
         secret = sec.new_secret("session")
         token_id = self._store_credential(
             "session", secret, username, "login", None, username, now + self._policy.session_ttl_s
@@ -186,54 +190,42 @@ class AccountService:
         role = self.get_user(username).role
         return SessionCreated(secret, token_id, username, role, now + self._policy.session_ttl_s)
 
-    def _refusal(
-        self, state: LoginState | None, password: str, client: str, now: float
-    ) -> str | None:
-        """Why a login must fail, or None if the password is right and the account usable."""
-        if self._throttle.blocked(client):
-            return "client throttled"
-        if state is not None and state[3] is not None and state[3] > now:
-            return "locked"
-        try:
-            ok = self._passwords.verify(state[0] if state else None, password)
-        except LoginBusy:
-            return "busy"
-        if not ok:
-            return "bad password" if state is not None else "unknown user"
-        return "disabled" if state is not None and state[1] else None
+    def _check(self, username: str, password: str, client: str) -> None:
+        """Raise unless ``password`` is right and the account usable; count and audit failures.
 
-    def _failed(
-        self, username: str, state: LoginState | None, why: str, client: str, now: float
-    ) -> None:
-        """Count a failed login, lock the account at the limit, and audit it."""
-        details: dict[str, Any] = {"why": why, "client": client}
-        if why in ("bad password", "unknown user"):
-            self._throttle.failed(client)
-        if state is not None and why == "bad password":
-            with self._lock, self._db.reader() as con:
-                fresh = self._repo.login_state(con, username)  # parallel failures all count
-                failures, locked = (fresh[2] if fresh else state[2]) + 1, None
-                if failures >= self._policy.max_failed_logins:
-                    locked, failures = now + self._policy.lockout_s, 0
-                    details["locked_until"] = locked
-                    log.warning("user %s locked after repeated failed logins", username)
-                self._repo.set_login_outcome(con, username, failures, locked, None)
-        self._audit.record("anonymous", "login.failed", f"user:{username[:64]}", details=details)
+        Every check that is not throttled costs one password hash, whatever the account.
+        """
+        wait = self._throttle.wait_s(username, client)
+        if wait > 0:
+            self._refusals.refused(username, client, "throttled")
+            raise LoginThrottled(f"too many failed logins; try again in {math.ceil(wait)} s", wait)
+        with self._db.reader() as con:
+            state = self._repo.login_state(con, username)
+        ok = self._passwords.verify(state[0] if state else None, password)
+        why = None
+        if not ok:
+            why = "bad password" if state is not None else "unknown user"
+        elif state is not None and state[1]:
+            why = "disabled"
+        if why is not None:
+            self._throttle.failed(username, client)
+            self._refusals.refused(username, client, why)
+            raise Unauthorized(BAD_LOGIN)
+        self._throttle.succeeded(username, client)
+
+    def flush_refusals(self) -> None:
+        """Write the pending counts of refused logins to the audit log now (at shutdown)."""
+        self._refusals.flush(everything=True)
 
     def change_password(self, username: str, current: str, new: str, client: str = "") -> None:
         """A user replaces their own password; all their sessions end.
 
         Raises:
             Unauthorized: ``current`` is wrong (counted like a failed login).
+            LoginThrottled: Too many failures lately (as for ``login``).
             InvalidRequest: ``new`` is not an acceptable password.
         """
-        now = self._clock()
-        with self._db.reader() as con:
-            state = self._repo.login_state(con, username)
-        why = self._refusal(state, current, client, now)
-        if why is not None:
-            self._failed(username, state, why, client, now)
-            raise Unauthorized(BAD_LOGIN)
+        self._check(username, current, client)
         self.update_user(username, username, password=new, reason="own password change")
 
     def logout(self, principal: Principal) -> None:
@@ -256,6 +248,7 @@ class AccountService:
         Raises:
             Unauthorized: Unknown, revoked or expired secret, or a disabled user.
         """
+        self._refusals.flush()  # a window of refused logins ended: its summary rows, now
         if not secret.startswith(("vs_", "vt_")) or len(secret) < sec.MIN_SECRET:
             raise Unauthorized("expected a Varta session or API token (vs_... or vt_...)")
         now = self._clock()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 import msgspec
@@ -12,6 +13,7 @@ from litestar.params import Parameter
 from central.accounts import AccountService, Principal, Role
 from central.accounts.model import SessionCreated, TokenCreated, TokenRead, UserRead
 from central.api.auth import ALL_ROLES, PUBLIC, CookiePolicy, requires
+from central.api.login_gate import LoginGate
 from central.audit import AuditLog
 
 
@@ -75,16 +77,24 @@ class AuthController(Controller):
     path = "/api/v1/auth"
     tags = ("auth",)
 
-    @post("/login", opt=PUBLIC, sync_to_thread=True, status_code=200, summary="Log in")
-    def login(
+    @post("/login", opt=PUBLIC, status_code=200, summary="Log in")
+    async def login(
         self,
         request: Request[Any, Any, Any],
         data: LoginRequest,
         accounts: AccountService,
         cookie_policy: CookiePolicy,
+        login_gate: LoginGate,
     ) -> Response[SessionCreated]:
-        """A session token (also set as an HttpOnly, SameSite=Strict cookie for the web UI)."""
-        session = accounts.login(data.username, data.password, _client(request))
+        """A session token (also set as an HttpOnly, SameSite=Strict cookie for the web UI).
+
+        Failed logins make their source wait (429 with Retry-After), growing with each
+        failure; a login flood is answered 429 rather than queued.
+        """
+        client = _client(request)
+        session = await login_gate.run(
+            partial(accounts.login, data.username, data.password, client)
+        )
         cookie = Cookie(
             key=cookie_policy.name,
             value=session.token,
@@ -115,19 +125,22 @@ class AuthController(Controller):
     @post(
         "/password",
         guards=[requires(*ALL_ROLES)],
-        sync_to_thread=True,
         status_code=204,
         summary="Change my password",
     )
-    def change_password(
+    async def change_password(
         self,
         request: Request[Any, Any, Any],
         data: PasswordChange,
         principal: Principal,
         accounts: AccountService,
+        login_gate: LoginGate,
     ) -> None:
         """Replace the caller's password; every session of theirs ends (log in again)."""
-        accounts.change_password(principal.user, data.current, data.new, _client(request))
+        change = partial(
+            accounts.change_password, principal.user, data.current, data.new, _client(request)
+        )
+        await login_gate.run(change)
 
     @get("/me", guards=[requires(*ALL_ROLES)], sync_to_thread=False, summary="Who am I")
     def me(self, principal: Principal) -> PrincipalRead:

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap
 
-from shared.errors import Forbidden, InvalidRequest, NotFound, Unauthorized, VartaError
+from shared.errors import (
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+    VartaError,
+)
 
 STATUS: dict[type[VartaError], int] = {
     InvalidRequest: 400,
     Unauthorized: 401,
     Forbidden: 403,
     NotFound: 404,
+    TooManyRequests: 429,
 }
 
 
@@ -24,9 +33,13 @@ def error_body(status: int, message: str, detail: Any = None) -> dict[str, Any]:
 
 
 def varta_error(_: Request[Any, Any, Any], exc: VartaError) -> Response[dict[str, Any]]:
-    """Map our exceptions to 4xx (500 only for what is truly unexpected)."""
+    """Map our exceptions to 4xx (500 only for what is truly unexpected); 429 says when
+    to try again in ``Retry-After`` (whole seconds)."""
     status = next((s for t, s in STATUS.items() if isinstance(exc, t)), 500)
-    return Response(error_body(status, str(exc)), status_code=status)
+    headers = {}
+    if isinstance(exc, TooManyRequests):
+        headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
+    return Response(error_body(status, str(exc)), status_code=status, headers=headers)
 
 
 def http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:

@@ -4,8 +4,8 @@ Litestar documents what a handler returns, not what guards and the error handler
 ``central/api/errors.py`` answer. This adds those answers, derived from each route:
 400 for any request (validation), 401 and 403 for guarded routes (401 also for the login
 routes), 404 for routes that take an id in their path or name an object in their body, 409
-for alert transitions. All share the error body
-``{"status", "error", "detail"}``.
+for alert transitions, 429 (with ``Retry-After``) for logins and password changes. All
+share the error body ``{"status", "error", "detail"}``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 
 from litestar import Litestar
 from litestar.openapi.spec import (
+    OpenAPIHeader,
     OpenAPIMediaType,
     OpenAPIResponse,
     OpenAPIType,
@@ -32,13 +33,20 @@ ERROR_SCHEMA = Schema(
         "detail": Schema(description="Details, e.g. the invalid parameters."),
     },
 )
+RETRY_AFTER: dict[str, OpenAPIHeader | Reference] = {
+    "Retry-After": OpenAPIHeader(
+        schema=Schema(type=OpenAPIType.INTEGER), description="Seconds to wait."
+    )
+}
 DESCRIPTIONS = {
     400: "Invalid request: the body says what was expected.",
     401: "No valid credentials (token or session).",
     403: "Authenticated, but the role or token scope does not allow this.",
     404: "No such object.",
     409: "Not allowed in the object's current state.",
+    429: "Too many attempts or logins at once; try again after Retry-After seconds.",
 }
+THROTTLED = ("/api/v1/auth/login", "/api/v1/auth/password")
 
 
 def _codes(path: str, method: str, guarded: bool) -> list[int]:
@@ -51,6 +59,8 @@ def _codes(path: str, method: str, guarded: bool) -> list[int]:
         codes.append(404)  # an id in the path or a named object in the body
     if method == "POST" and path.startswith("/api/v1/alerts/"):
         codes.append(409)
+    if path in THROTTLED:
+        codes.append(429)
     return codes
 
 
@@ -77,7 +87,11 @@ def document_errors(app: Litestar) -> None:
                     continue
                 responses = operation.responses or {}
                 for code in _codes(path, method, guarded):
+                    headers = RETRY_AFTER if code == 429 else None
                     responses.setdefault(
-                        str(code), OpenAPIResponse(description=DESCRIPTIONS[code], content=body)
+                        str(code),
+                        OpenAPIResponse(
+                            description=DESCRIPTIONS[code], content=body, headers=headers
+                        ),
                     )
                 operation.responses = responses

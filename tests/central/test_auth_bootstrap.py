@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from central.accounts import AccountPolicy, Role
 from central.accounts.bootstrap import bootstrap, build_accounts
-from central.accounts.login import LoginBusy, Passwords
+from central.accounts.login import LoginBusy, LoginThrottled, Passwords, ThrottlePolicy
 from central.accounts.secrets import new_secret
 from central.audit import AuditLog
 from central.config import AuthConfig
@@ -94,20 +94,21 @@ def test_revoked_bootstrap_token_is_not_brought_back(db: Database, tmp_path: Pat
 
 
 def test_one_client_failing_many_users_is_throttled(tmp_path: Path) -> None:
-    rig = make_rig(tmp_path, AccountPolicy(client_failures=3, client_window_s=60))
+    throttle = ThrottlePolicy(source_free_failures=2, delay_initial_s=60)
+    rig = make_rig(tmp_path, AccountPolicy(throttle=throttle))
     for name in ("a1", "a2", "a3", "a4"):
         rig.user(name, Role.OPERATOR)
     for name in ("a1", "a2", "a3"):
         with pytest.raises(Unauthorized):
             rig.accounts.login(name, "guess guess guess", "10.0.0.9")
-    with pytest.raises(Unauthorized):
+    with pytest.raises(LoginThrottled):
         rig.accounts.login("a4", PASSWORD, "10.0.0.9")  # right password, throttled address
     assert rig.accounts.login("a4", PASSWORD, "10.0.0.10").username == "a4"
     rig.clock.now += 61
     assert rig.accounts.login("a4", PASSWORD, "10.0.0.9").username == "a4"
     audit = rig.central.audit
     assert audit is not None
-    assert audit.query(action="login.failed")[0].details["why"] == "client throttled"
+    assert audit.query(action="login.failed")[0].details["why"] == "throttled"
     rig.close()
 
 

@@ -10,6 +10,7 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from central.accounts import AccountPolicy, Role
+from central.accounts.login import ThrottlePolicy
 from central.app import create_app
 from central.audit import AuditLog
 from tests.central.auth_helpers import PASSWORD, Rig, bearer, make_rig
@@ -19,7 +20,7 @@ Client = TestClient[Litestar]
 
 @pytest.fixture
 def rig(tmp_path: Path) -> Rig:
-    return make_rig(tmp_path, AccountPolicy(session_ttl_s=3600, max_failed_logins=3))
+    return make_rig(tmp_path, AccountPolicy(3600, ThrottlePolicy(free_failures=3)))
 
 
 @pytest.fixture
@@ -64,6 +65,7 @@ def test_logins_ok_and_failed_are_audited(rig: Rig, client: Client) -> None:
     assert _login(client, "olena")[0] == 200
     rows = _audit(rig).query()
     got = [(r.actor, r.action, r.target, r.details.get("why")) for r in rows[:3]]
+    assert rows[1].details["count"] == 1
     assert got == [
         ("olena", "login", f"session:{rows[0].target.split(':')[1]}", None),
         ("anonymous", "login.failed", "user:nobody", "unknown user"),
@@ -72,15 +74,26 @@ def test_logins_ok_and_failed_are_audited(rig: Rig, client: Client) -> None:
     assert rows[1].details["client"] == "testclient"
 
 
-def test_failed_logins_lock_the_account_for_a_while(rig: Rig, client: Client) -> None:
+def test_failing_source_waits_longer_each_time_then_gets_in(rig: Rig, client: Client) -> None:
     rig.user("olena", Role.OPERATOR)
-    for _ in range(3):
+    for _ in range(3):  # free failures
         status, body = _login(client, "olena", "wrong password!")
     assert status == 401
-    assert body["error"] == "invalid user name or password, or the account is locked or disabled"
-    assert _login(client, "olena")[0] == 401  # right password, but locked
-    assert _audit(rig).query(action="login.failed")[0].details["why"] == "locked"
-    rig.clock.now += 901
+    assert body["error"] == "invalid user name or password, or the account is disabled"
+    status, _ = _login(client, "olena", "wrong password!")  # the 4th: wait 1 s from now
+    assert status == 401
+    resp = client.post("/api/v1/auth/login", json={"username": "olena", "password": PASSWORD})
+    assert resp.status_code == 429 and resp.headers["retry-after"] == "1"
+    assert resp.json() == {
+        "status": 429,
+        "error": "too many failed logins; try again in 1 s",
+        "detail": None,
+    }
+    rig.clock.now += 1
+    assert _login(client, "olena", "wrong password!")[0] == 401  # the 5th: wait 2 s
+    resp = client.post("/api/v1/auth/login", json={"username": "olena", "password": PASSWORD})
+    assert resp.status_code == 429 and resp.headers["retry-after"] == "2"
+    rig.clock.now += 2
     assert _login(client, "olena")[0] == 200
 
 
