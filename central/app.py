@@ -114,13 +114,15 @@ def build(config: CentralConfig) -> Central:
 
 def create_app(central: Central) -> Litestar:
     """The Litestar app; its lifespan starts and stops ingest."""
-    agents = AgentService(central.db, central.config.agent_offline_after_s)
-    sightings = SightingService(central.db, central.thumbs)
-    status = StatusService(central.ingest.stats)
     if central.alerting is None:
         raise RuntimeError("create_app needs a Central built with alerting (central.app.build)")
     if central.audit is None or central.accounts is None:
         raise RuntimeError("create_app needs a Central built with accounts (central.app.build)")
+    agents = AgentService(central.db, central.config.agent_offline_after_s)
+    sightings = SightingService(
+        central.db, central.thumbs, central.audit, central.config.search.live_window_s
+    )
+    status = StatusService(central.ingest.stats)
     alerts = AlertService(central.alerting.engine, central.db, central.audit)
     audit, auth = central.audit, central.config.auth
     searches = SearchService(central.db, audit)

@@ -206,8 +206,15 @@ class RetentionConfig(StrictModel):
 
 
 class SearchConfig(StrictModel):
-    """The plate index behind sighting search."""
+    """The plate index behind sighting search, and how far back browsing reaches."""
 
+    live_window_s: float = Field(
+        900.0,
+        gt=0,
+        description="GET /api/v1/sightings without a reason lists sightings captured this "
+        "many seconds back at most (the live picture); older ones need a reason and are "
+        "audited like a search.",
+    )
     index_interval_s: float = Field(
         3600.0,
         gt=0,

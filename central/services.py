@@ -6,7 +6,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from central.audit.sink import AuditSink
 from central.ingest import IngestStats
+from central.search.query import require_reason
 from central.store.agents import AgentRepository
 from central.store.db import Database
 from central.store.sightings import SightingRepository
@@ -32,21 +34,69 @@ class AgentService:
 
 
 class SightingService:
-    """Recent sightings and their thumbnails."""
+    """Recent sightings and their thumbnails.
 
-    def __init__(self, db: Database, thumbs: ThumbStore) -> None:
+    Browsing is for the live picture: without a reason, only sightings captured within the
+    last ``live_window_s`` are listed. Older ones are history, and reading history is an
+    investigation: it needs a reason and is audited like a search.
+
+    Args:
+        db: The central database.
+        thumbs: The thumbnail packs.
+        audit: Where listings with a reason are recorded.
+        live_window_s: How far back a listing without a reason reaches.
+        clock: UNIX time source (tests inject one).
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        thumbs: ThumbStore,
+        audit: AuditSink,
+        live_window_s: float = 900.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._db = db
         self._thumbs = thumbs
+        self._audit = audit
+        self._live = live_window_s
+        self._clock = clock
         self._repo = SightingRepository()
 
     def recent(
-        self, limit: int, camera_id: str | None, agent_id: str | None, before: float | None
+        self,
+        limit: int,
+        camera_id: str | None,
+        agent_id: str | None,
+        before: float | None,
+        actor: str = "",
+        reason: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Newest first."""
+        """Newest first: the live window, or with ``reason`` any age (audited).
+
+        Raises:
+            InvalidRequest: Bad limit; ``before`` reaches past the live window without a
+                reason; a reason that is too short or too long.
+        """
         if not 1 <= limit <= 1000:
             raise InvalidRequest(f"limit must be between 1 and 1000, got {limit}")
+        since = None
+        if reason is None:
+            since = self._clock() - self._live
+            if before is not None and before <= since:
+                raise InvalidRequest(
+                    f"before: sightings captured more than {self._live:g} s ago need a "
+                    "reason (a case number or purpose; it is audited)"
+                )
+        why = require_reason(reason) if reason is not None else None
         with self._db.reader() as con:
-            return self._repo.recent(con, limit, camera_id, agent_id, before)
+            rows = self._repo.recent(con, limit, camera_id, agent_id, before, since)
+        if why is not None:
+            details = {"camera_id": camera_id, "agent_id": agent_id, "before": before}
+            self._audit.record(
+                actor, "sightings.list", "sightings", why, {**details, "results": len(rows)}
+            )
+        return rows
 
     def count(self) -> int:
         """How many sightings are stored."""

@@ -11,10 +11,19 @@ from litestar.datastructures import Cookie
 from litestar.params import Parameter
 
 from central.accounts import AccountService, Principal, Role
-from central.accounts.model import SessionCreated, TokenCreated, TokenRead, UserRead
 from central.api.auth import ALL_ROLES, PUBLIC, CookiePolicy, requires
+from central.api.dto import (
+    AuditEntryRead,
+    SessionCreated,
+    TokenCreated,
+    TokenRead,
+    UserRead,
+    rfc3339,
+    to_read,
+)
 from central.api.login_gate import LoginGate
 from central.audit import AuditLog
+from central.search.query import parse_time
 
 
 class LoginRequest(msgspec.Struct, frozen=True):
@@ -92,9 +101,8 @@ class AuthController(Controller):
         failure; a login flood is answered 429 rather than queued.
         """
         client = _client(request)
-        session = await login_gate.run(
-            partial(accounts.login, data.username, data.password, client)
-        )
+        made = await login_gate.run(partial(accounts.login, data.username, data.password, client))
+        session = to_read(made, SessionCreated)
         cookie = Cookie(
             key=cookie_policy.name,
             value=session.token,
@@ -161,28 +169,30 @@ class UserController(Controller):
     @get("/", sync_to_thread=True, summary="List users")
     def list_users(self, accounts: AccountService) -> list[UserRead]:
         """Every user, by name."""
-        return accounts.list_users()
+        return [to_read(u, UserRead) for u in accounts.list_users()]
 
     @post("/", sync_to_thread=True, summary="Create a user")
     def create_user(
         self, data: UserCreate, principal: Principal, accounts: AccountService
     ) -> UserRead:
         """Add a user with a role (and a password, to let them log in)."""
-        return accounts.create_user(data.username, data.role, data.password, principal.user)
+        user = accounts.create_user(data.username, data.role, data.password, principal.user)
+        return to_read(user, UserRead)
 
     @get("/{username:str}", sync_to_thread=True, summary="One user")
     def get_user(self, username: str, accounts: AccountService) -> UserRead:
         """One user."""
-        return accounts.get_user(username)
+        return to_read(accounts.get_user(username), UserRead)
 
     @patch("/{username:str}", sync_to_thread=True, summary="Change a user")
     def update_user(
         self, username: str, data: UserUpdate, principal: Principal, accounts: AccountService
     ) -> UserRead:
         """Change role, disabled flag or password; the user's sessions end."""
-        return accounts.update_user(
+        user = accounts.update_user(
             username, principal.user, data.role, data.disabled, data.password, data.reason
         )
+        return to_read(user, UserRead)
 
 
 class TokenController(Controller):
@@ -200,7 +210,7 @@ class TokenController(Controller):
 
         An API token may grant only scopes it holds itself.
         """
-        return accounts.create_token(
+        made = accounts.create_token(
             data.user,
             data.scopes,
             principal.user,
@@ -208,6 +218,7 @@ class TokenController(Controller):
             data.expires_days,
             grantable=principal.scopes,
         )
+        return to_read(made, TokenCreated)
 
     @get("/", sync_to_thread=True, summary="List API tokens")
     def list_tokens(
@@ -216,7 +227,7 @@ class TokenController(Controller):
         user: Annotated[str | None, Parameter(description="Only this user's tokens.")] = None,
     ) -> list[TokenRead]:
         """Token metadata with last use, expiry and revocation (never secrets)."""
-        return accounts.list_tokens(user)
+        return [to_read(t, TokenRead) for t in accounts.list_tokens(user)]
 
     @delete("/{token_id:str}", sync_to_thread=True, status_code=200, summary="Revoke a token")
     def revoke_token(
@@ -227,20 +238,7 @@ class TokenController(Controller):
         reason: Annotated[str, Parameter(description="Why (audited).")] = "",
     ) -> TokenRead:
         """Revoke at once; later requests with it get 401."""
-        return accounts.revoke_token(token_id, principal.user, reason)
-
-
-class AuditEntryRead(msgspec.Struct, frozen=True):
-    """One audit row."""
-
-    id: int
-    at: float
-    actor: str
-    action: str
-    target: str
-    reason: str
-    details: dict[str, Any]
-    hash: str
+        return to_read(accounts.revoke_token(token_id, principal.user, reason), TokenRead)
 
 
 class AuditVerificationRead(msgspec.Struct, frozen=True):
@@ -270,14 +268,19 @@ class AuditController(Controller):
         actor: Annotated[str | None, Parameter(description="Only this actor.")] = None,
         action: Annotated[str | None, Parameter(description="Only this action.")] = None,
         target: Annotated[str | None, Parameter(description="Only this target.")] = None,
-        since: Annotated[float | None, Parameter(description="From (UNIX s).")] = None,
+        since: Annotated[
+            str | None, Parameter(description="From (RFC 3339, or UNIX seconds).")
+        ] = None,
         limit: Annotated[int, Parameter(ge=1, le=1000, description="Rows at most.")] = 100,
     ) -> list[AuditEntryRead]:
         """Audit rows matching every filter, newest first."""
-        filters = {"actor": actor, "action": action, "target": target, "since": since}
-        rows = audit.query(actor, action, target, since, limit)
+        start = parse_time(since, "since")
+        from_s = start.timestamp() if start else None
+        rows = audit.query(actor, action, target, from_s, limit)
+        filters = {"actor": actor, "action": action, "target": target}
+        filters["since"] = rfc3339(from_s) if from_s is not None else None
         audit.record(principal.user, "audit.view", details={**filters, "rows": len(rows)})
-        return [msgspec.convert(r, AuditEntryRead, from_attributes=True) for r in rows]
+        return [to_read(r, AuditEntryRead) for r in rows]
 
     @get("/verify", guards=[requires(Role.ADMIN, scopes=["audit:read"])], sync_to_thread=True)
     def verify(

@@ -9,9 +9,10 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import Parameter
 
 from central.accounts import Principal, Role
-from central.alerts.model import Alert, AlertDetail, ChangePage, IllegalTransition
+from central.alerts.model import IllegalTransition
 from central.alerts.service import MAX_LIMIT, MAX_WAIT_S, AlertService
 from central.api.auth import requires
+from central.api.dto import AlertDetailRead, AlertRead, ChangePageRead, to_read
 from central.api.errors import error_body
 
 READ = requires(Role.ADMIN, Role.SUPERVISOR, Role.OPERATOR, Role.POLICE_API, scopes=["alerts:read"])
@@ -55,13 +56,13 @@ class AlertController(Controller):
                 ge=0, le=MAX_WAIT_S, description="Seconds to wait for a change when none is new."
             ),
         ] = 0.0,
-    ) -> ChangePage:
+    ) -> ChangePageRead:
         """Every change to any alert (created, sighted again, transition, police ack) in order.
 
         An alert changed after the cursor appears again as a new change. Returns at once
         when changes are waiting, else when one arrives or ``wait`` seconds pass (empty).
         """
-        return await alerts.changes(after, limit, wait)
+        return to_read(await alerts.changes(after, limit, wait), ChangePageRead)
 
     @get(
         "/{alert_id:int}",
@@ -69,9 +70,9 @@ class AlertController(Controller):
         sync_to_thread=True,
         summary="One alert with its trail and history",
     )
-    def detail(self, alerts: AlertService, alert_id: int, principal: Principal) -> AlertDetail:
+    def detail(self, alerts: AlertService, alert_id: int, principal: Principal) -> AlertDetailRead:
         """The alert, every sighting on its trail (with thumbnail URLs) and every step."""
-        return alerts.get(alert_id, principal.user)
+        return to_read(alerts.get(alert_id, principal.user), AlertDetailRead)
 
     @post(
         "/{alert_id:int}/ack",
@@ -80,9 +81,9 @@ class AlertController(Controller):
         status_code=200,
         summary="Police acknowledge receipt of an alert",
     )
-    def ack(self, alerts: AlertService, alert_id: int, principal: Principal) -> Alert:
+    def ack(self, alerts: AlertService, alert_id: int, principal: Principal) -> AlertRead:
         """Record who received the alert, and when (idempotent per client)."""
-        return alerts.police_ack(alert_id, principal.user)
+        return to_read(alerts.police_ack(alert_id, principal.user), AlertRead)
 
     @post(
         "/{alert_id:int}/transition",
@@ -97,10 +98,10 @@ class AlertController(Controller):
         alert_id: int,
         data: TransitionRequest,
         principal: Principal,
-    ) -> Alert:
+    ) -> AlertRead:
         """new -> acknowledged -> dispatched -> resolved, or rejected with a reason.
 
         An illegal step is answered 409 with the allowed next states; a rejection without
         a reason or an unknown state 400.
         """
-        return alerts.transition(alert_id, data.to, data.reason, principal.user)
+        return to_read(alerts.transition(alert_id, data.to, data.reason, principal.user), AlertRead)

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import msgspec
 from litestar import Controller, Response, get
 from litestar.params import Parameter
 
 from central.accounts import Principal, Role
 from central.alerts.service import AlertService
 from central.api.auth import PUBLIC, requires
-from central.api.dto import AgentRead, SightingPage, sighting_read
+from central.api.dto import AgentRead, SightingPage, rfc3339, sighting_read, to_read
 from central.audit import AuditLog
+from central.search.query import parse_time
 from central.services import AgentService, SightingService, StatusService
 from shared.errors import Forbidden
 
@@ -37,7 +37,7 @@ class AgentController(Controller):
     )
     def list_agents(self, agents: AgentService) -> list[AgentRead]:
         """Every agent that ever said hello, with cameras, spool state and health."""
-        return [msgspec.convert(a, AgentRead) for a in agents.list()]
+        return [to_read(a, AgentRead) for a in agents.list()]
 
 
 class SightingController(Controller):
@@ -50,23 +50,38 @@ class SightingController(Controller):
         "/",
         guards=[requires(*SIGHTING_ROLES, scopes=["search"])],
         sync_to_thread=True,
-        summary="Recent sightings, newest first",
+        summary="Live sightings, newest first (older ones with a reason, audited)",
     )
     def recent(
         self,
         sightings: SightingService,
+        principal: Principal,
         limit: Annotated[int, Parameter(ge=1, le=1000, description="Page size.")] = 50,
         camera_id: Annotated[str | None, Parameter(description="Only this camera.")] = None,
         agent_id: Annotated[str | None, Parameter(description="Only this agent.")] = None,
         before: Annotated[
-            float | None, Parameter(description="Only sightings captured before (UNIX s).")
+            str | None,
+            Parameter(
+                description="Only sightings captured before (RFC 3339, or UNIX seconds); "
+                "pass the last page's 'next_before'."
+            ),
+        ] = None,
+        reason: Annotated[
+            str | None,
+            Parameter(
+                description="Case number or purpose. Without it only the live window "
+                "(search.live_window_s, 15 min by default) is listed; with it any age, and "
+                "the listing is written to the audit log."
+            ),
         ] = None,
     ) -> SightingPage:
-        """A page of recent sightings."""
-        rows = sightings.recent(limit, camera_id, agent_id, before)
+        """A page of sightings, newest first."""
+        start = parse_time(before, "before")
+        until = start.timestamp() if start else None
+        rows = sightings.recent(limit, camera_id, agent_id, until, principal.user, reason)
         items = [sighting_read(r) for r in rows]
-        nxt = items[-1].captured_at if len(items) == limit else None
-        return SightingPage(items=items, next_before=nxt)
+        nxt = rows[-1]["captured_at"] if len(rows) == limit else None
+        return SightingPage(items=items, next_before=rfc3339(nxt) if nxt is not None else None)
 
     @get(
         "/{event_id:str}/thumbnails/{index:int}",

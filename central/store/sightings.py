@@ -168,8 +168,9 @@ class SightingRepository:
         camera_id: str | None = None,
         agent_id: str | None = None,
         before: float | None = None,
+        since: float | None = None,
     ) -> list[dict[str, Any]]:
-        """Newest sightings first, optionally filtered."""
+        """Newest sightings first, optionally filtered (``since`` inclusive, ``before`` not)."""
         where: list[str] = ["TRUE"]
         params: list[object] = []
         if camera_id is not None:
@@ -181,6 +182,9 @@ class SightingRepository:
         if before is not None:
             where.append("captured_at < to_timestamp(?)")
             params.append(before)
+        if since is not None:
+            where.append("captured_at >= to_timestamp(?)")
+            params.append(since)
         sql = (
             f"SELECT {SIGHTING_COLUMNS} FROM sightings WHERE {' AND '.join(where)} "
             "ORDER BY captured_at DESC, event_id DESC LIMIT ?"

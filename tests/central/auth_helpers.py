@@ -86,7 +86,7 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def store_sighting(central: Central, thumbs: int = 1) -> str:
+def store_sighting(central: Central, thumbs: int = 1, captured_at: float = 1.0) -> str:
     """Store one sighting with ``thumbs`` thumbnails the way ingest does; return its id."""
     event_id = str(uuid.uuid4())
     refs = central.thumbs.append([JPEG] * thumbs)
@@ -99,8 +99,8 @@ def store_sighting(central: Central, thumbs: int = 1) -> str:
         con.execute(
             "INSERT INTO sightings (event_id, agent_id, camera_id, captured_at, received_at, "
             "plate, track_frames, track_seconds, thumbnails) "
-            "VALUES (?::UUID, 'a1', 'cam-1', to_timestamp(1), to_timestamp(2), 'AT1234BB', "
+            "VALUES (?::UUID, 'a1', 'cam-1', to_timestamp(?), to_timestamp(?), 'AT1234BB', "
             "3, 0.5, ?)",
-            [event_id, structs],
+            [event_id, captured_at, captured_at + 1, structs],
         )
     return event_id

@@ -52,9 +52,10 @@ def test_police_and_operator_flow_over_real_http(
         login = http.post("/api/v1/auth/login", json={"username": "olena", "password": PASSWORD})
         operator = {"Authorization": f"Bearer {login.json()['token']}"}
         assert http.get(thumb, headers=operator).status_code == 200
-        assert (
-            http.get("/api/v1/sightings", headers=operator).json()["items"][0]["event_id"] == event
-        )
+        live = http.get("/api/v1/sightings", headers=operator).json()
+        assert live == {"items": [], "next_before": None}  # captured in 1970: not live
+        old = http.get("/api/v1/sightings", params={"reason": "case 12/345"}, headers=operator)
+        assert old.json()["items"][0]["event_id"] == event
         revoked = http.delete(f"/api/v1/tokens/{made['token']['token_id']}", headers=admin)
         assert revoked.status_code == 200
         assert http.get("/api/v1/auth/me", headers=police).json()["error"] == "token revoked"
@@ -73,5 +74,6 @@ def test_police_and_operator_flow_over_real_http(
         "token.create",
         "login",
         "evidence.view",
+        "sightings.list",
         "token.revoke",
     ]

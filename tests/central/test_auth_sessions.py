@@ -11,6 +11,7 @@ from litestar.testing import TestClient
 
 from central.accounts import AccountPolicy, Role
 from central.accounts.login import ThrottlePolicy
+from central.api.dto import rfc3339
 from central.app import create_app
 from central.audit import AuditLog
 from tests.central.auth_helpers import PASSWORD, Rig, bearer, make_rig
@@ -147,14 +148,14 @@ def test_admin_creates_users_and_tokens_and_revokes_them(rig: Rig, client: Clien
     assert resp.status_code == 201
     made = resp.json()
     token_id, secret = made["token"]["token_id"], made["secret"]
-    assert made["token"]["expires_at"] == pytest.approx(rig.clock.now + 30 * 86_400)
+    assert made["token"]["expires_at"] == rfc3339(rig.clock.now + 30 * 86_400)
     police = bearer(secret)
     assert client.get("/api/v1/auth/me", headers=police).json()["scopes"] == ["alerts:read"]
     listed = client.get("/api/v1/tokens", params={"user": "patrol-app"}, headers=admin).json()
     assert [t["token_id"] for t in listed] == [token_id]
-    assert listed[0]["last_used_at"] == rig.clock.now and "secret" not in listed[0]
+    assert listed[0]["last_used_at"] == rfc3339(rig.clock.now) and "secret" not in listed[0]
     resp = client.delete(f"/api/v1/tokens/{token_id}", params={"reason": "lost"}, headers=admin)
-    assert resp.status_code == 200 and resp.json()["revoked_at"] == rig.clock.now
+    assert resp.status_code == 200 and resp.json()["revoked_at"] == rfc3339(rig.clock.now)
     assert client.get("/api/v1/auth/me", headers=police).status_code == 401
     actions = [(r.action, r.target) for r in _audit(rig).query(actor=_me(client, admin))]
     assert actions[:3] == [

@@ -95,7 +95,7 @@ def test_purge_removes_exactly_old_non_hits_and_their_day_packs(tmp_path: Path) 
     assert report.day_folders_deleted == 1 and report.evidence_copied == 4
     assert not (root / "20260921").exists()
     assert (root / "20261008").is_dir() and (root / "120260921").is_dir()
-    sightings = SightingService(db, ThumbStore(root))
+    sightings = SightingService(db, ThumbStore(root), audit)
     for i in (3, 17):
         assert sightings.thumbnail(old[i], 0) == f"old-{i}-0".encode()
         assert sightings.thumbnail(old[i], 1) == f"old-{i}-1".encode()
