@@ -130,7 +130,7 @@ def test_paging_with_next_before_returns_each_sighting_once(
     rig: Rig, client: TestClient[Litestar]
 ) -> None:
     now = time.time()
-    made = [store_sighting(rig.central, captured_at=now - 100 + i * 0.000001) for i in range(5)]
+    made = [store_sighting(rig.central, captured_at=now - 100 + i * 0.001) for i in range(5)]
     headers = bearer(rig.token(Role.SUPERVISOR))
     seen: list[str] = []
     params: dict[str, Any] = {"limit": 2}
