@@ -1,22 +1,45 @@
 """Ingest: receive agents' messages over CURVE ZeroMQ, store them once, then acknowledge.
 
-One thread owns the ROUTER socket and DuckDB's writer connection. Each turn it drains
-what has arrived (up to ``max_drain`` messages), validates every item, appends thumbnails
-to pack files, writes all rows in one transaction and only then sends the acks. Under load
-the turns grow bigger, so the cost per sighting falls. A failing write (full disk) is
-rolled back, counted and not acknowledged, so agents send the batch again later.
+One thread owns the ROUTER socket. Each turn it drains what has arrived (up to
+``max_drain`` messages, ``max_turn_items`` sightings), validates every item, appends the
+thumbnails to pack files, and hands the rows to the database writer as one job; only when
+that job has committed does it send the acks. The alert engine's follow-up job (matching
+done here, on this thread) is queued right behind, usually in the same transaction.
+
+Nothing one message does can stop the loop or another agent's data:
+
+* an exception while handling a message refuses that message and counts it by reason;
+* items are checked one by one (event id a real UUID, capture time finite and within
+  ``max_age_s`` before / ``max_ahead_s`` after now, camera announced by the sending agent in
+  its hello); an item that fails is refused for good with the reason, in the batch's ack;
+* a turn whose commit fails is stored again batch by batch and then item by item, so one
+  bad row is refused alone; when the database cannot write at all (or free disk is below
+  ``min_free_bytes``) nothing is acknowledged, the problem is reported in ``health`` and
+  ingest resumes by itself once storage works again (agents resend what was not acked);
+* thumbnails written for a write that rolled back are cut off their pack again.
+
+Memory is bounded per connection by ZeroMQ: each frame at most ``max_frame_bytes``
+(a larger one drops the connection), at most ``rcv_hwm`` whole messages queued per agent
+(then TCP pushes back), and a message of more than ``max_frames`` frames is refused
+without being kept.
 """
 
 from __future__ import annotations
 
 import collections
 import logging
+import math
+import os
 import threading
 import time
+import uuid
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import duckdb
 import msgspec
 import zmq
 from zmq.auth.thread import ThreadAuthenticator
@@ -30,6 +53,24 @@ from shared.keys import KeyPair
 
 log = logging.getLogger(__name__)
 
+# The alert engine's follow-up of a stored turn: a writer job given the new event ids and
+# the turn's receive time (see ``AlertEngine.after_store``).
+FollowUp = Callable[[duckdb.DuckDBPyConnection, set[str], float], None]
+
+
+@dataclass(frozen=True)
+class IngestLimits:
+    """Bounds of one ingest server (from ``IngestConfig``)."""
+
+    max_drain: int = 256
+    max_turn_items: int = 5000
+    max_frame_bytes: int = 1 << 20
+    max_frames: int = 4097
+    rcv_hwm: int = 64
+    max_age_s: float = 30 * 86_400.0
+    max_ahead_s: float = 300.0
+    min_free_bytes: int = 256 << 20
+
 
 @dataclass
 class IngestStats:
@@ -37,13 +78,18 @@ class IngestStats:
 
     messages: int = 0
     batches: int = 0
+    turns: int = 0
     sightings_stored: int = 0
     duplicates: int = 0
     faces_received: int = 0
     items_rejected: int = 0
+    items_rejected_by_reason: collections.Counter[str] = field(default_factory=collections.Counter)
     messages_rejected: collections.Counter[str] = field(default_factory=collections.Counter)
     auth_denied: int = 0
     store_errors: int = 0
+    turns_retried: int = 0
+    storage_unavailable: int = 0
+    thumb_bytes_reclaimed: int = 0
     last_error: str = ""
 
     def messages_rejected_total(self) -> int:
@@ -55,14 +101,19 @@ class IngestStats:
         return {
             "messages": self.messages,
             "batches": self.batches,
+            "turns": self.turns,
             "sightings_stored": self.sightings_stored,
             "duplicates": self.duplicates,
             "faces_received": self.faces_received,
             "items_rejected": self.items_rejected,
+            "items_rejected_by_reason": dict(self.items_rejected_by_reason),
             "messages_rejected": dict(self.messages_rejected),
             "messages_rejected_total": self.messages_rejected_total(),
             "auth_denied": self.auth_denied,
             "store_errors": self.store_errors,
+            "turns_retried": self.turns_retried,
+            "storage_unavailable": self.storage_unavailable,
+            "thumb_bytes_reclaimed": self.thumb_bytes_reclaimed,
             "last_error": self.last_error,
         }
 
@@ -90,16 +141,38 @@ class AgentAuthenticator(ThreadAuthenticator):
 
 
 @dataclass
+class _Batch:
+    """One batch message: its accepted sightings with their frames, and its answer."""
+
+    peer: bytes
+    agent_id: str
+    batch_id: int
+    items: list[tuple[int, wire.Sighting, list[wire.Frame]]]
+    rejected: list[wire.Rejected]
+    stored: set[str] = field(default_factory=set)  # event ids new to the database
+
+
+@dataclass
 class _Turn:
     """What one drain of the socket produced."""
 
-    sightings: list[IncomingSighting] = field(default_factory=list)
-    hellos: list[wire.AgentHello] = field(default_factory=list)
+    batches: list[_Batch] = field(default_factory=list)
+    hellos: list[tuple[bytes, wire.AgentHello]] = field(default_factory=list)
     heartbeats: list[wire.Heartbeat] = field(default_factory=list)
-    # (peer, ack, event ids of the sightings the ack covers)
-    acks: list[tuple[bytes, wire.Ack, list[str]]] = field(default_factory=list)
-    per_agent: collections.Counter[str] = field(default_factory=collections.Counter)
-    new_ids: set[str] = field(default_factory=set)
+    refusals: list[tuple[bytes, wire.Ack]] = field(default_factory=list)
+    items: int = 0
+
+
+@dataclass
+class _Stored:
+    """Filled in by the write job on the writer thread."""
+
+    new: set[str] = field(default_factory=set)
+    received_at: float = 0.0
+
+
+class StorageUnavailable(RuntimeError):
+    """Storage cannot take writes now (disk full, database failing); nothing is acked."""
 
 
 class IngestServer:
@@ -112,10 +185,10 @@ class IngestServer:
         allow: dict[bytes, str],
         db: Database,
         thumbs: ThumbStore,
-        max_drain: int = 256,
-        max_turn_items: int = 5000,
+        limits: IngestLimits | None = None,
         clock: Callable[[], float] = time.time,
-        on_commit: Callable[[list[IncomingSighting]], None] | None = None,
+        on_store: Callable[[list[IncomingSighting]], FollowUp] | None = None,
+        data_dir: Path | None = None,
     ) -> None:
         self.stats = IngestStats()
         self._endpoint = endpoint
@@ -123,20 +196,27 @@ class IngestServer:
         self._allow = allow
         self._db = db
         self._thumbs = thumbs
+        self._limits = limits or IngestLimits()
+        self._clock = clock
+        self._on_store = on_store
+        self._data_dir = data_dir
         self._sightings = SightingRepository()
         self._agents = AgentRepository()
-        self._max_drain = max_drain
-        self._max_turn_items = max_turn_items
-        self._clock = clock
-        self._on_commit = on_commit
+        with db.reader() as con:
+            self._cameras = self._agents.cameras(con)
         # Per-agent delivery counts are written with heartbeats or every few seconds, not on
         # every turn: an upsert costs milliseconds, and turns come hundreds a second.
         self._unflushed: collections.Counter[str] = collections.Counter()
         self._last_flush = 0.0
+        self._last_received = 0.0
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
+        self.problem = ""  # why storage is refused now; empty when ingest is healthy
+        self.last_turn_at = 0.0
         self.bound_endpoint = ""
+
+    # -- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> None:
         """Bind and start the ingest thread; returns once the socket is bound."""
@@ -151,6 +231,11 @@ class IngestServer:
         if self._thread is not None:
             self._thread.join(timeout)
 
+    @property
+    def alive(self) -> bool:
+        """Whether the ingest thread is running."""
+        return self._thread is not None and self._thread.is_alive()
+
     def _run(self) -> None:
         ctx: zmq.Context[Any] = zmq.Context()
         auth = AgentAuthenticator(ctx, self._allow, self.stats)
@@ -159,14 +244,15 @@ class IngestServer:
         sock.curve_server = True
         sock.curve_secretkey = self._keys.secret
         sock.curve_publickey = self._keys.public
-        sock.setsockopt(zmq.MAXMSGSIZE, wire.MAX_MESSAGE_BYTES)
-        sock.setsockopt(zmq.RCVHWM, 10_000)
+        sock.setsockopt(zmq.MAXMSGSIZE, self._limits.max_frame_bytes)
+        sock.setsockopt(zmq.RCVHWM, self._limits.rcv_hwm)
         sock.setsockopt(zmq.LINGER, 2000)
         try:
             sock.bind(self._endpoint)
             self.bound_endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
             self._ready.set()
             while not self._stop.is_set():
+                self.last_turn_at = time.time()
                 if sock.poll(100):
                     self._turn(sock)
         finally:
@@ -174,32 +260,55 @@ class IngestServer:
             auth.stop()
             ctx.term()
 
+    # -- one turn -------------------------------------------------------------------------
+
     def _turn(self, sock: zmq.Socket[Any]) -> None:
         turn = _Turn()
-        for _ in range(self._max_drain):
-            if len(turn.sightings) >= self._max_turn_items:
+        for _ in range(self._limits.max_drain):
+            if turn.items >= self._limits.max_turn_items:
                 break  # keep each commit short, so acks stay prompt under load
-            try:
-                frames = sock.recv_multipart(flags=zmq.NOBLOCK, copy=False)
-            except zmq.Again:
+            frames = self._recv(sock)
+            if frames is None:
                 break
             self.stats.messages += 1
-            self._handle(frames, turn)
-        if self._commit(turn):
-            for peer, ack, _ids in turn.acks:
-                sock.send_multipart([peer, wire.encode(ack)])
-            self._notify(turn)
+            try:
+                self._handle(frames, turn)
+            except Exception as err:  # one message's surprise must not stop ingest
+                log.exception("handling a message failed")
+                self._reject(f"internal error: {type(err).__name__}", str(err))
+        self.stats.turns += 1
+        acks = self._settle(turn)
+        for peer, ack in acks:
+            sock.send_multipart([peer, wire.encode(ack)])
 
-    def _notify(self, turn: _Turn) -> None:
-        """Hand the sightings stored in this turn (not the duplicates) to the listener."""
-        if self._on_commit is None or not turn.sightings:
-            return
+    def _recv(self, sock: zmq.Socket[Any]) -> list[zmq.Frame] | None:
+        """The next message, or None when none is waiting. A message with more than
+        ``max_frames`` frames is read to its end without keeping the rest, and refused."""
         try:
-            self._on_commit([s for s in turn.sightings if s.sighting.event_id in turn.new_ids])
-        except Exception:  # a listener's bug must not stop ingest; it is logged with its trace
-            log.exception("on_commit listener failed")
+            first = sock.recv(flags=zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            return None
+        frames = [first]
+        dropped = 0
+        more = first.more
+        while more:
+            part = sock.recv(copy=False)
+            more = part.more
+            if len(frames) <= self._limits.max_frames:  # the routing id frame comes first
+                frames.append(part)
+            else:
+                dropped += 1
+        if dropped:
+            self._reject(
+                "too many frames",
+                f"{len(frames) + dropped - 1} frames, at most {self._limits.max_frames}",
+            )
+            return []  # refused: nothing of it is handled
+        return frames
 
     def _handle(self, frames: list[zmq.Frame], turn: _Turn) -> None:
+        if not frames:
+            return  # refused by _recv
         if len(frames) < 2:
             self._reject("no header frame", None)
             return
@@ -224,12 +333,21 @@ class IngestServer:
             self._reject("agent id does not match key", f"{agent_id!r} vs key of {bound_agent!r}")
             return
         if isinstance(msg, wire.AgentHello):
-            turn.hellos.append(msg)
-            turn.acks.append((peer, wire.Ack(ref=msg.msg_id), []))
+            turn.hellos.append((peer, msg))
+            self._cameras[msg.agent_id] = {c.camera_id for c in msg.cameras}
         elif isinstance(msg, wire.Heartbeat):
-            turn.heartbeats.append(msg)
+            turn.heartbeats.append(self._own_cameras(msg))
         else:
             self._reject("unexpected message kind", type(msg).__name__)
+
+    def _own_cameras(self, hb: wire.Heartbeat) -> wire.Heartbeat:
+        """The heartbeat with only the cameras its agent announced (others are counted)."""
+        own = self._cameras.get(hb.agent_id, set())
+        foreign = [c.camera_id for c in hb.cameras if c.camera_id not in own]
+        if not foreign:
+            return hb
+        self._reject("camera not announced by agent", f"{hb.agent_id}: {foreign}")
+        return msgspec.structs.replace(hb, cameras=[c for c in hb.cameras if c.camera_id in own])
 
     def _batch(
         self,
@@ -245,84 +363,249 @@ class IngestServer:
                 f"batch claims agent {parts.agent_id!r} but its key belongs to {bound_agent!r}"
             )
         self.stats.batches += 1
-        sightings = [(i, t) for _, i, t in parts.items if isinstance(i, wire.Sighting)]
-        self.stats.faces_received += len(parts.items) - len(sightings)  # no watchlist yet
-        refs = iter(self._thumbs.append([f for _, thumbs in sightings for f in thumbs]))
-        for item, thumbs in sightings:
-            own = [next(refs) for _ in thumbs]
-            turn.sightings.append(IncomingSighting(parts.agent_id, item, own))  # type: ignore[arg-type]
-        ids = [item.event_id for item, _ in sightings]
-        self.stats.items_rejected += len(parts.rejected)
-        for r in parts.rejected:
-            log.warning(
-                "agent %s batch %d item %d refused: %s",
-                parts.agent_id,
-                parts.batch_id,
-                r.index,
-                r.reason,
+        now = self._clock()
+        own = self._cameras.get(parts.agent_id, set())
+        rejected = list(parts.rejected)
+        items: list[tuple[int, wire.Sighting, list[wire.Frame]]] = []
+        for index, item, thumbs in parts.items:
+            if not isinstance(item, wire.Sighting):
+                self.stats.faces_received += 1  # no face watchlist yet
+                continue
+            problem = self._item_problem(item, own, now)
+            if problem:
+                rejected.append(wire.Rejected(index, problem))
+            else:
+                items.append((index, item, thumbs))
+        for r in rejected:
+            self._item_refused(parts.agent_id, parts.batch_id, r)
+        turn.items += len(items)
+        turn.batches.append(_Batch(peer, parts.agent_id, parts.batch_id, items, rejected))
+
+    def _item_problem(self, item: wire.Sighting, cameras: set[str], now: float) -> str:
+        """Why an item cannot be stored, or empty."""
+        try:
+            uuid.UUID(item.event_id)
+        except ValueError:
+            return f"event_id {item.event_id!r} is not a UUID"
+        at = item.captured_at
+        if not math.isfinite(at):
+            return f"captured_at {at} is not a finite time"
+        if at < now - self._limits.max_age_s or at > now + self._limits.max_ahead_s:
+            return (
+                f"captured_at {at:.3f} is outside the accepted window "
+                f"[{now - self._limits.max_age_s:.0f}, {now + self._limits.max_ahead_s:.0f}] "
+                "(check the agent's clock)"
             )
-        turn.per_agent[parts.agent_id] += len(ids)
-        turn.acks.append((peer, wire.Ack(ref=parts.batch_id, rejected=parts.rejected), ids))
+        if item.camera_id not in cameras:
+            return f"camera {item.camera_id!r} was not announced by this agent"
+        return ""
+
+    def _item_refused(self, agent_id: str, batch_id: int, r: wire.Rejected) -> None:
+        self.stats.items_rejected += 1
+        self.stats.items_rejected_by_reason[_reason_kind(r.reason)] += 1
+        log.warning("agent %s batch %d item %d refused: %s", agent_id, batch_id, r.index, r.reason)
 
     def _refuse(self, peer: bytes, header: bytes, reason: str, err: Exception, turn: _Turn) -> None:
         self._reject(reason, str(err))
         ref = wire.batch_ref(header)
         if ref is not None:
-            turn.acks.append((peer, wire.Ack(ref=ref, status="rejected", error=str(err)), []))
+            turn.refusals.append((peer, wire.Ack(ref=ref, status="rejected", error=str(err))))
 
     def _reject(self, reason: str, detail: str | None) -> None:
         self.stats.messages_rejected[reason] += 1
         self.stats.last_error = f"{reason}: {detail}" if detail else reason
         log.warning("rejected message: %s", self.stats.last_error)
 
-    def _commit(self, turn: _Turn) -> bool:
-        if not (turn.sightings or turn.hellos or turn.heartbeats):
-            return bool(turn.acks)
-        now = self._clock()
-        con = self._db.writer
+    # -- storing --------------------------------------------------------------------------
+
+    def _settle(self, turn: _Turn) -> list[tuple[bytes, wire.Ack]]:
+        """Store a turn; the acks to send (none for what could not be stored)."""
+        acks = list(turn.refusals)
+        if not (turn.batches or turn.hellos or turn.heartbeats):
+            return acks
         try:
+            self._check_space()
+            try:
+                self._store(turn.batches, turn.hellos, turn.heartbeats)
+            except StorageUnavailable:
+                raise
+            except Exception as err:
+                self._store_failed(err, len(turn.batches))
+                self._probe()
+                self.stats.turns_retried += 1
+                self._store_apart(turn)
+        except StorageUnavailable as err:
+            self._unavailable(str(err))
+            return acks
+        if self.problem:
+            log.warning("storage works again after: %s", self.problem)
+            self.problem = ""
+        acks += [(peer, wire.Ack(ref=hello.msg_id)) for peer, hello in turn.hellos]
+        acks += [(b.peer, _ack(b)) for b in turn.batches]
+        return acks
+
+    def _store_apart(self, turn: _Turn) -> None:
+        """Store a turn whose commit failed piece by piece: hellos and heartbeats, then each
+        batch, then each item of a batch that fails; an item failing alone while the
+        database writes is refused for good."""
+        self._store([], turn.hellos, turn.heartbeats)
+        for batch in turn.batches:
+            try:
+                self._store([batch], [], [])
+                continue
+            except StorageUnavailable:
+                raise
+            except Exception as err:
+                self._store_failed(err, 1)
+                self._probe()
+            kept = []
+            for one in batch.items:
+                single = _Batch(batch.peer, batch.agent_id, batch.batch_id, [one], [])
+                try:
+                    self._store([single], [], [])
+                    kept.append(one)
+                    batch.stored |= single.stored
+                except StorageUnavailable:
+                    raise
+                except Exception as err:
+                    self._probe()
+                    refusal = wire.Rejected(one[0], f"store failed: {err}"[:300])
+                    batch.rejected.append(refusal)
+                    self._item_refused(batch.agent_id, batch.batch_id, refusal)
+            batch.items = kept
+
+    def _store(
+        self,
+        batches: list[_Batch],
+        hellos: list[tuple[bytes, wire.AgentHello]],
+        heartbeats: list[wire.Heartbeat],
+    ) -> None:
+        """Write thumbnails, then rows in one writer job; wait for its commit.
+
+        Raises:
+            StorageUnavailable: The thumbnails could not be written.
+            Exception: Whatever the write job or its commit raised (thumbnails reclaimed).
+        """
+        mark = self._thumbs.mark()
+        frames = [f for b in batches for _, _, thumbs in b.items for f in thumbs]
+        try:
+            refs = iter(self._thumbs.append(frames))
             self._thumbs.flush()
-            con.execute("BEGIN")
-            new = self._sightings.insert(con, turn.sightings, now)
-            for hello in turn.hellos:
-                self._agents.hello(con, hello, now)
-            for hb in turn.heartbeats:
-                self._agents.heartbeat(con, hb, now)
-            counts = self._unflushed + turn.per_agent
-            flush = bool(turn.hellos or turn.heartbeats) or now - self._last_flush >= 2.0
-            if flush and counts:
-                self._agents.seen(con, dict(counts), now)
-            con.execute("COMMIT")
-        except Exception as err:
-            self._rollback(con)
-            self.stats.store_errors += 1
-            self.stats.last_error = f"store failed: {err}"
-            log.error(
-                "storing %d sightings failed, not acknowledged (agents will resend): %s",
-                len(turn.sightings),
-                err,
+        except OSError as err:
+            self.stats.thumb_bytes_reclaimed += self._thumbs.truncate(mark)
+            raise StorageUnavailable(f"thumbnails cannot be written: {err}") from err
+        items = [
+            IncomingSighting(b.agent_id, item, [next(refs) for _ in thumbs])
+            for b in batches
+            for _, item, thumbs in b.items
+        ]
+        per_agent = collections.Counter({b.agent_id: len(b.items) for b in batches})
+        stored = _Stored()
+        future: Future[None] = self._db.writer.submit(
+            lambda con: self._write(con, items, hellos, heartbeats, per_agent, stored)
+        )
+        if self._on_store is not None and items:
+            follow_up = self._on_store(items)
+            self._db.writer.submit(
+                lambda con: (
+                    follow_up(con, stored.new, stored.received_at) if stored.received_at else None
+                )
             )
-            return False
-        turn.new_ids = new
+        try:
+            future.result()
+        except Exception:
+            self.stats.thumb_bytes_reclaimed += self._thumbs.truncate(mark)
+            raise
+        for b in batches:
+            b.stored = {item.event_id for _, item, _ in b.items} & stored.new
+        self.stats.sightings_stored += len(stored.new)
+        self.stats.duplicates += len(items) - len(stored.new)
+
+    def _write(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        items: list[IncomingSighting],
+        hellos: list[tuple[bytes, wire.AgentHello]],
+        heartbeats: list[wire.Heartbeat],
+        per_agent: collections.Counter[str],
+        stored: _Stored,
+    ) -> None:
+        """The writer job of one turn (writer thread, inside its transaction)."""
+        now = max(self._clock(), self._last_received)  # received_at never goes back
+        new = self._sightings.insert(con, items, now)
+        for _, hello in hellos:
+            self._agents.hello(con, hello, now)
+        for hb in heartbeats:
+            self._agents.heartbeat(con, hb, now)
+        counts = self._unflushed + per_agent
+        flush = bool(hellos or heartbeats) or now - self._last_flush >= 2.0
+        if flush and counts:
+            self._agents.seen(con, dict(counts), now)
+        # Counters change only here, on the writer thread; a rollback that follows this job
+        # costs at most a delivery count on the agents page, never a sighting.
         if flush:
             self._unflushed.clear()
             self._last_flush = now
         else:
             self._unflushed = counts
-        self.stats.sightings_stored += len(new)
-        self.stats.duplicates += len(turn.sightings) - len(new)
-        turn.acks = [(peer, _counted(ack, ids, new), ids) for peer, ack, ids in turn.acks]
-        return True
+        self._last_received = now
+        stored.new, stored.received_at = new, now
 
-    @staticmethod
-    def _rollback(con: Any) -> None:
+    def _check_space(self) -> None:
+        if self._data_dir is None:
+            return
         try:
-            con.execute("ROLLBACK")
-        except Exception:
-            log.debug("rollback had no open transaction")
+            st = os.statvfs(self._data_dir)
+        except OSError as err:
+            raise StorageUnavailable(f"cannot check free space of {self._data_dir}: {err}") from err
+        free = st.f_bavail * st.f_frsize
+        if free < self._limits.min_free_bytes:
+            raise StorageUnavailable(
+                f"disk almost full: {free >> 20} MiB free in {self._data_dir}, "
+                f"at least {self._limits.min_free_bytes >> 20} MiB needed"
+            )
+
+    def _probe(self) -> None:
+        """Raise ``StorageUnavailable`` unless a trivial write commits now."""
+        if not self._db.writable(timeout=10.0):
+            raise StorageUnavailable(
+                f"the database cannot write: {self._db.writer.stats.last_error}"
+            )
+
+    def _store_failed(self, err: Exception, batches: int) -> None:
+        self.stats.store_errors += 1
+        self.stats.last_error = f"store failed: {err}"
+        log.error("storing %d batch(es) failed, rolled back: %s", batches, err)
+
+    def _unavailable(self, why: str) -> None:
+        self.stats.storage_unavailable += 1
+        if why != self.problem:
+            log.error("ingest is not acknowledging (agents keep their data): %s", why)
+        self.problem = why
+        self.stats.last_error = why
 
 
-def _counted(ack: wire.Ack, ids: list[str], new: set[str]) -> wire.Ack:
-    """The ack with how many of its sightings were stored now and how many were known."""
-    stored = sum(1 for i in ids if i in new)
-    return msgspec.structs.replace(ack, stored=stored, duplicates=len(ids) - stored)
+def _ack(batch: _Batch) -> wire.Ack:
+    """A batch's ack: how many of its sightings were stored now and how many were known."""
+    stored = len(batch.stored)
+    return wire.Ack(
+        ref=batch.batch_id,
+        rejected=sorted(batch.rejected, key=lambda r: r.index),
+        stored=stored,
+        duplicates=len(batch.items) - stored,
+    )
+
+
+def _reason_kind(reason: str) -> str:
+    """A short, countable kind of an item refusal reason."""
+    for prefix, kind in (
+        ("invalid item", "invalid item"),
+        ("thumbnail", "bad thumbnail"),
+        ("event_id", "event id not a UUID"),
+        ("captured_at", "capture time out of window"),
+        ("camera", "camera not announced"),
+        ("store failed", "store failed"),
+    ):
+        if reason.startswith(prefix):
+            return kind
+    return "other"

@@ -190,6 +190,20 @@ def _valid_batch(batch_id: int, agent: str = "a1") -> tuple[list[bytes], str]:
     ], s.event_id
 
 
+def hello(sock: zmq.Socket[Any], agent: str, cameras: list[str]) -> dict[str, Any]:
+    """Announce ``agent`` with ``cameras`` on a raw DEALER socket; central's answer."""
+    msg = wire.AgentHello(
+        agent_id=agent,
+        software_version="test",
+        cameras=[wire.CameraInfo(camera_id=c) for c in cameras],
+        msg_id=1,
+    )
+    sock.send_multipart([wire.encode(msg)])
+    assert sock.poll(5000), "central did not answer the hello"
+    answer: dict[str, Any] = msgpack.unpackb(sock.recv_multipart()[0])
+    return answer
+
+
 def _malformed(name: str) -> list[bytes]:
     good, _ = _valid_batch(99)
     item = msgpack.unpackb(good[0])["items"][0]
@@ -228,6 +242,7 @@ def test_malformed_frames_are_rejected_counted_and_central_keeps_serving(
     sock = _curve_dealer(
         ctx, central.ingest.bound_endpoint, ring, ring.root / "agents" / "a1.key_secret"
     )
+    assert hello(sock, "a1", ["cam-1"])["kind"] == "ack"
     answers: dict[str, dict[str, Any]] = {}
     for name in MALFORMED:
         sock.send_multipart(_malformed(name))

@@ -38,6 +38,7 @@ from typing import Any, Final
 
 import duckdb
 
+from central.store.db import Database
 from central.watchlist.index import CONFUSION_CLASSES
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,7 @@ class PlateIndexer:
     """Moves newly received sightings into ``plate_index`` in key-sorted batches.
 
     Args:
-        con: A connection of its own (a cursor of the database's writer connection).
+        db: The central database (each step is a job on its writer).
         lag_s: Index only rows received at least this long ago, so that an ingest
             transaction still open when the batch is cut cannot be skipped.
         clock: UNIX time source (tests inject one).
@@ -112,12 +113,12 @@ class PlateIndexer:
 
     def __init__(
         self,
-        con: duckdb.DuckDBPyConnection,
+        db: Database,
         lag_s: float = 60.0,
         clock: Callable[[], float] = time.time,
         stop: threading.Event | None = None,
     ) -> None:
-        self._con = con
+        self._db = db
         self._lag = lag_s
         self._clock = clock
         self._stop = stop or threading.Event()
@@ -128,15 +129,13 @@ class PlateIndexer:
         Returns:
             Index rows added.
         """
-        con = self._con
         started = time.perf_counter()
         high = datetime.fromtimestamp(self._clock(), UTC) - timedelta(seconds=self._lag)
-        con.execute("BEGIN")
-        try:
+
+        def append(con: duckdb.DuckDBPyConnection) -> tuple[Any, ...] | None:
             low = watermark(con)
             if high <= low:
-                con.execute("ROLLBACK")
-                return 0
+                return None
             sql = key_rows_sql("sightings", "received_at >= ? AND received_at < ?")
             row = first_row(
                 con.execute(
@@ -145,10 +144,9 @@ class PlateIndexer:
                 )
             )
             con.execute("UPDATE plate_index_state SET watermark = ? WHERE id = 1", [high])
-            con.execute("COMMIT")
-        except duckdb.Error:
-            con.execute("ROLLBACK")
-            raise
+            return row
+
+        row = self._db.writer.call(append, timeout=3600.0)
         added = int(row[0]) if row else 0
         log.info("plate index: %s rows added in %.2fs", added, time.perf_counter() - started)
         self._merge_finished_days(high)
@@ -156,21 +154,25 @@ class PlateIndexer:
 
     def _merge_finished_days(self, high: datetime) -> None:
         """Merge the runs of every finished UTC day that got index rows since the last merge."""
-        row = first_row(self._con.execute("SELECT merged_through FROM plate_index_state"))
         today = high.replace(hour=0, minute=0, second=0, microsecond=0)
-        since: datetime = row[0] if row else today
-        days = self._con.execute(
-            "SELECT DISTINCT time_bucket(INTERVAL 1 DAY, captured_at, TIMESTAMPTZ '2000-01-01') "
-            "AS day FROM plate_index WHERE captured_at >= ? AND captured_at < ? ORDER BY day",
-            [since, today],
-        ).fetchall()
+        with self._db.reader() as con:
+            row = first_row(con.execute("SELECT merged_through FROM plate_index_state"))
+            since: datetime = row[0] if row else today
+            days = con.execute(
+                "SELECT DISTINCT time_bucket(INTERVAL 1 DAY, captured_at, "
+                "TIMESTAMPTZ '2000-01-01') AS day FROM plate_index "
+                "WHERE captured_at >= ? AND captured_at < ? ORDER BY day",
+                [since, today],
+            ).fetchall()
         for (day,) in days:
             if self._stop.is_set():
                 return
             self.merge_day(day.astimezone(UTC))
         if since < today and not self._stop.is_set():
-            self._con.execute(
-                "UPDATE plate_index_state SET merged_through = ? WHERE id = 1", [today]
+            self._db.writer.call(
+                lambda con: con.execute(
+                    "UPDATE plate_index_state SET merged_through = ? WHERE id = 1", [today]
+                )
             )
 
     def merge_day(self, day: datetime) -> int:
@@ -179,28 +181,29 @@ class PlateIndexer:
         Returns:
             Rows rewritten.
         """
-        con, end = self._con, day + timedelta(days=1)
+        end = day + timedelta(days=1)
         started = time.perf_counter()
-        con.execute("BEGIN")
-        try:
+
+        def merge(con: duckdb.DuckDBPyConnection) -> tuple[Any, ...] | None:
             con.execute(
-                "CREATE TEMP TABLE merge_rows AS SELECT * FROM plate_index "
+                "CREATE OR REPLACE TEMP TABLE merge_rows AS SELECT * FROM plate_index "
                 "WHERE captured_at >= ? AND captured_at < ?",
                 [day, end],
             )
-            con.execute(
-                "DELETE FROM plate_index WHERE captured_at >= ? AND captured_at < ?", [day, end]
-            )
-            row = first_row(
+            try:
                 con.execute(
-                    "INSERT INTO plate_index SELECT * FROM merge_rows ORDER BY k, captured_at"
+                    "DELETE FROM plate_index WHERE captured_at >= ? AND captured_at < ?",
+                    [day, end],
                 )
-            )
-            con.execute("DROP TABLE merge_rows")
-            con.execute("COMMIT")
-        except duckdb.Error:
-            con.execute("ROLLBACK")
-            raise
+                return first_row(
+                    con.execute(
+                        "INSERT INTO plate_index SELECT * FROM merge_rows ORDER BY k, captured_at"
+                    )
+                )
+            finally:
+                con.execute("DROP TABLE IF EXISTS merge_rows")
+
+        row = self._db.writer.call(merge, timeout=3600.0)
         rows = int(row[0]) if row else 0
         log.info(
             "plate index: merged %s rows of %s in %.2fs",
