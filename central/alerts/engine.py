@@ -300,6 +300,11 @@ class AlertEngine:
             return self._repo.protected(con, older_than.timestamp(), self._clock(), days)
 
     @property
+    def queued(self) -> int:
+        """Jobs waiting for the database writer (alert jobs among them)."""
+        return self._db.writer.queued
+
+    @property
     def behind(self) -> bool:
         """Whether a follow-up failed and a catch-up is due."""
         return self._behind.is_set()

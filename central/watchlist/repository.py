@@ -217,12 +217,14 @@ class WatchlistRepository:
         when = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
         wanted = None if keys is None else list(keys)
         with self._db.reader() as con:
-            return con.execute(
+            rel = con.sql(
                 f"SELECT {cols} FROM watchlist_entries WHERE (valid_until IS NULL OR "
                 "valid_until > ?) AND (?::VARCHAR IS NULL OR list_name = ?) AND "
                 "(?::VARCHAR[] IS NULL OR entry_key IN (SELECT unnest(?::VARCHAR[])))",
-                [when, list_name, list_name, wanted, wanted],
-            ).to_arrow_table()
+                params=[when, list_name, list_name, wanted, wanted],
+            )
+            assert rel is not None  # a SELECT always gives a relation
+            return rel.to_arrow_table()
 
     def record_sync(
         self,

@@ -76,10 +76,8 @@ def store(
     ids: list[str] = []
     # One insert per received time, so received_at follows captured_at like live ingest.
     for item in items:
-        con = db.writer
-        con.execute("BEGIN")
-        repo.insert(con, [item], item.sighting.captured_at + received_delay)
-        con.execute("COMMIT")
+        received = item.sighting.captured_at + received_delay
+        db.writer.call(lambda con, i=item, r=received: repo.insert(con, [i], r))
         ids.append(item.sighting.event_id)
     return ids
 

@@ -50,7 +50,7 @@ def loaded(
 def _index(db: Database, upto: float | None) -> None:
     """Index rows received before ``upto`` (None: leave everything in the tail)."""
     if upto is not None:
-        PlateIndexer(db.writer.cursor(), lag_s=0, clock=lambda: upto).compact()
+        PlateIndexer(db, lag_s=0, clock=lambda: upto).compact()
 
 
 def _names(ids: dict[str, str], rows: list[dict[str, Any]]) -> set[str]:
