@@ -53,6 +53,8 @@ from shared.keys import KeyPair
 
 log = logging.getLogger(__name__)
 
+_LOG_EVERY_S = 5.0
+
 # The alert engine's follow-up of a stored turn: a writer job given the new event ids and
 # the turn's receive time (see ``AlertEngine.after_store``).
 FollowUp = Callable[[duckdb.DuckDBPyConnection, set[str], float], None]
@@ -213,6 +215,7 @@ class IngestServer:
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
         self.problem = ""  # why storage is refused now; empty when ingest is healthy
+        self._warned: dict[str, tuple[float, int]] = {}
         self.last_turn_at = 0.0
         self.bound_endpoint = ""
 
@@ -402,8 +405,16 @@ class IngestServer:
 
     def _item_refused(self, agent_id: str, batch_id: int, r: wire.Rejected) -> None:
         self.stats.items_rejected += 1
-        self.stats.items_rejected_by_reason[_reason_kind(r.reason)] += 1
-        log.warning("agent %s batch %d item %d refused: %s", agent_id, batch_id, r.index, r.reason)
+        kind = _reason_kind(r.reason)
+        self.stats.items_rejected_by_reason[kind] += 1
+        self._warn(
+            f"item:{kind}",
+            "agent %s batch %d item %d refused: %s",
+            agent_id,
+            batch_id,
+            r.index,
+            r.reason,
+        )
 
     def _refuse(self, peer: bytes, header: bytes, reason: str, err: Exception, turn: _Turn) -> None:
         self._reject(reason, str(err))
@@ -414,7 +425,19 @@ class IngestServer:
     def _reject(self, reason: str, detail: str | None) -> None:
         self.stats.messages_rejected[reason] += 1
         self.stats.last_error = f"{reason}: {detail}" if detail else reason
-        log.warning("rejected message: %s", self.stats.last_error)
+        self._warn(reason, "rejected message: %s", self.stats.last_error)
+
+    def _warn(self, key: str, msg: str, *args: object) -> None:
+        """Log a warning, at most once per ``_LOG_EVERY_S`` per ``key`` (a flood of bad
+        messages must not flood the log too); how many were held back is said."""
+        now = time.monotonic()
+        last, held = self._warned.get(key, (0.0, 0))
+        if now - last < _LOG_EVERY_S:
+            self._warned[key] = (last, held + 1)
+            return
+        self._warned[key] = (now, 0)
+        suffix = f" (and {held} more like it)" if held else ""
+        log.warning(msg + suffix, *args)
 
     # -- storing --------------------------------------------------------------------------
 
@@ -431,7 +454,6 @@ class IngestServer:
                 raise
             except Exception as err:
                 self._store_failed(err, len(turn.batches))
-                self._probe()
                 self.stats.turns_retried += 1
                 self._store_apart(turn)
         except StorageUnavailable as err:
@@ -457,21 +479,20 @@ class IngestServer:
                 raise
             except Exception as err:
                 self._store_failed(err, 1)
-                self._probe()
             kept = []
             for one in batch.items:
                 single = _Batch(batch.peer, batch.agent_id, batch.batch_id, [one], [])
                 try:
                     self._store([single], [], [])
-                    kept.append(one)
-                    batch.stored |= single.stored
                 except StorageUnavailable:
                     raise
-                except Exception as err:
-                    self._probe()
+                except Exception as err:  # the row itself cannot be stored
                     refusal = wire.Rejected(one[0], f"store failed: {err}"[:300])
                     batch.rejected.append(refusal)
                     self._item_refused(batch.agent_id, batch.batch_id, refusal)
+                    continue
+                kept.append(one)
+                batch.stored |= single.stored
             batch.items = kept
 
     def _store(
@@ -513,8 +534,10 @@ class IngestServer:
             )
         try:
             future.result()
-        except Exception:
+        except Exception as err:
             self.stats.thumb_bytes_reclaimed += self._thumbs.truncate(mark)
+            if not _about_the_data(err):
+                raise StorageUnavailable(f"the database cannot write: {err}") from err
             raise
         for b in batches:
             b.stored = {item.event_id for _, item, _ in b.items} & stored.new
@@ -565,13 +588,6 @@ class IngestServer:
                 f"at least {self._limits.min_free_bytes >> 20} MiB needed"
             )
 
-    def _probe(self) -> None:
-        """Raise ``StorageUnavailable`` unless a trivial write commits now."""
-        if not self._db.writable(timeout=10.0):
-            raise StorageUnavailable(
-                f"the database cannot write: {self._db.writer.stats.last_error}"
-            )
-
     def _store_failed(self, err: Exception, batches: int) -> None:
         self.stats.store_errors += 1
         self.stats.last_error = f"store failed: {err}"
@@ -594,6 +610,26 @@ def _ack(batch: _Batch) -> wire.Ack:
         stored=stored,
         duplicates=len(batch.items) - stored,
     )
+
+
+# Errors that say a row itself cannot be stored; anything else (I/O, a full disk, memory,
+# a failing commit) is the storage's problem: nothing is refused for good then.
+_DATA_ERRORS = (
+    duckdb.ConversionException,
+    duckdb.ConstraintException,
+    duckdb.InvalidInputException,
+    duckdb.TypeMismatchException,
+    duckdb.OutOfRangeException,
+    duckdb.BinderException,
+    ValueError,
+    TypeError,
+    OverflowError,
+)
+
+
+def _about_the_data(err: BaseException) -> bool:
+    """Whether a failed write was refused because of what was written (not storage)."""
+    return isinstance(err, _DATA_ERRORS) and not isinstance(err, duckdb.IOException)
 
 
 def _reason_kind(reason: str) -> str:
