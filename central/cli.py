@@ -234,7 +234,7 @@ def retention_run_cmd(
             data_dir / "thumbs",
             alerts,
             AuditLog(db),
-            RetentionPolicy(r.non_hit_days, r.chunk_rows, r.max_retries),
+            RetentionPolicy(r.non_hit_days, r.chunk_rows),
         )
         report = dataclasses.asdict(retention.run(actor=f"cli:{getpass.getuser()}"))
     finally:

@@ -76,7 +76,6 @@ class RetentionPolicy:
 
     non_hit_days: float = 14.0
     chunk_rows: int = 20_000
-    max_retries: int = 20
 
 
 class Retention:
@@ -332,13 +331,15 @@ def build_maintenance(
     cannot skip it forever and a short-lived process (a test) does not purge at once.
     """
     stop = threading.Event()
-    indexer = PlateIndexer(db, lag_s=config.search.index_lag_s, stop=stop)
+    indexer = PlateIndexer(
+        db, lag_s=config.search.index_lag_s, stop=stop, max_rows=config.search.index_max_rows
+    )
     tasks: list[tuple[str, float, float, Callable[[], object]]] = [
         ("plate-index", config.search.index_interval_s, 0.0, indexer.compact)
     ]
     cfg = config.retention
     if cfg.enabled:
-        policy = RetentionPolicy(cfg.non_hit_days, cfg.chunk_rows, cfg.max_retries)
+        policy = RetentionPolicy(cfg.non_hit_days, cfg.chunk_rows)
         retention = Retention(db, thumbs_root, protected, audit, policy, stop=stop)
         tasks.append(("retention", cfg.interval_s, min(cfg.interval_s, 600.0), retention.run))
     return Scheduler(tasks, stop)

@@ -6,6 +6,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import duckdb
 import pytest
 from typer.testing import CliRunner
 
@@ -143,14 +144,16 @@ def test_concurrent_records_while_ingest_writes(db: Database) -> None:
 
     def ingest() -> None:
         n = 0
-        while not stop.is_set():
-            db.writer.call(
-                lambda con, k=n: con.execute(
-                    "INSERT INTO agents (agent_id, first_seen, last_seen) "
-                    "SELECT 'a' || (? * 100 + i), now(), now() FROM range(100) t(i)",
-                    [k],
-                )
+
+        def insert(con: duckdb.DuckDBPyConnection) -> None:
+            con.execute(
+                "INSERT INTO agents (agent_id, first_seen, last_seen) "
+                "SELECT 'a' || (? * 100 + i), now(), now() FROM range(100) t(i)",
+                [n],
             )
+
+        while not stop.is_set():
+            db.writer.call(insert)
             n += 1
 
     def handler(k: int) -> None:
