@@ -3,8 +3,7 @@
 One thread owns the ROUTER socket. Each turn it drains what has arrived (up to
 ``max_drain`` messages, ``max_turn_items`` sightings), validates every item, appends the
 thumbnails to pack files, and hands the rows to the database writer as one job; only when
-that job has committed does it send the acks. The alert engine's follow-up job (matching
-done here, on this thread) is queued right behind, usually in the same transaction.
+that job has committed does it send the acks.
 
 Nothing one message does can stop the loop or another agent's data:
 
@@ -18,6 +17,11 @@ Nothing one message does can stop the loop or another agent's data:
   ingest resumes by itself once storage works again (agents resend what was not acked);
 * thumbnails written for a write that rolled back are cut off their pack again.
 
+Matching waits until the acks are out: the follow-up job that records alerts is queued
+after them (it commits with the next turn's rows when ingest is busy). A crash before it
+commits loses no alert: the alert engine matches again whatever was stored after its
+watermark when central starts.
+
 Memory is bounded per connection by ZeroMQ: each frame at most ``max_frame_bytes``
 (a larger one drops the connection), at most ``rcv_hwm`` whole messages queued per agent
 (then TCP pushes back), and a message of more than ``max_frames`` frames is refused
@@ -27,6 +31,7 @@ without being kept.
 from __future__ import annotations
 
 import collections
+import functools
 import logging
 import math
 import os
@@ -46,7 +51,7 @@ from zmq.auth.thread import ThreadAuthenticator
 
 from central.store.agents import AgentRepository
 from central.store.db import Database
-from central.store.sightings import IncomingSighting, SightingRepository
+from central.store.sightings import FollowUp, IncomingSighting, SightingRepository
 from central.store.thumbs import ThumbStore
 from shared import wire
 from shared.keys import KeyPair
@@ -54,10 +59,6 @@ from shared.keys import KeyPair
 log = logging.getLogger(__name__)
 
 _LOG_EVERY_S = 5.0
-
-# The alert engine's follow-up of a stored turn: a writer job given the new event ids and
-# the turn's receive time (see ``AlertEngine.after_store``).
-FollowUp = Callable[[duckdb.DuckDBPyConnection, set[str], float], None]
 
 
 @dataclass(frozen=True)
@@ -216,6 +217,7 @@ class IngestServer:
         self._thread: threading.Thread | None = None
         self.problem = ""  # why storage is refused now; empty when ingest is healthy
         self._warned: dict[str, tuple[float, int]] = {}
+        self._stored: list[tuple[list[IncomingSighting], _Stored]] = []
         self.last_turn_at = 0.0
         self.bound_endpoint = ""
 
@@ -283,6 +285,19 @@ class IngestServer:
         acks = self._settle(turn)
         for peer, ack in acks:
             sock.send_multipart([peer, wire.encode(ack)])
+        self._follow_up()
+
+    def _follow_up(self) -> None:
+        """After the acks: match what the turn stored and queue the alert follow-up (the
+        match watermark covers a crash before it commits)."""
+        stored, self._stored = self._stored, []
+        if self._on_store is None:
+            return
+        for items, result in stored:
+            job = self._on_store(items)
+            self._db.writer.submit(
+                functools.partial(job, new=result.new, received=result.received_at)
+            )
 
     def _recv(self, sock: zmq.Socket[Any]) -> list[zmq.Frame] | None:
         """The next message, or None when none is waiting. A message with more than
@@ -525,13 +540,6 @@ class IngestServer:
         future: Future[None] = self._db.writer.submit(
             lambda con: self._write(con, items, hellos, heartbeats, per_agent, stored)
         )
-        if self._on_store is not None and items:
-            follow_up = self._on_store(items)
-            self._db.writer.submit(
-                lambda con: (
-                    follow_up(con, stored.new, stored.received_at) if stored.received_at else None
-                )
-            )
         try:
             future.result()
         except Exception as err:
@@ -539,6 +547,8 @@ class IngestServer:
             if not _about_the_data(err):
                 raise StorageUnavailable(f"the database cannot write: {err}") from err
             raise
+        if items:
+            self._stored.append((items, stored))
         for b in batches:
             b.stored = {item.event_id for _, item, _ in b.items} & stored.new
         self.stats.sightings_stored += len(stored.new)

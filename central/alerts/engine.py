@@ -42,7 +42,7 @@ from central.alerts.model import (
 )
 from central.alerts.repository import AlertRepository
 from central.store.db import Database
-from central.store.sightings import IncomingSighting, SightingRepository
+from central.store.sightings import FollowUp, IncomingSighting, SightingRepository
 from central.watchlist.model import Match
 from central.watchlist.service import WatchlistService
 from shared.errors import NotFound
@@ -50,7 +50,6 @@ from shared.errors import NotFound
 log = logging.getLogger(__name__)
 
 Hits = list[tuple[IncomingSighting, list[Match]]]
-FollowUp = Callable[[duckdb.DuckDBPyConnection, set[str], float], None]
 
 # The watermark is written at most this often while nothing matches (it only bounds the
 # work of a catch-up after a crash; alerts are idempotent either way).
@@ -166,8 +165,8 @@ class AlertEngine:
         """
         hits = self.match(items)
 
-        def follow_up(con: duckdb.DuckDBPyConnection, new_ids: set[str], received: float) -> None:
-            fresh = [(inc, m) for inc, m in hits if inc.sighting.event_id in new_ids]
+        def follow_up(con: duckdb.DuckDBPyConnection, new: set[str], received: float) -> None:
+            fresh = [(inc, m) for inc, m in hits if inc.sighting.event_id in new]
             try:
                 if fresh:
                     self._apply_hits(con, fresh, historical=False)
@@ -183,7 +182,7 @@ class AlertEngine:
         follow_up = self.after_store(items)
         ids = {inc.sighting.event_id for inc in items}
         received = self._clock()
-        return self._db.writer.submit(lambda con: follow_up(con, ids, received))
+        return self._db.writer.submit(lambda con: follow_up(con, new=ids, received=received))
 
     def _advance(self, con: duckdb.DuckDBPyConnection, received: float, force: bool) -> None:
         """Move the match watermark to ``received`` (all before it is matched)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import duckdb
 import pyarrow as pa
@@ -60,6 +60,14 @@ class IncomingSighting:
     agent_id: str
     sighting: wire.Sighting
     thumbs: list[ThumbRef]
+
+
+class FollowUp(Protocol):
+    """A writer job that follows sightings just stored (the alert engine's), given the
+    event ids that were new and their ``received_at``."""
+
+    def __call__(self, con: duckdb.DuckDBPyConnection, new: set[str], received: float) -> None:
+        """Run within the writer's transaction."""
 
 
 def incoming(row: Sequence[Any]) -> IncomingSighting:
