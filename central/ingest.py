@@ -190,7 +190,7 @@ class IngestServer:
         thumbs: ThumbStore,
         limits: IngestLimits | None = None,
         clock: Callable[[], float] = time.time,
-        on_store: Callable[[list[IncomingSighting]], FollowUp] | None = None,
+        on_store: Callable[[list[IncomingSighting]], FollowUp | None] | None = None,
         data_dir: Path | None = None,
     ) -> None:
         self.stats = IngestStats()
@@ -295,9 +295,10 @@ class IngestServer:
             return
         for items, result in stored:
             job = self._on_store(items)
-            self._db.writer.submit(
-                functools.partial(job, new=result.new, received=result.received_at)
-            )
+            if job is not None:
+                self._db.writer.submit(
+                    functools.partial(job, new=result.new, received=result.received_at)
+                )
 
     def _recv(self, sock: zmq.Socket[Any]) -> list[zmq.Frame] | None:
         """The next message, or None when none is waiting. A message with more than

@@ -157,13 +157,17 @@ class AlertEngine:
         self.stats.sightings_matched += len(hits)
         return hits
 
-    def after_store(self, items: list[IncomingSighting]) -> FollowUp:
-        """Match a turn's sightings; the writer job that records their alerts.
+    def after_store(self, items: list[IncomingSighting]) -> FollowUp | None:
+        """Match a turn's sightings; the writer job that records their alerts, or None
+        when nothing matched and the watermark was written less than a second ago (an
+        empty job would cost the writer a transaction for nothing).
 
         The job takes the event ids the turn stored (duplicates were matched when first
         stored) and the turn's ``received_at``, which the watermark moves to.
         """
         hits = self.match(items)
+        if not hits and time.monotonic() - self._watermark_written < _WATERMARK_EVERY_S:
+            return None
 
         def follow_up(con: duckdb.DuckDBPyConnection, new: set[str], received: float) -> None:
             fresh = [(inc, m) for inc, m in hits if inc.sighting.event_id in new]
@@ -179,15 +183,15 @@ class AlertEngine:
 
     def on_commit(self, items: list[IncomingSighting]) -> Future[None]:
         """Match sightings stored outside ingest's turns and record their alerts (async)."""
-        follow_up = self.after_store(items)
-        ids = {inc.sighting.event_id for inc in items}
-        received = self._clock()
-        return self._db.writer.submit(lambda con: follow_up(con, new=ids, received=received))
+        hits = self.match(items)
+        return self._db.writer.submit(lambda con: self._apply_hits(con, hits, historical=False))
 
     def _advance(self, con: duckdb.DuckDBPyConnection, received: float, force: bool) -> None:
         """Move the match watermark to ``received`` (all before it is matched)."""
         now = time.monotonic()
-        if self._behind.is_set() or not (force or now - self._watermark_written >= 1.0):
+        if self._behind.is_set() or not (
+            force or now - self._watermark_written >= _WATERMARK_EVERY_S
+        ):
             return
         con.execute(
             "UPDATE match_state SET watermark = greatest(watermark, to_timestamp(?)) WHERE id = 1",
