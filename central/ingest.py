@@ -164,6 +164,7 @@ class _Turn:
     heartbeats: list[wire.Heartbeat] = field(default_factory=list)
     refusals: list[tuple[bytes, wire.Ack]] = field(default_factory=list)
     items: int = 0
+    messages: int = 0
 
 
 @dataclass
@@ -218,6 +219,8 @@ class IngestServer:
         self.problem = ""  # why storage is refused now; empty when ingest is healthy
         self._warned: dict[str, tuple[float, int]] = {}
         self._stored: list[tuple[list[IncomingSighting], _Stored]] = []
+        self._sock: zmq.Socket[Any] | None = None  # the ingest thread's, while it runs
+        self._next: _Turn | None = None  # received while the writer committed a turn
         self.last_turn_at = 0.0
         self.bound_endpoint = ""
 
@@ -256,11 +259,16 @@ class IngestServer:
             sock.bind(self._endpoint)
             self.bound_endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
             self._ready.set()
+            self._sock = sock
             while not self._stop.is_set():
                 self.last_turn_at = time.time()
-                if sock.poll(100):
+                if self._next is not None or sock.poll(100):
                     self._turn(sock)
+            if self._next is not None:  # received while the last turn committed
+                self._sock, turn, self._next = None, self._next, None
+                self._finish(sock, turn)
         finally:
+            self._sock = None
             sock.close(linger=2000)
             auth.stop()
             ctx.term()
@@ -268,19 +276,34 @@ class IngestServer:
     # -- one turn -------------------------------------------------------------------------
 
     def _turn(self, sock: zmq.Socket[Any]) -> None:
-        turn = _Turn()
-        for _ in range(self._limits.max_drain):
+        turn, self._next = self._next or _Turn(), None
+        self._drain(sock, turn)
+        self._finish(sock, turn)
+
+    def _drain(self, sock: zmq.Socket[Any], turn: _Turn) -> None:
+        """Receive and check what is waiting, up to the turn's bounds."""
+        for _ in range(self._limits.max_drain - turn.messages):
             if turn.items >= self._limits.max_turn_items:
                 break  # keep each commit short, so acks stay prompt under load
             frames = self._recv(sock)
             if frames is None:
                 break
             self.stats.messages += 1
+            turn.messages += 1
             try:
                 self._handle(frames, turn)
             except Exception as err:  # one message's surprise must not stop ingest
                 log.exception("handling a message failed")
                 self._reject(f"internal error: {type(err).__name__}", str(err))
+
+    def _prefetch(self) -> None:
+        """While the writer commits a turn, receive and check the next one (its
+        thumbnails and rows wait until this turn is settled)."""
+        if self._sock is not None and self._next is None:
+            self._next = _Turn()
+            self._drain(self._sock, self._next)
+
+    def _finish(self, sock: zmq.Socket[Any], turn: _Turn) -> None:
         self.stats.turns += 1
         acks = self._settle(turn)
         for peer, ack in acks:
@@ -541,6 +564,7 @@ class IngestServer:
         future: Future[None] = self._db.writer.submit(
             lambda con: self._write(con, items, hellos, heartbeats, per_agent, stored)
         )
+        self._prefetch()
         try:
             future.result()
         except Exception as err:
