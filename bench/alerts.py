@@ -36,8 +36,8 @@ from shared.paths import REPO_ROOT
 
 def _wanted_db(root: Path, entries: int, rng: random.Random) -> tuple[Path, list[str]]:
     """Import a synthetic national list into central's DuckDB file; return a sample."""
-    import duckdb
 
+    from central.store.db import Database
     from central.watchlist.model import ListSettings
     from central.watchlist.repository import WatchlistRepository
     from central.watchlist.sync import import_file
@@ -46,11 +46,13 @@ def _wanted_db(root: Path, entries: int, rng: random.Random) -> tuple[Path, list
     export, db_file = root / "export.csv", root / "central" / "varta.duckdb"
     db_file.parent.mkdir(parents=True)
     write_export(export, listed, rng, 300)
-    with duckdb.connect(str(db_file)) as con:
-        repo = WatchlistRepository(con)
-        repo.ensure_schema()
+    db = Database(db_file)
+    try:
+        repo = WatchlistRepository(db)
         repo.save_list(ListSettings(name="national"))
         import_file(repo, "national", export, full=True)
+    finally:
+        db.close()
     export.unlink()
     return db_file, rng.sample(listed, 5000)
 

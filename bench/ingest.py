@@ -9,6 +9,7 @@ central's ack (sent after the commit) reached the agent.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import random
@@ -101,12 +102,16 @@ def duckdb_ceiling(seconds: float, directory: Path, batch: int = 5000) -> float:
             for s in pool
         ]
         start = time.perf_counter()
-        db.writer.execute("BEGIN")
-        rows += len(repo.insert(db.writer, items, now))
-        db.writer.execute("COMMIT")
+        rows += len(db.writer.call(functools.partial(_insert, repo, items, now)))
         elapsed += time.perf_counter() - start
     db.close()
     return rows / elapsed
+
+
+def _insert(
+    repo: SightingRepository, items: list[IncomingSighting], now: float, con: Any
+) -> set[str]:
+    return repo.insert(con, items, now)
 
 
 def _agent_configs(root: Path, n: int, endpoint: str) -> list[Path]:

@@ -20,9 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
-import duckdb
-
 from bench.stats import percentile
+from central.store.db import Database
 from central.watchlist.matcher import Matcher
 from central.watchlist.model import ListSettings
 from central.watchlist.repository import WatchlistRepository
@@ -166,15 +165,22 @@ def _import_and_build(
     with tempfile.TemporaryDirectory(prefix="varta-bench-") as tmp:
         export, db = Path(tmp) / "export.csv", str(Path(tmp) / "bench.duckdb")
         write_export(export, listed, rng, partial)
-        with duckdb.connect(db) as conn:
-            repo = WatchlistRepository(conn)
-            repo.ensure_schema()
+        database = Database(db)
+        try:
+            repo = WatchlistRepository(database)
             repo.save_list(ListSettings(name="national", default_priority=3))
             report, import_s = _timed(lambda: import_file(repo, "national", export, full=True))
+        finally:
+            database.close()
         gc.collect()
         rss_before = _rss_mb()
-        with duckdb.connect(db) as conn:
-            matcher, build_s = _timed(lambda: Matcher.from_repository(WatchlistRepository(conn)))
+        database = Database(db)
+        try:
+            matcher, build_s = _timed(
+                lambda: Matcher.from_repository(WatchlistRepository(database))
+            )
+        finally:
+            database.close()
     gc.collect()
     return matcher, {
         "import_s": round(import_s, 2),

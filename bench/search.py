@@ -31,6 +31,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
+import duckdb
+
 from central.audit import AuditLog
 from central.search import JourneyQuery, PlateQuery, SearchQuery, SearchService
 from central.search.index import first_row, key_rows_sql
@@ -102,8 +104,7 @@ FROM (
 """
 
 
-def _generate(db: Database, rows: int, with_pk: bool) -> None:
-    con = db.writer
+def _generate(con: duckdb.DuckDBPyConnection, rows: int, with_pk: bool) -> None:
     if not with_pk:  # same columns, no ART primary key (see the module docstring)
         con.execute("CREATE TABLE bench_s AS SELECT * FROM sightings LIMIT 0")
         con.execute("DROP TABLE sightings")
@@ -120,9 +121,8 @@ def _generate(db: Database, rows: int, with_pk: bool) -> None:
     con.execute("DROP TABLE bench_ids")
 
 
-def _build_index(db: Database) -> None:
+def _build_index(con: duckdb.DuckDBPyConnection) -> None:
     """One key-sorted run per UTC day, as ``PlateIndexer.merge_day`` leaves them."""
-    con = db.writer
     sql = key_rows_sql("sightings", "captured_at >= ? AND captured_at < ?")
     for d in range(DAYS + 1):
         day = START + timedelta(days=d)
@@ -218,16 +218,20 @@ def run(
         path = folder / f"search-{rows}.duckdb"
         reuse = path.exists()
         db = Database(path)
-        db.writer.execute(f"SET temp_directory = '{folder / 'spill'}'")
+        hours = 6 * 3600.0  # bulk loads run as the writer's own jobs, however long
+        db.writer.call(
+            lambda con: con.execute(f"SET temp_directory = '{folder / 'spill'}'"), alone=True
+        )
         started = time.perf_counter()
         if not reuse:
-            _generate(db, rows, with_pk)
+            db.writer.call(lambda con: _generate(con, rows, with_pk), alone=True, timeout=hours)
         generated = time.perf_counter()
         if not reuse:
-            _build_index(db)
-            db.writer.execute("CHECKPOINT")
+            db.writer.call(_build_index, alone=True, timeout=hours)
+            db.writer.call(lambda con: con.execute("CHECKPOINT"), alone=True, timeout=hours)
         indexed = time.perf_counter()
-        index_rows = first_row(db.writer.execute("SELECT count(*) FROM plate_index"))
+        with db.reader() as con:
+            index_rows = first_row(con.execute("SELECT count(*) FROM plate_index"))
         end = (START + timedelta(days=DAYS)).timestamp()  # "now" is the end of the data
         service = SearchService(db, AuditLog(db), clock=lambda: end)
         rng = random.Random(seed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from central.accounts import AccountService
 from central.accounts.bootstrap import build_accounts
 from central.alerts.runtime import Alerting, build_alerting
 from central.alerts.service import AlertService
+from central.alerts.webhooks import WebhookSender
 from central.api.account_controllers import (
     AuditController,
     AuthController,
@@ -28,11 +30,17 @@ from central.api.login_gate import LoginGate
 from central.api.openapi import document_errors
 from central.api.search import SearchController
 from central.audit import AuditLog
-from central.config import CentralConfig
-from central.ingest import IngestServer
+from central.config import CentralConfig, IngestConfig
+from central.ingest import IngestLimits, IngestServer
 from central.retention import Scheduler, build_maintenance
 from central.search import SearchService
-from central.services import AgentService, SightingService, StatusService
+from central.services import (
+    AgentService,
+    HealthService,
+    SightingService,
+    StatusService,
+    free_disk_problem,
+)
 from central.store.db import Database
 from central.store.thumbs import ThumbStore
 from central.watchlist.repository import WatchlistRepository
@@ -86,20 +94,18 @@ def build(config: CentralConfig) -> Central:
     accounts = build_accounts(config.auth, db, audit)
     server_keys = keys.load_pair(config.ingest.server_secret_key)
     allow = keys.load_allow_list(config.ingest.allowed_agents_dir)
-    watchlist_repo = WatchlistRepository(db.writer.cursor())
-    watchlist_repo.ensure_schema()
-    alerting = build_alerting(config, db, WatchlistService(watchlist_repo))
+    alerting = build_alerting(config, db, WatchlistService(WatchlistRepository(db)))
     ingest = IngestServer(
         config.ingest.bind,
         server_keys,
         allow,
         db,
         thumbs,
-        max_drain=config.ingest.max_drain,
-        max_turn_items=config.ingest.max_turn_items,
-        on_commit=alerting.engine.on_commit,
+        limits=ingest_limits(config.ingest),
+        on_store=alerting.engine.after_store,
+        data_dir=Path(data_dir),
     )
-    maintenance = build_maintenance(config, db, Path(data_dir) / "thumbs", audit)
+    maintenance = build_maintenance(config, db, Path(data_dir) / "thumbs", audit, alerting.engine)
     return Central(
         config,
         db,
@@ -109,6 +115,47 @@ def build(config: CentralConfig) -> Central:
         audit=audit,
         accounts=accounts,
         maintenance=maintenance,
+    )
+
+
+def health_checks(central: Central) -> dict[str, Callable[[], str]]:
+    """What ``/api/v1/health`` checks: each returns an empty string when healthy."""
+    ingest, db = central.ingest, central.db
+    checks: dict[str, Callable[[], str]] = {
+        "ingest": lambda: "" if ingest.alive else "ingest thread not running",
+        "ingest_storage": lambda: ingest.problem,
+        "database_writer": lambda: "" if db.writer.alive else "database writer not running",
+        "database_writable": lambda: (
+            "" if db.writable(timeout=5.0) else f"write failed: {db.writer.stats.last_error}"
+        ),
+        "free_disk": lambda: free_disk_problem(
+            Path(central.config.storage.data_dir), central.config.ingest.min_free_mb << 20
+        ),
+    }
+    if central.alerting is not None:
+        monitor, engine = central.alerting.monitor, central.alerting.engine
+        checks["alert_monitor"] = lambda: "" if monitor.alive else "alert monitor not running"
+        checks["alert_matching"] = lambda: "behind: matching again" if engine.behind else ""
+        for sender in central.alerting.senders:
+            checks[f"webhook:{sender.endpoint.filter.name}"] = _thread_check(sender)
+    return checks
+
+
+def _thread_check(sender: WebhookSender) -> Callable[[], str]:
+    return lambda: "" if sender.alive else "webhook sender not running"
+
+
+def ingest_limits(cfg: IngestConfig) -> IngestLimits:
+    """Ingest bounds from configuration."""
+    return IngestLimits(
+        max_drain=cfg.max_drain,
+        max_turn_items=cfg.max_turn_items,
+        max_frame_bytes=cfg.max_frame_bytes,
+        max_frames=cfg.max_frames,
+        rcv_hwm=cfg.rcv_hwm,
+        max_age_s=cfg.max_age_s,
+        max_ahead_s=cfg.max_ahead_s,
+        min_free_bytes=cfg.min_free_mb << 20,
     )
 
 
@@ -123,6 +170,7 @@ def create_app(central: Central) -> Litestar:
         central.db, central.thumbs, central.audit, central.config.search.live_window_s
     )
     status = StatusService(central.ingest.stats)
+    health = HealthService(health_checks(central))
     alerts = AlertService(central.alerting.engine, central.db, central.audit)
     audit, auth = central.audit, central.config.auth
     searches = SearchService(central.db, audit)
@@ -144,6 +192,7 @@ def create_app(central: Central) -> Litestar:
             "agents": Provide(lambda: agents, sync_to_thread=False),
             "sightings": Provide(lambda: sightings, sync_to_thread=False),
             "status": Provide(lambda: status, sync_to_thread=False),
+            "health": Provide(lambda: health, sync_to_thread=False),
             "alerts": Provide(lambda: alerts, sync_to_thread=False),
             "audit": Provide(lambda: audit, sync_to_thread=False),
             "searches": Provide(lambda: searches, sync_to_thread=False),

@@ -57,17 +57,13 @@ ListOption = Annotated[str, typer.Option("--list", "-l", help="Watchlist name.")
 
 
 def _watchlist_repo(config: Path | None, db: Path | None) -> Any:
-    import duckdb
-
+    from central.store.db import Database
     from central.watchlist.repository import WatchlistRepository
 
     if db is None:
         storage = _load_config(config).storage
         db = Path(storage.data_dir) / storage.duckdb_file
-    db.parent.mkdir(parents=True, exist_ok=True)
-    repo = WatchlistRepository(duckdb.connect(str(db)))
-    repo.ensure_schema()
-    return repo
+    return WatchlistRepository(Database(db))
 
 
 def _print_report(report: Any, as_json: bool, limit: int = 50) -> None:
@@ -221,21 +217,24 @@ def retention_run_cmd(
     import getpass
     import json
 
+    from central.alerts.engine import AlertEngine
     from central.audit import AuditLog
-    from central.retention import AlertTrailHits, Retention, RetentionPolicy
+    from central.retention import Retention, RetentionPolicy
     from central.store.db import Database
+    from central.watchlist import WatchlistRepository, WatchlistService
 
     cfg = _load_config(config)
     data_dir = Path(cfg.storage.data_dir)
     db = Database(data_dir / cfg.storage.duckdb_file)
     try:
         r = cfg.retention
+        alerts = AlertEngine(db, WatchlistService(WatchlistRepository(db)))
         retention = Retention(
-            db.writer.cursor(),
+            db,
             data_dir / "thumbs",
-            AlertTrailHits(db.writer.cursor()),
+            alerts,
             AuditLog(db),
-            RetentionPolicy(r.non_hit_days, r.chunk_rows, r.max_retries),
+            RetentionPolicy(r.non_hit_days, r.chunk_rows),
         )
         report = dataclasses.asdict(retention.run(actor=f"cli:{getpass.getuser()}"))
     finally:

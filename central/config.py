@@ -25,6 +25,38 @@ class IngestConfig(StrictModel):
     max_turn_items: int = Field(
         5000, ge=1, description="Sightings per storage transaction, at most (bounds ack delay)."
     )
+    max_frame_bytes: int = Field(
+        1 << 20,
+        ge=64 << 10,
+        description="Largest ZeroMQ frame accepted; a larger one drops the agent's connection.",
+    )
+    max_frames: int = Field(
+        4097,
+        ge=2,
+        description="Most frames in one message (header + thumbnails); more are refused.",
+    )
+    rcv_hwm: int = Field(
+        16,
+        ge=1,
+        description="Whole messages queued per agent connection before TCP pushes back; with "
+        "max_frame_bytes this bounds the memory one agent can make central hold.",
+    )
+    max_age_s: float = Field(
+        30 * 86_400.0,
+        gt=0,
+        description="Sightings captured longer ago than this are refused (agent clock wrong).",
+    )
+    max_ahead_s: float = Field(
+        300.0,
+        ge=0,
+        description="Sightings captured more than this in the future are refused.",
+    )
+    min_free_mb: int = Field(
+        256,
+        ge=0,
+        description="Below this much free disk in storage.data_dir ingest stops acknowledging "
+        "(agents keep their data) and health reports it, until space returns.",
+    )
 
 
 class HttpConfig(StrictModel):
@@ -198,10 +230,7 @@ class RetentionConfig(StrictModel):
     chunk_rows: int = Field(
         20_000,
         ge=100,
-        description="Sightings deleted per transaction; small chunks keep ingest unblocked.",
-    )
-    max_retries: int = Field(
-        20, ge=1, description="Attempts per chunk when a write conflicts with ingest."
+        description="Sightings deleted per writer job; small chunks keep ingest unblocked.",
     )
 
 
@@ -218,14 +247,20 @@ class SearchConfig(StrictModel):
     index_interval_s: float = Field(
         3600.0,
         gt=0,
-        description="Seconds between moves of new sightings into the plate index (one sorted "
-        "run each; finished days are merged into one run).",
+        description="Seconds between moves of new sightings into the plate index (sorted runs "
+        "of at most index_max_rows sightings; finished days are merged into one run).",
     )
     index_lag_s: float = Field(
         60.0,
         ge=0,
         description="Only sightings received at least this long ago are indexed; newer ones "
         "are searched directly (covers ingest transactions still open).",
+    )
+    index_max_rows: int = Field(
+        200_000,
+        ge=1000,
+        description="Sightings per indexing job and index rows per merge job: bounds how "
+        "long the database writer (and so ingest) waits behind the indexer.",
     )
 
 

@@ -1,34 +1,78 @@
 """Ingest: receive agents' messages over CURVE ZeroMQ, store them once, then acknowledge.
 
-One thread owns the ROUTER socket and DuckDB's writer connection. Each turn it drains
-what has arrived (up to ``max_drain`` messages), validates every item, appends thumbnails
-to pack files, writes all rows in one transaction and only then sends the acks. Under load
-the turns grow bigger, so the cost per sighting falls. A failing write (full disk) is
-rolled back, counted and not acknowledged, so agents send the batch again later.
+One thread owns the ROUTER socket. Each turn it drains what has arrived (up to
+``max_drain`` messages, ``max_turn_items`` sightings), validates every item, appends the
+thumbnails to pack files, and hands the rows to the database writer as one job; only when
+that job has committed does it send the acks.
+
+Nothing one message does can stop the loop or another agent's data:
+
+* an exception while handling a message refuses that message and counts it by reason;
+* items are checked one by one (event id a real UUID, capture time finite and within
+  ``max_age_s`` before / ``max_ahead_s`` after now, camera announced by the sending agent in
+  its hello); an item that fails is refused for good with the reason, in the batch's ack;
+* a turn whose commit fails is stored again batch by batch and then item by item, so one
+  bad row is refused alone; when the database cannot write at all (or free disk is below
+  ``min_free_bytes``) nothing is acknowledged, the problem is reported in ``health`` and
+  ingest resumes by itself once storage works again (agents resend what was not acked);
+* thumbnails written for a write that rolled back are cut off their pack again.
+
+Matching waits until the acks are out: the follow-up job that records alerts is queued
+after them (it commits with the next turn's rows when ingest is busy). A crash before it
+commits loses no alert: the alert engine matches again whatever was stored after its
+watermark when central starts.
+
+Memory is bounded per connection by ZeroMQ: each frame at most ``max_frame_bytes``
+(a larger one drops the connection), at most ``rcv_hwm`` whole messages queued per agent
+(then TCP pushes back), and a message of more than ``max_frames`` frames is refused
+without being kept.
 """
 
 from __future__ import annotations
 
 import collections
+import functools
 import logging
+import math
+import os
 import threading
 import time
+import uuid
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import duckdb
 import msgspec
 import zmq
 from zmq.auth.thread import ThreadAuthenticator
 
 from central.store.agents import AgentRepository
 from central.store.db import Database
-from central.store.sightings import IncomingSighting, SightingRepository
+from central.store.sightings import FollowUp, IncomingSighting, SightingRepository
 from central.store.thumbs import ThumbStore
 from shared import wire
 from shared.keys import KeyPair
 
 log = logging.getLogger(__name__)
+
+_LOG_EVERY_S = 5.0
+
+
+@dataclass(frozen=True)
+class IngestLimits:
+    """Bounds of one ingest server (from ``IngestConfig``)."""
+
+    max_drain: int = 256
+    max_turn_items: int = 5000
+    max_frame_bytes: int = 1 << 20
+    max_frames: int = 4097
+    rcv_hwm: int = 64
+    max_age_s: float = 30 * 86_400.0
+    max_ahead_s: float = 300.0
+    min_free_bytes: int = 256 << 20
 
 
 @dataclass
@@ -37,13 +81,18 @@ class IngestStats:
 
     messages: int = 0
     batches: int = 0
+    turns: int = 0
     sightings_stored: int = 0
     duplicates: int = 0
     faces_received: int = 0
     items_rejected: int = 0
+    items_rejected_by_reason: collections.Counter[str] = field(default_factory=collections.Counter)
     messages_rejected: collections.Counter[str] = field(default_factory=collections.Counter)
     auth_denied: int = 0
     store_errors: int = 0
+    turns_retried: int = 0
+    storage_unavailable: int = 0
+    thumb_bytes_reclaimed: int = 0
     last_error: str = ""
 
     def messages_rejected_total(self) -> int:
@@ -55,14 +104,19 @@ class IngestStats:
         return {
             "messages": self.messages,
             "batches": self.batches,
+            "turns": self.turns,
             "sightings_stored": self.sightings_stored,
             "duplicates": self.duplicates,
             "faces_received": self.faces_received,
             "items_rejected": self.items_rejected,
+            "items_rejected_by_reason": dict(self.items_rejected_by_reason),
             "messages_rejected": dict(self.messages_rejected),
             "messages_rejected_total": self.messages_rejected_total(),
             "auth_denied": self.auth_denied,
             "store_errors": self.store_errors,
+            "turns_retried": self.turns_retried,
+            "storage_unavailable": self.storage_unavailable,
+            "thumb_bytes_reclaimed": self.thumb_bytes_reclaimed,
             "last_error": self.last_error,
         }
 
@@ -90,16 +144,39 @@ class AgentAuthenticator(ThreadAuthenticator):
 
 
 @dataclass
+class _Batch:
+    """One batch message: its accepted sightings with their frames, and its answer."""
+
+    peer: bytes
+    agent_id: str
+    batch_id: int
+    items: list[tuple[int, wire.Sighting, list[wire.Frame]]]
+    rejected: list[wire.Rejected]
+    stored: set[str] = field(default_factory=set)  # event ids new to the database
+
+
+@dataclass
 class _Turn:
     """What one drain of the socket produced."""
 
-    sightings: list[IncomingSighting] = field(default_factory=list)
-    hellos: list[wire.AgentHello] = field(default_factory=list)
+    batches: list[_Batch] = field(default_factory=list)
+    hellos: list[tuple[bytes, wire.AgentHello]] = field(default_factory=list)
     heartbeats: list[wire.Heartbeat] = field(default_factory=list)
-    # (peer, ack, event ids of the sightings the ack covers)
-    acks: list[tuple[bytes, wire.Ack, list[str]]] = field(default_factory=list)
-    per_agent: collections.Counter[str] = field(default_factory=collections.Counter)
-    new_ids: set[str] = field(default_factory=set)
+    refusals: list[tuple[bytes, wire.Ack]] = field(default_factory=list)
+    items: int = 0
+    messages: int = 0
+
+
+@dataclass
+class _Stored:
+    """Filled in by the write job on the writer thread."""
+
+    new: set[str] = field(default_factory=set)
+    received_at: float = 0.0
+
+
+class StorageUnavailable(RuntimeError):
+    """Storage cannot take writes now (disk full, database failing); nothing is acked."""
 
 
 class IngestServer:
@@ -112,10 +189,10 @@ class IngestServer:
         allow: dict[bytes, str],
         db: Database,
         thumbs: ThumbStore,
-        max_drain: int = 256,
-        max_turn_items: int = 5000,
+        limits: IngestLimits | None = None,
         clock: Callable[[], float] = time.time,
-        on_commit: Callable[[list[IncomingSighting]], None] | None = None,
+        on_store: Callable[[list[IncomingSighting]], FollowUp | None] | None = None,
+        data_dir: Path | None = None,
     ) -> None:
         self.stats = IngestStats()
         self._endpoint = endpoint
@@ -123,20 +200,31 @@ class IngestServer:
         self._allow = allow
         self._db = db
         self._thumbs = thumbs
+        self._limits = limits or IngestLimits()
+        self._clock = clock
+        self._on_store = on_store
+        self._data_dir = data_dir
         self._sightings = SightingRepository()
         self._agents = AgentRepository()
-        self._max_drain = max_drain
-        self._max_turn_items = max_turn_items
-        self._clock = clock
-        self._on_commit = on_commit
+        with db.reader() as con:
+            self._cameras = self._agents.cameras(con)
         # Per-agent delivery counts are written with heartbeats or every few seconds, not on
         # every turn: an upsert costs milliseconds, and turns come hundreds a second.
         self._unflushed: collections.Counter[str] = collections.Counter()
         self._last_flush = 0.0
+        self._last_received = 0.0
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
+        self.problem = ""  # why storage is refused now; empty when ingest is healthy
+        self._warned: dict[str, tuple[float, int]] = {}
+        self._stored: list[tuple[list[IncomingSighting], _Stored]] = []
+        self._sock: zmq.Socket[Any] | None = None  # the ingest thread's, while it runs
+        self._next: _Turn | None = None  # received while the writer committed a turn
+        self.last_turn_at = 0.0
         self.bound_endpoint = ""
+
+    # -- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> None:
         """Bind and start the ingest thread; returns once the socket is bound."""
@@ -151,6 +239,11 @@ class IngestServer:
         if self._thread is not None:
             self._thread.join(timeout)
 
+    @property
+    def alive(self) -> bool:
+        """Whether the ingest thread is running."""
+        return self._thread is not None and self._thread.is_alive()
+
     def _run(self) -> None:
         ctx: zmq.Context[Any] = zmq.Context()
         auth = AgentAuthenticator(ctx, self._allow, self.stats)
@@ -159,47 +252,105 @@ class IngestServer:
         sock.curve_server = True
         sock.curve_secretkey = self._keys.secret
         sock.curve_publickey = self._keys.public
-        sock.setsockopt(zmq.MAXMSGSIZE, wire.MAX_MESSAGE_BYTES)
-        sock.setsockopt(zmq.RCVHWM, 10_000)
+        sock.setsockopt(zmq.MAXMSGSIZE, self._limits.max_frame_bytes)
+        sock.setsockopt(zmq.RCVHWM, self._limits.rcv_hwm)
         sock.setsockopt(zmq.LINGER, 2000)
         try:
             sock.bind(self._endpoint)
             self.bound_endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
             self._ready.set()
+            self._sock = sock
             while not self._stop.is_set():
-                if sock.poll(100):
+                self.last_turn_at = time.time()
+                if self._next is not None or sock.poll(100):
                     self._turn(sock)
+            if self._next is not None:  # received while the last turn committed
+                self._sock, turn, self._next = None, self._next, None
+                self._finish(sock, turn)
         finally:
+            self._sock = None
             sock.close(linger=2000)
             auth.stop()
             ctx.term()
 
+    # -- one turn -------------------------------------------------------------------------
+
     def _turn(self, sock: zmq.Socket[Any]) -> None:
-        turn = _Turn()
-        for _ in range(self._max_drain):
-            if len(turn.sightings) >= self._max_turn_items:
+        turn, self._next = self._next or _Turn(), None
+        self._drain(sock, turn)
+        self._finish(sock, turn)
+
+    def _drain(self, sock: zmq.Socket[Any], turn: _Turn) -> None:
+        """Receive and check what is waiting, up to the turn's bounds."""
+        for _ in range(self._limits.max_drain - turn.messages):
+            if turn.items >= self._limits.max_turn_items:
                 break  # keep each commit short, so acks stay prompt under load
-            try:
-                frames = sock.recv_multipart(flags=zmq.NOBLOCK, copy=False)
-            except zmq.Again:
+            frames = self._recv(sock)
+            if frames is None:
                 break
             self.stats.messages += 1
-            self._handle(frames, turn)
-        if self._commit(turn):
-            for peer, ack, _ids in turn.acks:
-                sock.send_multipart([peer, wire.encode(ack)])
-            self._notify(turn)
+            turn.messages += 1
+            try:
+                self._handle(frames, turn)
+            except Exception as err:  # one message's surprise must not stop ingest
+                log.exception("handling a message failed")
+                self._reject(f"internal error: {type(err).__name__}", str(err))
 
-    def _notify(self, turn: _Turn) -> None:
-        """Hand the sightings stored in this turn (not the duplicates) to the listener."""
-        if self._on_commit is None or not turn.sightings:
+    def _prefetch(self) -> None:
+        """While the writer commits a turn, receive and check the next one (its
+        thumbnails and rows wait until this turn is settled)."""
+        if self._sock is not None and self._next is None:
+            self._next = _Turn()
+            self._drain(self._sock, self._next)
+
+    def _finish(self, sock: zmq.Socket[Any], turn: _Turn) -> None:
+        self.stats.turns += 1
+        acks = self._settle(turn)
+        for peer, ack in acks:
+            sock.send_multipart([peer, wire.encode(ack)])
+        self._follow_up()
+
+    def _follow_up(self) -> None:
+        """After the acks: match what the turn stored and queue the alert follow-up (the
+        match watermark covers a crash before it commits)."""
+        stored, self._stored = self._stored, []
+        if self._on_store is None:
             return
+        for items, result in stored:
+            job = self._on_store(items)
+            if job is not None:
+                self._db.writer.submit(
+                    functools.partial(job, new=result.new, received=result.received_at)
+                )
+
+    def _recv(self, sock: zmq.Socket[Any]) -> list[zmq.Frame] | None:
+        """The next message, or None when none is waiting. A message with more than
+        ``max_frames`` frames is read to its end without keeping the rest, and refused."""
         try:
-            self._on_commit([s for s in turn.sightings if s.sighting.event_id in turn.new_ids])
-        except Exception:  # a listener's bug must not stop ingest; it is logged with its trace
-            log.exception("on_commit listener failed")
+            first = sock.recv(flags=zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            return None
+        frames = [first]
+        dropped = 0
+        more = first.more
+        while more:
+            part = sock.recv(copy=False)
+            more = part.more
+            if len(frames) <= self._limits.max_frames:  # the routing id frame comes first
+                frames.append(part)
+            else:
+                dropped += 1
+        if dropped:
+            self._reject(
+                "too many frames",
+                f"{len(frames) + dropped - 1} frames, at most {self._limits.max_frames}",
+            )
+            return []  # refused: nothing of it is handled
+        return frames
 
     def _handle(self, frames: list[zmq.Frame], turn: _Turn) -> None:
+        if not frames:
+            return  # refused by _recv
         if len(frames) < 2:
             self._reject("no header frame", None)
             return
@@ -224,12 +375,21 @@ class IngestServer:
             self._reject("agent id does not match key", f"{agent_id!r} vs key of {bound_agent!r}")
             return
         if isinstance(msg, wire.AgentHello):
-            turn.hellos.append(msg)
-            turn.acks.append((peer, wire.Ack(ref=msg.msg_id), []))
+            turn.hellos.append((peer, msg))
+            self._cameras[msg.agent_id] = {c.camera_id for c in msg.cameras}
         elif isinstance(msg, wire.Heartbeat):
-            turn.heartbeats.append(msg)
+            turn.heartbeats.append(self._own_cameras(msg))
         else:
             self._reject("unexpected message kind", type(msg).__name__)
+
+    def _own_cameras(self, hb: wire.Heartbeat) -> wire.Heartbeat:
+        """The heartbeat with only the cameras its agent announced (others are counted)."""
+        own = self._cameras.get(hb.agent_id, set())
+        foreign = [c.camera_id for c in hb.cameras if c.camera_id not in own]
+        if not foreign:
+            return hb
+        self._reject("camera not announced by agent", f"{hb.agent_id}: {foreign}")
+        return msgspec.structs.replace(hb, cameras=[c for c in hb.cameras if c.camera_id in own])
 
     def _batch(
         self,
@@ -245,84 +405,278 @@ class IngestServer:
                 f"batch claims agent {parts.agent_id!r} but its key belongs to {bound_agent!r}"
             )
         self.stats.batches += 1
-        sightings = [(i, t) for _, i, t in parts.items if isinstance(i, wire.Sighting)]
-        self.stats.faces_received += len(parts.items) - len(sightings)  # no watchlist yet
-        refs = iter(self._thumbs.append([f for _, thumbs in sightings for f in thumbs]))
-        for item, thumbs in sightings:
-            own = [next(refs) for _ in thumbs]
-            turn.sightings.append(IncomingSighting(parts.agent_id, item, own))  # type: ignore[arg-type]
-        ids = [item.event_id for item, _ in sightings]
-        self.stats.items_rejected += len(parts.rejected)
-        for r in parts.rejected:
-            log.warning(
-                "agent %s batch %d item %d refused: %s",
-                parts.agent_id,
-                parts.batch_id,
-                r.index,
-                r.reason,
+        now = self._clock()
+        own = self._cameras.get(parts.agent_id, set())
+        rejected = list(parts.rejected)
+        items: list[tuple[int, wire.Sighting, list[wire.Frame]]] = []
+        for index, item, thumbs in parts.items:
+            if not isinstance(item, wire.Sighting):
+                self.stats.faces_received += 1  # no face watchlist yet
+                continue
+            problem = self._item_problem(item, own, now)
+            if problem:
+                rejected.append(wire.Rejected(index, problem))
+            else:
+                items.append((index, item, thumbs))
+        for r in rejected:
+            self._item_refused(parts.agent_id, parts.batch_id, r)
+        turn.items += len(items)
+        turn.batches.append(_Batch(peer, parts.agent_id, parts.batch_id, items, rejected))
+
+    def _item_problem(self, item: wire.Sighting, cameras: set[str], now: float) -> str:
+        """Why an item cannot be stored, or empty."""
+        try:
+            uuid.UUID(item.event_id)
+        except ValueError:
+            return f"event_id {item.event_id!r} is not a UUID"
+        at = item.captured_at
+        if not math.isfinite(at):
+            return f"captured_at {at} is not a finite time"
+        if at < now - self._limits.max_age_s or at > now + self._limits.max_ahead_s:
+            return (
+                f"captured_at {at:.3f} is outside the accepted window "
+                f"[{now - self._limits.max_age_s:.0f}, {now + self._limits.max_ahead_s:.0f}] "
+                "(check the agent's clock)"
             )
-        turn.per_agent[parts.agent_id] += len(ids)
-        turn.acks.append((peer, wire.Ack(ref=parts.batch_id, rejected=parts.rejected), ids))
+        if item.camera_id not in cameras:
+            return f"camera {item.camera_id!r} was not announced by this agent"
+        return ""
+
+    def _item_refused(self, agent_id: str, batch_id: int, r: wire.Rejected) -> None:
+        self.stats.items_rejected += 1
+        kind = _reason_kind(r.reason)
+        self.stats.items_rejected_by_reason[kind] += 1
+        self._warn(
+            f"item:{kind}",
+            "agent %s batch %d item %d refused: %s",
+            agent_id,
+            batch_id,
+            r.index,
+            r.reason,
+        )
 
     def _refuse(self, peer: bytes, header: bytes, reason: str, err: Exception, turn: _Turn) -> None:
         self._reject(reason, str(err))
         ref = wire.batch_ref(header)
         if ref is not None:
-            turn.acks.append((peer, wire.Ack(ref=ref, status="rejected", error=str(err)), []))
+            turn.refusals.append((peer, wire.Ack(ref=ref, status="rejected", error=str(err))))
 
     def _reject(self, reason: str, detail: str | None) -> None:
         self.stats.messages_rejected[reason] += 1
         self.stats.last_error = f"{reason}: {detail}" if detail else reason
-        log.warning("rejected message: %s", self.stats.last_error)
+        self._warn(reason, "rejected message: %s", self.stats.last_error)
 
-    def _commit(self, turn: _Turn) -> bool:
-        if not (turn.sightings or turn.hellos or turn.heartbeats):
-            return bool(turn.acks)
-        now = self._clock()
-        con = self._db.writer
+    def _warn(self, key: str, msg: str, *args: object) -> None:
+        """Log a warning, at most once per ``_LOG_EVERY_S`` per ``key`` (a flood of bad
+        messages must not flood the log too); how many were held back is said."""
+        now = time.monotonic()
+        last, held = self._warned.get(key, (0.0, 0))
+        if now - last < _LOG_EVERY_S:
+            self._warned[key] = (last, held + 1)
+            return
+        self._warned[key] = (now, 0)
+        suffix = f" (and {held} more like it)" if held else ""
+        log.warning(msg + suffix, *args)
+
+    # -- storing --------------------------------------------------------------------------
+
+    def _settle(self, turn: _Turn) -> list[tuple[bytes, wire.Ack]]:
+        """Store a turn; the acks to send (none for what could not be stored)."""
+        acks = list(turn.refusals)
+        if not (turn.batches or turn.hellos or turn.heartbeats):
+            return acks
         try:
+            self._check_space()
+            try:
+                self._store(turn.batches, turn.hellos, turn.heartbeats)
+            except StorageUnavailable:
+                raise
+            except Exception as err:
+                self._store_failed(err, len(turn.batches))
+                self.stats.turns_retried += 1
+                self._store_apart(turn)
+        except StorageUnavailable as err:
+            self._unavailable(str(err))
+            return acks
+        if self.problem:
+            log.warning("storage works again after: %s", self.problem)
+            self.problem = ""
+        acks += [(peer, wire.Ack(ref=hello.msg_id)) for peer, hello in turn.hellos]
+        acks += [(b.peer, _ack(b)) for b in turn.batches]
+        return acks
+
+    def _store_apart(self, turn: _Turn) -> None:
+        """Store a turn whose commit failed piece by piece: hellos and heartbeats, then each
+        batch, then each item of a batch that fails; an item failing alone while the
+        database writes is refused for good."""
+        self._store([], turn.hellos, turn.heartbeats)
+        for batch in turn.batches:
+            try:
+                self._store([batch], [], [])
+                continue
+            except StorageUnavailable:
+                raise
+            except Exception as err:
+                self._store_failed(err, 1)
+            kept = []
+            for one in batch.items:
+                single = _Batch(batch.peer, batch.agent_id, batch.batch_id, [one], [])
+                try:
+                    self._store([single], [], [])
+                except StorageUnavailable:
+                    raise
+                except Exception as err:  # the row itself cannot be stored
+                    refusal = wire.Rejected(one[0], f"store failed: {err}"[:300])
+                    batch.rejected.append(refusal)
+                    self._item_refused(batch.agent_id, batch.batch_id, refusal)
+                    continue
+                kept.append(one)
+                batch.stored |= single.stored
+            batch.items = kept
+
+    def _store(
+        self,
+        batches: list[_Batch],
+        hellos: list[tuple[bytes, wire.AgentHello]],
+        heartbeats: list[wire.Heartbeat],
+    ) -> None:
+        """Write thumbnails, then rows in one writer job; wait for its commit.
+
+        Raises:
+            StorageUnavailable: The thumbnails could not be written.
+            Exception: Whatever the write job or its commit raised (thumbnails reclaimed).
+        """
+        mark = self._thumbs.mark()
+        frames = [f for b in batches for _, _, thumbs in b.items for f in thumbs]
+        try:
+            refs = iter(self._thumbs.append(frames))
             self._thumbs.flush()
-            con.execute("BEGIN")
-            new = self._sightings.insert(con, turn.sightings, now)
-            for hello in turn.hellos:
-                self._agents.hello(con, hello, now)
-            for hb in turn.heartbeats:
-                self._agents.heartbeat(con, hb, now)
-            counts = self._unflushed + turn.per_agent
-            flush = bool(turn.hellos or turn.heartbeats) or now - self._last_flush >= 2.0
-            if flush and counts:
-                self._agents.seen(con, dict(counts), now)
-            con.execute("COMMIT")
+        except OSError as err:
+            self.stats.thumb_bytes_reclaimed += self._thumbs.truncate(mark)
+            raise StorageUnavailable(f"thumbnails cannot be written: {err}") from err
+        items = [
+            IncomingSighting(b.agent_id, item, [next(refs) for _ in thumbs])
+            for b in batches
+            for _, item, thumbs in b.items
+        ]
+        per_agent = collections.Counter({b.agent_id: len(b.items) for b in batches})
+        stored = _Stored()
+        future: Future[None] = self._db.writer.submit(
+            lambda con: self._write(con, items, hellos, heartbeats, per_agent, stored)
+        )
+        self._prefetch()
+        try:
+            future.result()
         except Exception as err:
-            self._rollback(con)
-            self.stats.store_errors += 1
-            self.stats.last_error = f"store failed: {err}"
-            log.error(
-                "storing %d sightings failed, not acknowledged (agents will resend): %s",
-                len(turn.sightings),
-                err,
-            )
-            return False
-        turn.new_ids = new
+            self.stats.thumb_bytes_reclaimed += self._thumbs.truncate(mark)
+            if not _about_the_data(err):
+                raise StorageUnavailable(f"the database cannot write: {err}") from err
+            raise
+        if items:
+            self._stored.append((items, stored))
+        for b in batches:
+            b.stored = {item.event_id for _, item, _ in b.items} & stored.new
+        self.stats.sightings_stored += len(stored.new)
+        self.stats.duplicates += len(items) - len(stored.new)
+
+    def _write(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        items: list[IncomingSighting],
+        hellos: list[tuple[bytes, wire.AgentHello]],
+        heartbeats: list[wire.Heartbeat],
+        per_agent: collections.Counter[str],
+        stored: _Stored,
+    ) -> None:
+        """The writer job of one turn (writer thread, inside its transaction)."""
+        now = max(self._clock(), self._last_received)  # received_at never goes back
+        new = self._sightings.insert(con, items, now)
+        for _, hello in hellos:
+            self._agents.hello(con, hello, now)
+        for hb in heartbeats:
+            self._agents.heartbeat(con, hb, now)
+        counts = self._unflushed + per_agent
+        flush = bool(hellos or heartbeats) or now - self._last_flush >= 2.0
+        if flush and counts:
+            self._agents.seen(con, dict(counts), now)
+        # Counters change only here, on the writer thread; a rollback that follows this job
+        # costs at most a delivery count on the agents page, never a sighting.
         if flush:
             self._unflushed.clear()
             self._last_flush = now
         else:
             self._unflushed = counts
-        self.stats.sightings_stored += len(new)
-        self.stats.duplicates += len(turn.sightings) - len(new)
-        turn.acks = [(peer, _counted(ack, ids, new), ids) for peer, ack, ids in turn.acks]
-        return True
+        self._last_received = now
+        stored.new, stored.received_at = new, now
 
-    @staticmethod
-    def _rollback(con: Any) -> None:
+    def _check_space(self) -> None:
+        if self._data_dir is None:
+            return
         try:
-            con.execute("ROLLBACK")
-        except Exception:
-            log.debug("rollback had no open transaction")
+            st = os.statvfs(self._data_dir)
+        except OSError as err:
+            raise StorageUnavailable(f"cannot check free space of {self._data_dir}: {err}") from err
+        free = st.f_bavail * st.f_frsize
+        if free < self._limits.min_free_bytes:
+            raise StorageUnavailable(
+                f"disk almost full: {free >> 20} MiB free in {self._data_dir}, "
+                f"at least {self._limits.min_free_bytes >> 20} MiB needed"
+            )
+
+    def _store_failed(self, err: Exception, batches: int) -> None:
+        self.stats.store_errors += 1
+        self.stats.last_error = f"store failed: {err}"
+        log.error("storing %d batch(es) failed, rolled back: %s", batches, err)
+
+    def _unavailable(self, why: str) -> None:
+        self.stats.storage_unavailable += 1
+        if why != self.problem:
+            log.error("ingest is not acknowledging (agents keep their data): %s", why)
+        self.problem = why
+        self.stats.last_error = why
 
 
-def _counted(ack: wire.Ack, ids: list[str], new: set[str]) -> wire.Ack:
-    """The ack with how many of its sightings were stored now and how many were known."""
-    stored = sum(1 for i in ids if i in new)
-    return msgspec.structs.replace(ack, stored=stored, duplicates=len(ids) - stored)
+def _ack(batch: _Batch) -> wire.Ack:
+    """A batch's ack: how many of its sightings were stored now and how many were known."""
+    stored = len(batch.stored)
+    return wire.Ack(
+        ref=batch.batch_id,
+        rejected=sorted(batch.rejected, key=lambda r: r.index),
+        stored=stored,
+        duplicates=len(batch.items) - stored,
+    )
+
+
+# Errors that say a row itself cannot be stored; anything else (I/O, a full disk, memory,
+# a failing commit) is the storage's problem: nothing is refused for good then.
+_DATA_ERRORS = (
+    duckdb.ConversionException,
+    duckdb.ConstraintException,
+    duckdb.InvalidInputException,
+    duckdb.TypeMismatchException,
+    duckdb.OutOfRangeException,
+    duckdb.BinderException,
+    ValueError,
+    TypeError,
+    OverflowError,
+)
+
+
+def _about_the_data(err: BaseException) -> bool:
+    """Whether a failed write was refused because of what was written (not storage)."""
+    return isinstance(err, _DATA_ERRORS) and not isinstance(err, duckdb.IOException)
+
+
+def _reason_kind(reason: str) -> str:
+    """A short, countable kind of an item refusal reason."""
+    for prefix, kind in (
+        ("invalid item", "invalid item"),
+        ("thumbnail", "bad thumbnail"),
+        ("event_id", "event id not a UUID"),
+        ("captured_at", "capture time out of window"),
+        ("camera", "camera not announced"),
+        ("store failed", "store failed"),
+    ):
+        if reason.startswith(prefix):
+            return kind
+    return "other"

@@ -1,13 +1,12 @@
 """Retention: delete sightings that hit nothing after ``retention.non_hit_days``.
 
-A *hit* is a sighting some alert refers to (``HitRegistry``; ``AlertTrailHits`` reads the
-alert engine's ``alert_trail``). Hits are never purged here; the alerts side keeps them per
-list policy. One run:
+A *hit* is a sighting some alert refers to. Retention asks the alert engine which hits are
+still protected (``ProtectedSightings``): while the alert is open, and after it closed for its
+list's ``retention_days``, counted from the close. One run:
 
 1. deletes non-hit sightings captured before the cutoff, with their plate index rows, in
-   chunks of ``chunk_rows`` per transaction. It writes through its own cursor while the
-   ingest thread keeps inserting; DuckDB's optimistic concurrency may refuse a chunk with a
-   conflict, which is rolled back and retried after a short back-off;
+   chunks of ``chunk_rows``, each one job on the database writer, so ingest's jobs run in
+   between and never wait for a whole purge;
 2. for every thumbnail day folder (``thumbs/YYYYMMDD``) wholly before the cutoff, copies the
    thumbnails still referenced (hits) into an evidence pack ``thumbs/1YYYYMMDD/NNNNNN.pack``
    (nine digits, so ``ThumbStore.read`` serves it unchanged and no purge ever matches it),
@@ -48,60 +47,12 @@ _THUMBS_TYPE = (
 )
 
 
-class HitRegistry(Protocol):
-    """Which sightings are hits (referenced by an alert) and so must survive the purge."""
+class ProtectedSightings(Protocol):
+    """Which sightings are evidence and so must survive the purge (the alert engine
+    answers, with the lists' policies from the watchlist service)."""
 
-    def hit_event_ids(self, older_than: datetime) -> list[str]:
-        """Event ids of hits captured before ``older_than``."""
-
-
-class AlertTrailHits:
-    """Hits are the sightings on an alert's trail that its list still keeps.
-
-    A hit stays protected while its alert is open, or while it is younger than its list's
-    ``retention_days``; after that it is purged like any other old sighting. A hit whose
-    alert or list cannot be resolved is kept (the safe side).
-
-    Args:
-        con: A cursor of its own.
-        clock: UNIX seconds now (injectable for tests).
-    """
-
-    def __init__(
-        self, con: duckdb.DuckDBPyConnection, clock: Callable[[], float] = time.time
-    ) -> None:
-        self._con = con
-        self._clock = clock
-
-    def _has(self, table: str) -> bool:
-        row = first_row(
-            self._con.execute(
-                "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
-            )
-        )
-        return bool(row and row[0])
-
-    def hit_event_ids(self, older_than: datetime) -> list[str]:
-        """Event ids of protected hits captured before ``older_than``."""
-        if not self._has("alert_trail"):
-            return []
-        if not (self._has("alerts") and self._has("watchlist_lists")):
-            sql, params = (
-                "SELECT DISTINCT event_id FROM alert_trail WHERE captured_at < ?",
-                [older_than.timestamp()],
-            )
-        else:
-            sql = """
-                SELECT DISTINCT t.event_id FROM alert_trail t
-                LEFT JOIN alerts a ON a.alert_id = t.alert_id
-                LEFT JOIN watchlist_lists l
-                       ON l.name = json_extract_string(a.body, '$.details.list_name')
-                WHERE t.captured_at < ?
-                  AND (a.alert_id IS NULL OR a.open OR l.retention_days IS NULL
-                       OR t.captured_at >= ? - l.retention_days * 86400.0)
-            """
-            params = [older_than.timestamp(), self._clock()]
-        return [r[0] for r in self._con.execute(sql, params).fetchall()]
+    def protected_sightings(self, older_than: datetime) -> list[str]:
+        """Event ids of protected sightings captured before ``older_than``."""
 
 
 @dataclass(frozen=True)
@@ -125,16 +76,15 @@ class RetentionPolicy:
 
     non_hit_days: float = 14.0
     chunk_rows: int = 20_000
-    max_retries: int = 20
 
 
 class Retention:
     """The purge of non-hit sightings and of old thumbnail day folders.
 
     Args:
-        con: A cursor of its own on the central database (not the ingest writer's).
+        db: The central database (chunks are jobs on its writer).
         thumbs_root: The ``ThumbStore`` root (day folders live here).
-        hits: Which sightings are hits.
+        hits: Which sightings are protected evidence.
         audit: Where runs are recorded.
         policy: Period and chunking.
         clock: UNIX time source (tests inject one).
@@ -143,15 +93,15 @@ class Retention:
 
     def __init__(
         self,
-        con: duckdb.DuckDBPyConnection,
+        db: Database,
         thumbs_root: Path,
-        hits: HitRegistry,
+        hits: ProtectedSightings,
         audit: AuditSink,
         policy: RetentionPolicy,
         clock: Callable[[], float] = time.time,
         stop: threading.Event | None = None,
     ) -> None:
-        self._con = con
+        self._db = db
         self._stop = stop or threading.Event()
         self._root = thumbs_root
         self._hits = hits
@@ -164,7 +114,7 @@ class Retention:
         started = time.perf_counter()
         now = datetime.fromtimestamp(self._clock(), UTC)
         cutoff = now - timedelta(days=self._policy.non_hit_days)
-        hit_ids = self._hits.hit_event_ids(cutoff)
+        hit_ids = self._hits.protected_sightings(cutoff)
         deleted, index_rows, chunks, conflicts = self._purge_rows(cutoff, hit_ids)
         folders, copied = (0, 0) if self._stop.is_set() else self._purge_days(cutoff)
         report = RetentionReport(
@@ -197,58 +147,43 @@ class Retention:
         ``chunk_rows`` sightings, and the zone maps of the time-ordered tables keep every
         chunk to its own row groups.
         """
-        con = self._con
-        con.register("retention_hits", pa.table({"event_id": pa.array(hit_ids, pa.string())}))
-        deleted = index_rows = chunks = conflicts = 0
-        try:
+        hits = pa.table({"event_id": pa.array(hit_ids, pa.string())})
+        deleted = index_rows = chunks = 0
+        with self._db.reader() as con:
             oldest = first_row(
                 con.execute(
                     "SELECT min(captured_at) FROM sightings WHERE captured_at < ?", [cutoff]
                 )
             )
-            low: datetime | None = oldest[0] if oldest else None
-            width = timedelta(minutes=10)
-            while low is not None and low < cutoff and not self._stop.is_set():
-                high = min(low + width, cutoff)
-                done, rows, tries = self._with_retry(functools.partial(self._chunk, low, high))
-                conflicts += tries
-                deleted, index_rows = deleted + done, index_rows + rows
-                chunks += 1 if done else 0
-                scale = self._policy.chunk_rows / max(done, 1)
-                width = max(timedelta(seconds=1), width * min(max(scale, 0.5), 4.0))
-                low = high
-        finally:
-            con.unregister("retention_hits")
-        return deleted, index_rows, chunks, conflicts
+        low: datetime | None = oldest[0] if oldest else None
+        width = timedelta(minutes=10)
+        while low is not None and low < cutoff and not self._stop.is_set():
+            high = min(low + width, cutoff)
+            done, rows = self._db.writer.call(functools.partial(self._chunk, hits, low, high))
+            deleted, index_rows = deleted + done, index_rows + rows
+            chunks += 1 if done else 0
+            scale = self._policy.chunk_rows / max(done, 1)
+            width = max(timedelta(seconds=1), width * min(max(scale, 0.5), 4.0))
+            low = high
+        return deleted, index_rows, chunks, 0
 
-    def _chunk(self, low: datetime, high: datetime) -> tuple[int, int]:
-        """Delete the non-hits captured in ``[low, high)`` and their index rows in one
-        transaction; ``(sightings, index rows)`` deleted."""
-        con = self._con
+    @staticmethod
+    def _chunk(
+        hits: pa.Table, low: datetime, high: datetime, con: duckdb.DuckDBPyConnection
+    ) -> tuple[int, int]:
+        """Delete the non-hits captured in ``[low, high)`` and their index rows (one writer
+        job); ``(sightings, index rows)`` deleted."""
         where = (
             "WHERE captured_at >= ? AND captured_at < ? "
             "AND event_id NOT IN (SELECT event_id::UUID FROM retention_hits)"
         )
-        con.execute("BEGIN")
+        con.register("retention_hits", hits)
         try:
             rows = first_row(con.execute(f"DELETE FROM sightings {where}", [low, high]))
             index = first_row(con.execute(f"DELETE FROM plate_index {where}", [low, high]))
-            con.execute("COMMIT")
-        except BaseException:
-            _rollback(con)
-            raise
+        finally:
+            con.unregister("retention_hits")
         return (int(rows[0]) if rows else 0), (int(index[0]) if index else 0)
-
-    def _with_retry(self, step: Callable[[], tuple[int, int]]) -> tuple[int, int, int]:
-        """Run ``step``; on a write conflict, back off and run it again."""
-        for attempt in range(self._policy.max_retries):
-            try:
-                done, rows = step()
-                return done, rows, attempt
-            except duckdb.TransactionException as err:
-                log.info("retention chunk conflicted (attempt %d): %s", attempt + 1, err)
-                time.sleep(min(0.05 * 2**attempt, 2.0))
-        raise RuntimeError(f"retention: a chunk conflicted {self._policy.max_retries} times")
 
     # -- thumbnail day folders ------------------------------------------------------------
 
@@ -268,12 +203,12 @@ class Retention:
 
     def _evacuate(self, day: str, received_before: datetime) -> int:
         """Copy the thumbnails in day folder ``day`` that rows still use; repoint the rows."""
-        con = self._con
-        rows = con.execute(
-            "SELECT event_id::VARCHAR, thumbnails FROM sightings WHERE received_at < ? "
-            "AND len(list_filter(thumbnails, lambda t: starts_with(t.pack, ?))) > 0",
-            [received_before, f"{day}/"],
-        ).fetchall()
+        with self._db.reader() as con:
+            rows = con.execute(
+                "SELECT event_id::VARCHAR, thumbnails FROM sightings WHERE received_at < ? "
+                "AND len(list_filter(thumbnails, lambda t: starts_with(t.pack, ?))) > 0",
+                [received_before, f"{day}/"],
+            ).fetchall()
         if not rows:
             return 0
         writer = _EvidenceWriter(self._root, day)
@@ -287,22 +222,13 @@ class Retention:
                 updates.append([new, event_id])
         finally:
             writer.close()
-        self._with_retry(lambda: self._repoint(updates))
-        return copied
-
-    def _repoint(self, updates: Sequence[list[Any]]) -> tuple[int, int]:
-        con = self._con
-        con.execute("BEGIN")
-        try:
-            con.executemany(
+        self._db.writer.call(
+            lambda con: con.executemany(
                 f"UPDATE sightings SET thumbnails = ?::{_THUMBS_TYPE} WHERE event_id = ?::UUID",
                 updates,
             )
-            con.execute("COMMIT")
-        except BaseException:
-            _rollback(con)
-            raise
-        return len(updates), 0
+        )
+        return copied
 
 
 class _EvidenceWriter:
@@ -345,13 +271,6 @@ def _day(name: str) -> datetime | None:
         return datetime.strptime(name, "%Y%m%d").replace(tzinfo=UTC)
     except ValueError:
         return None
-
-
-def _rollback(con: duckdb.DuckDBPyConnection) -> None:
-    try:
-        con.execute("ROLLBACK")
-    except duckdb.Error:
-        log.debug("rollback: no transaction open")
 
 
 class Scheduler:
@@ -400,7 +319,11 @@ class Scheduler:
 
 
 def build_maintenance(
-    config: CentralConfig, db: Database, thumbs_root: Path, audit: AuditSink
+    config: CentralConfig,
+    db: Database,
+    thumbs_root: Path,
+    audit: AuditSink,
+    protected: ProtectedSightings,
 ) -> Scheduler:
     """The plate indexer and (when enabled) the retention purge on one scheduler thread.
 
@@ -408,14 +331,15 @@ def build_maintenance(
     cannot skip it forever and a short-lived process (a test) does not purge at once.
     """
     stop = threading.Event()
-    indexer = PlateIndexer(db.writer.cursor(), lag_s=config.search.index_lag_s, stop=stop)
+    indexer = PlateIndexer(
+        db, lag_s=config.search.index_lag_s, stop=stop, max_rows=config.search.index_max_rows
+    )
     tasks: list[tuple[str, float, float, Callable[[], object]]] = [
         ("plate-index", config.search.index_interval_s, 0.0, indexer.compact)
     ]
     cfg = config.retention
     if cfg.enabled:
-        policy = RetentionPolicy(cfg.non_hit_days, cfg.chunk_rows, cfg.max_retries)
-        con = db.writer.cursor()
-        retention = Retention(con, thumbs_root, AlertTrailHits(con), audit, policy, stop=stop)
+        policy = RetentionPolicy(cfg.non_hit_days, cfg.chunk_rows)
+        retention = Retention(db, thumbs_root, protected, audit, policy, stop=stop)
         tasks.append(("retention", cfg.interval_s, min(cfg.interval_s, 600.0), retention.run))
     return Scheduler(tasks, stop)

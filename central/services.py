@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from central.audit.sink import AuditSink
@@ -113,6 +115,37 @@ class SightingService:
             return self._thumbs.read(ref["pack"], ref["offset"], ref["length"])
         except FileNotFoundError as err:
             raise NotFound(str(err)) from err
+
+
+class HealthService:
+    """Liveness of central's threads, database writability and free disk.
+
+    Args:
+        checks: ``name -> () -> problem``: each returns an empty string when healthy.
+    """
+
+    def __init__(self, checks: dict[str, Callable[[], str]]) -> None:
+        self._checks = checks
+
+    def report(self) -> tuple[bool, dict[str, Any]]:
+        """``(healthy, body)``: every check with ``ok`` or its problem."""
+        results: dict[str, str] = {}
+        for name, check in self._checks.items():
+            try:
+                results[name] = check() or "ok"
+            except Exception as err:  # a failing check is itself the problem to report
+                results[name] = f"check failed: {err}"
+        healthy = all(v == "ok" for v in results.values())
+        return healthy, {"status": "ok" if healthy else "failing", "checks": results}
+
+
+def free_disk_problem(path: Path, min_free_bytes: int) -> str:
+    """Empty when ``path``'s file system has at least ``min_free_bytes`` free."""
+    st = os.statvfs(path)
+    free = st.f_bavail * st.f_frsize
+    if free < min_free_bytes:
+        return f"{free >> 20} MiB free in {path}, at least {min_free_bytes >> 20} MiB needed"
+    return ""
 
 
 class StatusService:

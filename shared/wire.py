@@ -54,7 +54,7 @@ SCHEMA: Final = f"{SCHEMA_MAJOR}.{SCHEMA_MINOR}"
 MAX_ITEMS_PER_BATCH: Final = 2_000
 MAX_THUMBNAILS_PER_ITEM: Final = 8
 MAX_THUMBNAIL_BYTES: Final = 512 * 1024
-MAX_MESSAGE_BYTES: Final = 64 * 1024 * 1024
+MAX_FRAME_BYTES: Final = 1024 * 1024  # central's ZeroMQ bound on any one frame
 
 Id = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 ShortText = Annotated[str, Meta(max_length=64)]
@@ -262,8 +262,8 @@ def decode_item(data: bytes) -> Item:
 
 def check_version(schema: str) -> None:
     """Raise ``UnsupportedVersion`` unless ``schema`` is ``"MAJOR.MINOR"`` with a known major."""
-    major, _, _minor = schema.partition(".")
-    if not major.isdigit():
+    major, _, minor = schema.partition(".")
+    if not (major.isascii() and major.isdigit() and minor.isascii() and minor.isdigit()):
         raise UnsupportedVersion(f"expected schema 'MAJOR.MINOR', got {schema!r}")
     if int(major) != SCHEMA_MAJOR:
         raise UnsupportedVersion(

@@ -9,13 +9,16 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import msgpack
 import yaml
+import zmq
 
 from central.accounts.secrets import new_secret
 from central.app import Central, build
 from central.config import AuthConfig, CentralConfig, HttpConfig, IngestConfig, StorageConfig
-from shared import keys
+from shared import keys, wire
 from shared.paths import REPO_ROOT
 
 
@@ -216,3 +219,31 @@ def stored_ids(db_file: Path) -> list[str]:
         return [r[0] for r in con.execute("SELECT event_id::VARCHAR FROM sightings").fetchall()]
     finally:
         con.close()
+
+
+def curve_dealer(
+    ctx: zmq.Context[Any], endpoint: str, ring: KeyRing, secret: Path | None
+) -> zmq.Socket[Any]:
+    """A raw DEALER socket to central (CURVE with ``secret``; plain when None)."""
+    sock: zmq.Socket[Any] = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    if secret is not None:
+        pair = keys.load_pair(secret)
+        sock.curve_serverkey = keys.load_public(ring.central_public)
+        sock.curve_publickey, sock.curve_secretkey = pair.public, pair.secret
+    sock.connect(endpoint)
+    return sock
+
+
+def send_hello(sock: zmq.Socket[Any], agent: str, cameras: list[str]) -> dict[str, Any]:
+    """Announce ``agent`` with ``cameras`` on a raw DEALER socket; central's answer."""
+    msg = wire.AgentHello(
+        agent_id=agent,
+        software_version="test",
+        cameras=[wire.CameraInfo(camera_id=c) for c in cameras],
+        msg_id=1,
+    )
+    sock.send_multipart([wire.encode(msg)])
+    assert sock.poll(5000), "central did not answer the hello"
+    answer: dict[str, Any] = msgpack.unpackb(sock.recv_multipart()[0])
+    return answer

@@ -20,15 +20,17 @@ import zmq
 
 from bench.loadgen import make_sighting
 from central.app import Central
-from shared import keys, wire
+from shared import wire
 from tests.harness import (
     KeyRing,
     admin_headers,
     agent_config_file,
     central_config,
     central_yaml,
+    curve_dealer,
     make_keyring,
     read_result,
+    send_hello,
     spawn_central,
     spawn_loadgen,
     start_central,
@@ -150,19 +152,6 @@ def test_agent_sigkill_mid_stream_then_restart(
     assert len(ids) - len(accepted) <= 1  # at most the one sighting spooled as the kill hit
 
 
-def _curve_dealer(
-    ctx: zmq.Context[Any], endpoint: str, ring: KeyRing, secret: Path | None
-) -> zmq.Socket[Any]:
-    sock: zmq.Socket[Any] = ctx.socket(zmq.DEALER)
-    sock.setsockopt(zmq.LINGER, 0)
-    if secret is not None:
-        pair = keys.load_pair(secret)
-        sock.curve_serverkey = keys.load_public(ring.central_public)
-        sock.curve_publickey, sock.curve_secretkey = pair.public, pair.secret
-    sock.connect(endpoint)
-    return sock
-
-
 def test_unknown_key_and_plain_clients_get_nothing_through(
     tmp_path: Path, ring: KeyRing, central: Central
 ) -> None:
@@ -172,7 +161,7 @@ def test_unknown_key_and_plain_clients_get_nothing_through(
     s, frames = make_sighting(rng)
     batch = [wire.encode(wire.SightingBatch(agent_id="stranger", batch_id=1, items=[s])), *frames]
     for secret in (stranger, None):
-        sock = _curve_dealer(ctx, central.ingest.bound_endpoint, ring, secret)
+        sock = curve_dealer(ctx, central.ingest.bound_endpoint, ring, secret)
         sock.send_multipart(batch)
         assert sock.poll(1500) == 0  # no ack, ever
         sock.close()
@@ -225,9 +214,10 @@ def test_malformed_frames_are_rejected_counted_and_central_keeps_serving(
     tmp_path: Path, ring: KeyRing, central: Central
 ) -> None:
     ctx: zmq.Context[Any] = zmq.Context()
-    sock = _curve_dealer(
+    sock = curve_dealer(
         ctx, central.ingest.bound_endpoint, ring, ring.root / "agents" / "a1.key_secret"
     )
+    assert send_hello(sock, "a1", ["cam-1"])["kind"] == "ack"
     answers: dict[str, dict[str, Any]] = {}
     for name in MALFORMED:
         sock.send_multipart(_malformed(name))

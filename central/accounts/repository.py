@@ -13,34 +13,6 @@ import duckdb
 
 from central.accounts.model import TokenRead, UserRead
 
-SCHEMA: Final = """
-CREATE TABLE IF NOT EXISTS users (
-    username VARCHAR PRIMARY KEY,
-    role VARCHAR NOT NULL,
-    password_hash VARCHAR NOT NULL,
-    disabled BOOLEAN NOT NULL DEFAULT false,
-    created_at TIMESTAMPTZ NOT NULL,
-    created_by VARCHAR NOT NULL,
-    failed_logins INTEGER NOT NULL DEFAULT 0,
-    locked_until TIMESTAMPTZ,
-    last_login_at TIMESTAMPTZ
-);
-CREATE TABLE IF NOT EXISTS credentials (
-    token_id VARCHAR PRIMARY KEY,
-    kind VARCHAR NOT NULL,
-    token_hash VARCHAR NOT NULL UNIQUE,
-    username VARCHAR NOT NULL,
-    label VARCHAR NOT NULL,
-    scopes VARCHAR[],
-    created_at TIMESTAMPTZ NOT NULL,
-    created_by VARCHAR NOT NULL,
-    expires_at TIMESTAMPTZ,
-    last_used_at TIMESTAMPTZ,
-    revoked_at TIMESTAMPTZ,
-    revoked_by VARCHAR
-);
-"""
-
 _USER_COLUMNS: Final = (
     "username, role, disabled, epoch(created_at), created_by, epoch(last_login_at), "
     "epoch(locked_until)"
@@ -91,10 +63,6 @@ def _token(row: tuple[Any, ...]) -> TokenRead:
 
 class AccountRepository:
     """Statements over ``users`` and ``credentials``; the caller passes the cursor."""
-
-    def ensure_schema(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Create the tables if missing."""
-        con.execute(SCHEMA)
 
     def insert_user(
         self,

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
+import duckdb
 from argon2 import PasswordHasher
 
 from central.accounts import secrets as sec
@@ -69,7 +69,7 @@ class AccountService:
     """Create users and tokens, log in, and turn bearer secrets into principals.
 
     Args:
-        db: The central database (own cursors; never the ingest writer's transaction).
+        db: The central database (writes go through its writer, reads through readers).
         audit: Where logins, failures and changes are recorded.
         policy: Session lifetime and lockout.
         clock: Seconds since the epoch (injectable for tests).
@@ -92,9 +92,6 @@ class AccountService:
         self._throttle = LoginThrottle(p.throttle, clock)
         self._refusals = RefusalDigest(audit, p.refusal_window_s, clock)
         self._repo = AccountRepository()
-        self._lock = threading.Lock()
-        with db.reader() as con:
-            self._repo.ensure_schema(con)
 
     # users ------------------------------------------------------------------------------
 
@@ -109,10 +106,13 @@ class AccountService:
         sec.check_username(username)
         role = _role(role)
         hashed = self._passwords.hash(password) if password else NO_PASSWORD
-        with self._lock, self._db.reader() as con:
+
+        def insert(con: duckdb.DuckDBPyConnection) -> None:
             if self._repo.get_user(con, username) is not None:
                 raise InvalidRequest(f"user {username!r} already exists")
             self._repo.insert_user(con, username, role.value, hashed, self._clock(), actor)
+
+        self._db.writer.call(insert)
         self._audit.record(actor, "user.create", f"user:{username}", details={"role": role.value})
         return self.get_user(username)
 
@@ -150,7 +150,8 @@ class AccountService:
         """
         new_role = _role(role).value if role is not None else None
         hashed = self._passwords.hash(password) if password else None
-        with self._lock, self._db.reader() as con:
+
+        def update(con: duckdb.DuckDBPyConnection) -> None:
             before = self._repo.get_user(con, username)
             if before is None:
                 raise NotFound(f"no user {username!r}")
@@ -161,6 +162,8 @@ class AccountService:
                     raise InvalidRequest(f"{username!r} is the last active administrator")
             self._repo.update_user(con, username, new_role, disabled, hashed)
             self._repo.revoke_sessions(con, username, self._clock(), actor)
+
+        self._db.writer.call(update)
         changed = {"role": new_role, "disabled": disabled, "password": hashed is not None}
         self._audit.record(actor, "user.change", f"user:{username}", reason, changed)
         return self.get_user(username)
@@ -183,9 +186,12 @@ class AccountService:
         token_id = self._store_credential(
             "session", secret, username, "login", None, username, now + self._policy.session_ttl_s
         )
-        with self._lock, self._db.reader() as con:
+
+        def succeeded(con: duckdb.DuckDBPyConnection) -> None:
             self._repo.set_login_outcome(con, username, 0, None, now)
             self._repo.purge_sessions(con, now - 86_400)
+
+        self._db.writer.call(succeeded)
         self._audit.record(username, "login", f"session:{token_id}", details={"client": client})
         role = self.get_user(username).role
         return SessionCreated(secret, token_id, username, role, now + self._policy.session_ttl_s)
@@ -236,8 +242,10 @@ class AccountService:
         """
         if principal.kind != "session":
             raise InvalidRequest("expected a login session; API tokens are revoked instead")
-        with self._lock, self._db.reader() as con:
-            self._repo.revoke(con, principal.token_id, self._clock(), principal.user)
+        now = self._clock()
+        self._db.writer.call(
+            lambda con: self._repo.revoke(con, principal.token_id, now, principal.user)
+        )
         self._audit.record(principal.user, "logout", f"session:{principal.token_id}")
 
     # bearer secrets ---------------------------------------------------------------------
@@ -263,8 +271,8 @@ class AccountService:
         if row["disabled"]:
             raise Unauthorized("user disabled")
         if row["last_used_at"] is None or now - row["last_used_at"] >= TOUCH_EVERY_S:
-            with self._lock, self._db.reader() as con:
-                self._repo.touch(con, row["token_id"], now)
+            token_id = row["token_id"]
+            self._db.writer.submit(lambda con: self._repo.touch(con, token_id, now))
         scopes = None if row["kind"] == "session" else frozenset(row["scopes"] or ())
         return Principal(row["username"], Role(row["role"]), scopes, row["token_id"], row["kind"])
 
@@ -291,10 +299,13 @@ class AccountService:
             created_by=actor,
             expires_at=expires_at,
         )
-        with self._lock, self._db.reader() as con:
+
+        def insert(con: duckdb.DuckDBPyConnection) -> None:
             if self._repo.get_user(con, username) is None:
                 raise NotFound(f"no user {username!r}")
             self._repo.insert_credential(con, new)
+
+        self._db.writer.call(insert)
         return token_id
 
     # API tokens -------------------------------------------------------------------------
@@ -366,8 +377,8 @@ class AccountService:
             NotFound: No such API token.
         """
         self.get_token(token_id)
-        with self._lock, self._db.reader() as con:
-            changed = self._repo.revoke(con, token_id, self._clock(), actor)
+        now = self._clock()
+        changed = self._db.writer.call(lambda con: self._repo.revoke(con, token_id, now, actor))
         if changed:
             self._audit.record(actor, "token.revoke", f"token:{token_id}", reason)
         return self.get_token(token_id)

@@ -22,8 +22,8 @@ def watchlist_key(match: Match) -> str:
     return f"watchlist:{entry.list_name}:{entry.entry_key}:{plate}"
 
 
-def trail_item(inc: IncomingSighting, match: Match) -> TrailItem:
-    """The trail entry of a matched sighting."""
+def trail_item(inc: IncomingSighting, match: Match, *, historical: bool = False) -> TrailItem:
+    """The trail entry of a matched sighting (``historical``: found by a past-read match)."""
     s = inc.sighting
     plate = fold(s.plate.text) if s.plate is not None else ""
     return TrailItem(
@@ -36,6 +36,7 @@ def trail_item(inc: IncomingSighting, match: Match) -> TrailItem:
         match_kind=match.kind,
         reason=match.reason,
         thumbnails=thumbnail_urls(s.event_id, len(inc.thumbs)),
+        historical=historical,
     )
 
 
@@ -49,7 +50,8 @@ def watchlist_alert(alert_id: int, key: str, match: Match, item: TrailItem, now:
         state="new",
         priority=entry.priority,
         category=entry.category,
-        title=f"{entry.category}: {listed} seen at {item.camera_id} ({match.list_name})",
+        title=f"{entry.category}: {listed} {'was seen' if item.historical else 'seen'} at "
+        f"{item.camera_id} ({match.list_name})",
         subject=item.plate or match.candidate,
         dedup_key=key,
         details={
@@ -72,6 +74,7 @@ def watchlist_alert(alert_id: int, key: str, match: Match, item: TrailItem, now:
         last_seen=item.captured_at,
         sightings=1,
         latest=item,
+        historical=item.historical,
     )
 
 

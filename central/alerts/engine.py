@@ -1,26 +1,31 @@
-"""The alert engine: turns matches and health problems into alerts, on one writer thread.
+"""The alert engine: turns matches and health problems into alerts, on central's writer.
 
-Ingest calls ``on_commit`` with the sightings it just stored; matching runs right there
-(tens of microseconds per sighting), and only sightings that hit something are handed to
-the writer thread through a queue, so ingest never waits for alert storage. The writer
-drains its queue, applies every job in one DuckDB transaction (alerts, trail, history,
-change feed, webhook queue), commits, then publishes the new feed head, which wakes
-long-polling police clients and webhook senders.
+Ingest asks ``after_store`` for the follow-up of each turn: matching runs right there on
+the ingest thread (tens of microseconds per sighting, against the matcher in use, which a
+watchlist change swaps whole), and the returned job runs on the database writer right after
+the turn's own job, usually in the same transaction. It creates or extends alerts for the
+newly stored sightings and moves the *match watermark* (``match_state``): every sighting
+received before it has been matched. At start, and whenever a follow-up failed,
+``catch_up`` matches again every stored sighting received since the watermark. Creation is
+idempotent - a sighting already on the trail of an alert for the same wanted entry is
+skipped - so a crash between the ingest ack and the alert commit, or a sighting matched
+twice, gives each alert exactly once.
 
-Operator and police actions (transitions, acknowledgements) run as jobs on the same
-thread, so there is one writer and one order of changes.
+Operator and police actions (transitions, acknowledgements) are jobs on the same writer,
+so there is one order of changes. After a rollback the engine reloads its counters and
+open alerts from storage.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 import duckdb
 import msgspec
@@ -37,15 +42,19 @@ from central.alerts.model import (
 )
 from central.alerts.repository import AlertRepository
 from central.store.db import Database
-from central.store.sightings import IncomingSighting
+from central.store.sightings import FollowUp, IncomingSighting, SightingRepository
 from central.watchlist.model import Match
 from central.watchlist.service import WatchlistService
-from shared.errors import NotFound, VartaError
+from shared.errors import NotFound
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 Hits = list[tuple[IncomingSighting, list[Match]]]
+
+# The watermark is written at most this often while nothing matches (it only bounds the
+# work of a catch-up after a crash; alerts are idempotent either way).
+_WATERMARK_EVERY_S = 1.0
+_CATCH_UP_ROWS = 5_000
 
 
 @dataclass
@@ -56,23 +65,20 @@ class EngineStats:
     sightings_matched: int = 0
     alerts_created: int = 0
     alerts_updated: int = 0
+    duplicates_skipped: int = 0
+    rematched: int = 0
+    historical_alerts: int = 0
     commits: int = 0
     store_errors: int = 0
     match_errors: int = 0
     last_error: str = ""
 
 
-@dataclass
-class _Job:
-    run: Callable[[duckdb.DuckDBPyConnection], Any]
-    future: Future[Any] = field(default_factory=Future)
-
-
 class AlertEngine:
-    """Owns alert storage: a writer thread fed by a queue.
+    """Owns alert storage, writing through the database's writer.
 
     Args:
-        db: Central's database; the engine makes its own writer cursor.
+        db: Central's database.
         watchlists: The watchlist service whose current matcher is used.
         min_score: Matches scoring below this raise no alert.
         dedup_window_s: Sightings of the same entry and plate within this window join the
@@ -93,24 +99,26 @@ class AlertEngine:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.stats = EngineStats()
+        self._db = db
         self._watchlists = watchlists
         self._min_score = min_score
         self._window = dedup_window_s
         self._webhooks = list(webhooks)
         self._clock = clock
         self._repo = AlertRepository()
-        self._con = db.writer.cursor()  # a connection of its own: the alert writer
-        self._repo.ensure_schema(self._con)
         self.feed = ChangeFeed()
-        self._load()
-        self._queue: queue.Queue[_Job | None] = queue.Queue()
-        self._thread: threading.Thread | None = None
+        self._behind = threading.Event()  # a follow-up failed: the watermark must wait
+        self._watermark_written = 0.0
+        with db.reader() as con:
+            self._load(con)
+        db.writer.on_rollback(self._load)
+        db.writer.on_commit(lambda: self.feed.publish(self._seq))
 
-    def _load(self) -> None:
-        """Counters and open alerts from storage (at start and after a failed commit)."""
-        self._seq, self._last_id, self._last_delivery = self._repo.heads(self._con)
+    def _load(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Counters and open alerts from storage (at start and after a rollback)."""
+        self._seq, self._last_id, self._last_delivery = self._repo.heads(con)
         self.feed.publish(self._seq)
-        self._open = {a.alert_id: a for a in self._repo.open_alerts(self._con)}
+        self._open = {a.alert_id: a for a in self._repo.open_alerts(con)}
         self._by_key = {a.dedup_key: a.alert_id for a in self._open.values()}
 
     @property
@@ -119,27 +127,23 @@ class AlertEngine:
         return self._repo
 
     def start(self) -> None:
-        """Start the writer thread."""
-        self._thread = threading.Thread(target=self._run, name="alerts-writer", daemon=True)
-        self._thread.start()
+        """Match what was stored after the watermark (a crash may have left some)."""
+        self.catch_up()
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Finish queued jobs, then stop the writer thread and close its connection."""
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join(timeout)
-            self._thread = None
-        self._con.close()
+    def stop(self) -> None:
+        """Nothing of its own to stop: jobs finish with the database writer."""
 
-    # -- producers (any thread) -------------------------------------------------------
+    # -- matching (ingest thread) ---------------------------------------------------------
 
-    def on_commit(self, items: list[IncomingSighting]) -> None:
-        """Match newly stored sightings; queue the hits (called by ingest after a commit)."""
-        if self._watchlists is None or not items:
-            return
+    def match(self, items: Iterable[IncomingSighting]) -> Hits:
+        """Sightings that match the wanted lists now, with their matches."""
+        if self._watchlists is None:
+            return []
         matcher = self._watchlists.matcher
         hits: Hits = []
+        checked = 0
         for inc in items:
+            checked += 1
             try:
                 found = matcher.match(inc.sighting, min_score=self._min_score)
             except Exception as err:  # one odd sighting must not cost the others their match
@@ -149,22 +153,122 @@ class AlertEngine:
                 continue
             if found:
                 hits.append((inc, found))
-        self.stats.sightings_checked += len(items)
+        self.stats.sightings_checked += checked
+        self.stats.sightings_matched += len(hits)
+        return hits
+
+    def after_store(self, items: list[IncomingSighting]) -> FollowUp | None:
+        """Match a turn's sightings; the writer job that records their alerts, or None
+        when nothing matched and the watermark was written less than a second ago (an
+        empty job would cost the writer a transaction for nothing).
+
+        The job takes the event ids the turn stored (duplicates were matched when first
+        stored) and the turn's ``received_at``, which the watermark moves to.
+        """
+        hits = self.match(items)
+        if not hits and time.monotonic() - self._watermark_written < _WATERMARK_EVERY_S:
+            return None
+
+        def follow_up(con: duckdb.DuckDBPyConnection, new: set[str], received: float) -> None:
+            fresh = [(inc, m) for inc, m in hits if inc.sighting.event_id in new]
+            try:
+                if fresh:
+                    self._apply_hits(con, fresh, historical=False)
+                self._advance(con, received, force=bool(fresh))
+            except Exception:
+                self._behind.set()  # the rollback reloads state; catch_up redoes the match
+                raise
+
+        return follow_up
+
+    def on_commit(self, items: list[IncomingSighting]) -> Future[None]:
+        """Match sightings stored outside ingest's turns and record their alerts (async)."""
+        hits = self.match(items)
+        return self._db.writer.submit(lambda con: self._apply_hits(con, hits, historical=False))
+
+    def _advance(self, con: duckdb.DuckDBPyConnection, received: float, force: bool) -> None:
+        """Move the match watermark to ``received`` (all before it is matched)."""
+        now = time.monotonic()
+        if self._behind.is_set() or not (
+            force or now - self._watermark_written >= _WATERMARK_EVERY_S
+        ):
+            return
+        con.execute(
+            "UPDATE match_state SET watermark = greatest(watermark, to_timestamp(?)) WHERE id = 1",
+            [received],
+        )
+        self._watermark_written = now
+
+    def catch_up(self) -> int:
+        """Match every sighting received since the watermark again (idempotently).
+
+        Returns:
+            Sightings matched again.
+        """
+        self._behind.clear()
+        sightings = SightingRepository()
+        with self._db.reader() as con:
+            rows = con.execute("SELECT watermark FROM match_state WHERE id = 1").fetchall()
+            since: datetime = rows[0][0] if rows else datetime.fromtimestamp(0, UTC)
+        done, after = 0, ""
+        while True:
+            with self._db.reader() as con:
+                batch = sightings.received_since(con, since, after, _CATCH_UP_ROWS)
+            if not batch:
+                break
+            hits = self.match(inc for inc, _ in batch)
+            high = max(received for _, received in batch)
+
+            def job(con: duckdb.DuckDBPyConnection, h: Hits = hits, t: float = high) -> None:
+                self._catch_up_job(con, h, t)
+
+            self._db.writer.call(job)
+            done += len(batch)
+            if len(batch) < _CATCH_UP_ROWS:
+                break
+            last = batch[-1]
+            since, after = datetime.fromtimestamp(last[1], UTC), last[0].sighting.event_id
+        self.stats.rematched += done
+        if done:
+            log.info("alerts: matched %d sightings again after the watermark", done)
+        return done
+
+    def _catch_up_job(self, con: duckdb.DuckDBPyConnection, hits: Hits, high: float) -> None:
         if hits:
-            self.stats.sightings_matched += len(hits)
-            self._queue.put(_Job(lambda con: self._apply_hits(con, hits)))
+            self._apply_hits(con, hits, historical=False)
+        if not self._behind.is_set():
+            con.execute(
+                "UPDATE match_state SET watermark = greatest(watermark, to_timestamp(?)) "
+                "WHERE id = 1",
+                [high],
+            )
+
+    def raise_historical(self, hits: Hits) -> int:
+        """Alerts for stored sightings that match entries added since they were seen.
+
+        Each is marked historical and dated by the sighting's capture time; a sighting
+        already on an alert for the same entry is skipped. Returns alerts created or
+        extended.
+        """
+        if not hits:
+            return 0
+        before = self.stats.alerts_created + self.stats.alerts_updated
+        self._db.writer.call(lambda con: self._apply_hits(con, hits, historical=True))
+        return self.stats.alerts_created + self.stats.alerts_updated - before
+
+    # -- producers (any thread) -------------------------------------------------------
 
     def raise_system(
         self, kind: str, subject: str, title: str, details: dict[str, Any], priority: int = 2
     ) -> None:
         """Raise a system alert unless one for ``kind`` and ``subject`` is open (async)."""
-        self._queue.put(
-            _Job(lambda con: self._apply_system(con, kind, subject, title, details, priority))
+        self._db.writer.submit(
+            lambda con: self._apply_system(con, kind, subject, title, details, priority)
         )
 
     def close_system(self, kind: str, subject: str, reason: str) -> None:
         """Resolve the open system alert for ``kind`` and ``subject``, if any (async)."""
-        self._queue.put(_Job(lambda con: self._apply_close(con, f"{kind}:{subject}", reason)))
+        self._db.writer.submit(lambda con: self._apply_close(con, f"{kind}:{subject}", reason))
 
     def transition(self, alert_id: int, to: str, reason: str, actor: str) -> Alert:
         """Move an alert to state ``to``; waits for the commit and returns the alert.
@@ -174,18 +278,13 @@ class AlertEngine:
             InvalidRequest: Bad target state or a rejection without reason.
             IllegalTransition: The lifecycle does not allow it.
         """
-        return self.call(lambda con: self._apply_transition(con, alert_id, to, reason, actor))
+        return self._db.writer.call(
+            lambda con: self._apply_transition(con, alert_id, to, reason, actor)
+        )
 
     def police_ack(self, alert_id: int, actor: str) -> Alert:
         """Record that police client ``actor`` received the alert (idempotent per actor)."""
-        return self.call(lambda con: self._apply_police_ack(con, alert_id, actor))
-
-    def call(self, run: Callable[[duckdb.DuckDBPyConnection], T], timeout: float = 30.0) -> T:
-        """Run ``run(writer_connection)`` on the writer thread within its transaction."""
-        job = _Job(run)
-        self._queue.put(job)
-        result: T = job.future.result(timeout)
-        return result
+        return self._db.writer.call(lambda con: self._apply_police_ack(con, alert_id, actor))
 
     @property
     def open_alerts(self) -> list[Alert]:
@@ -196,70 +295,22 @@ class AlertEngine:
         """Whether an open alert of ``kind`` about ``subject`` exists."""
         return f"{kind}:{subject}" in self._by_key
 
+    def protected_sightings(self, older_than: datetime) -> list[str]:
+        """Event ids captured before ``older_than`` that are evidence retention must keep
+        (see ``AlertRepository.protected``; list policies come from the watchlists)."""
+        days = self._watchlists.retention_days() if self._watchlists is not None else {}
+        with self._db.reader() as con:
+            return self._repo.protected(con, older_than.timestamp(), self._clock(), days)
+
     @property
     def queued(self) -> int:
-        """Jobs waiting for the writer."""
-        return self._queue.qsize()
+        """Jobs waiting for the database writer (alert jobs among them)."""
+        return self._db.writer.queued
 
-    # -- the writer thread ------------------------------------------------------------
-
-    def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            first = self._queue.get()
-            jobs: list[_Job] = []
-            item: _Job | None = first
-            while True:
-                if item is None:
-                    stopping = True
-                else:
-                    jobs.append(item)
-                if len(jobs) >= 1000:
-                    break
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-            if jobs and not self._commit(jobs, last_try=len(jobs) == 1):
-                for job in jobs:  # one job's failure must not cost the others: one by one
-                    self._commit([job], last_try=True)
-
-    def _commit(self, jobs: list[_Job], last_try: bool) -> bool:
-        """Run jobs in one transaction; False if it failed and ``last_try`` is not set."""
-        results: list[tuple[_Job, Any, BaseException | None]] = []
-        try:
-            self._con.execute("BEGIN")
-            for job in jobs:
-                try:
-                    results.append((job, job.run(self._con), None))
-                except VartaError as err:  # refused before writing anything
-                    results.append((job, None, err))
-            self._con.execute("COMMIT")
-        except Exception as err:
-            self._rollback()
-            self.stats.store_errors += 1
-            self.stats.last_error = f"store failed: {err}"
-            log.error("storing %d alert jobs failed, rolled back: %s", len(jobs), err)
-            self._load()
-            if not last_try:
-                return False
-            for job in jobs:
-                job.future.set_exception(err)
-            return True
-        self.stats.commits += 1
-        self.feed.publish(self._seq)
-        for job, value, error in results:
-            if error is not None:
-                job.future.set_exception(error)
-            else:
-                job.future.set_result(value)
-        return True
-
-    def _rollback(self) -> None:
-        try:
-            self._con.execute("ROLLBACK")
-        except duckdb.Error:
-            log.debug("rollback had no open transaction")
+    @property
+    def behind(self) -> bool:
+        """Whether a follow-up failed and a catch-up is due."""
+        return self._behind.is_set()
 
     # -- jobs (writer thread, inside the transaction) ---------------------------------
 
@@ -288,21 +339,36 @@ class AlertEngine:
                 del self._by_key[alert.dedup_key]
         return alert
 
-    def _apply_hits(self, con: duckdb.DuckDBPyConnection, hits: Hits) -> None:
+    def _apply_hits(self, con: duckdb.DuckDBPyConnection, hits: Hits, *, historical: bool) -> None:
+        """Create or extend alerts for matched sightings, skipping those already alerted.
+
+        Historical hits (past reads) join any open alert of their entry and plate whatever
+        its time, so a car's past week becomes one alert with a trail, not one per sighting.
+        """
         now = self._clock()
-        for inc, matches in hits:
+        done = self._repo.alerted(con, [inc.sighting.event_id for inc, _ in hits])
+        ordered = sorted(hits, key=lambda h: h[0].sighting.captured_at) if historical else hits
+        for inc, matches in ordered:
+            event_id = inc.sighting.event_id
             for match in matches:
-                item = trail_item(inc, match)
                 key = watchlist_key(match)
+                if (event_id, key) in done:
+                    self.stats.duplicates_skipped += 1
+                    continue
+                done.add((event_id, key))
+                item = trail_item(inc, match, historical=historical)
                 current = self._open.get(self._by_key.get(key, -1))
-                if current is not None and item.captured_at - current.last_seen <= self._window:
+                joins = current is not None and (
+                    historical or item.captured_at - current.last_seen <= self._window
+                )
+                if current is not None and joins:
                     alert = msgspec.structs.replace(
                         current,
                         updated_at=now,
                         first_seen=min(current.first_seen, item.captured_at),
                         last_seen=max(current.last_seen, item.captured_at),
                         sightings=current.sightings + 1,
-                        latest=item,
+                        latest=item if item.captured_at >= current.last_seen else current.latest,
                     )
                     self._repo.add_trail(con, alert.alert_id, item)
                     self._record(con, alert, "sighted", created=False)
@@ -311,9 +377,11 @@ class AlertEngine:
                 self._last_id += 1
                 alert = watchlist_alert(self._last_id, key, match, item, now)
                 self._repo.add_trail(con, alert.alert_id, item)
-                self._history(con, alert, "created", "", "new", match.reason)
+                why = f"past read: {match.reason}" if historical else match.reason
+                self._history(con, alert, "created", "", "new", why)
                 self._record(con, alert, "created", created=True)
                 self.stats.alerts_created += 1
+                self.stats.historical_alerts += historical
 
     def _apply_system(
         self,

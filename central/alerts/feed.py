@@ -72,7 +72,9 @@ class ChangeFeed:
     def publish(self, head: int) -> None:
         """Announce that changes up to ``head`` are committed (writer thread)."""
         with self._cond:
-            self._head = max(self._head, head)
+            if head <= self._head:  # nothing new (a commit without alert changes)
+                return
+            self._head = head
             waiters, self._waiters = self._waiters, []
             self._cond.notify_all()
         for loop, fut in waiters:

@@ -90,6 +90,7 @@ class TrailItem(Struct, frozen=True, kw_only=True):
         match_kind: exact, confusion, edit, pattern or attribute.
         reason: Why it matched, for the operator.
         thumbnails: URLs of the sighting's thumbnails (evidence).
+        historical: Found by matching a newly listed entry against past sightings.
     """
 
     event_id: str
@@ -101,6 +102,7 @@ class TrailItem(Struct, frozen=True, kw_only=True):
     match_kind: str
     reason: str
     thumbnails: list[str] = []
+    historical: bool = False
 
 
 class HistoryItem(Struct, frozen=True, kw_only=True):
@@ -136,6 +138,8 @@ class Alert(Struct, frozen=True, kw_only=True):
         police_ack_by: Police client that acknowledged receipt, if any.
         police_ack_at: When it did.
         latest: The latest sighting (watchlist alerts).
+        historical: Raised by a past-read match: the entry was listed after the sighting
+            (``first_seen`` is the sighting's own time).
     """
 
     alert_id: int
@@ -156,6 +160,7 @@ class Alert(Struct, frozen=True, kw_only=True):
     police_ack_by: str = ""
     police_ack_at: float | None = None
     latest: TrailItem | None = None
+    historical: bool = False
 
     @property
     def open(self) -> bool:

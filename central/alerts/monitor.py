@@ -57,6 +57,11 @@ class OfflineMonitor:
         self._thread = threading.Thread(target=self._run, name="alerts-offline", daemon=True)
         self._thread.start()
 
+    @property
+    def alive(self) -> bool:
+        """Whether the thread is running."""
+        return self._thread is not None and self._thread.is_alive()
+
     def stop(self) -> None:
         """Stop the checking thread."""
         self._stop.set()
@@ -68,6 +73,8 @@ class OfflineMonitor:
         while not self._stop.wait(self._interval):
             try:
                 self.check()
+                if self._engine.behind:  # an alert follow-up failed: match those again
+                    self._engine.catch_up()
             except Exception:  # a failed check is retried next interval; keep the thread
                 log.exception("offline check failed")
 

@@ -1,9 +1,9 @@
 """DuckDB storage of alerts, their trails and history, the change feed and webhook queue.
 
-Only the alert writer thread writes (``AlertRepository`` methods taking its connection);
-readers pass their own cursors. Times are UNIX seconds (DOUBLE). Alerts carry no primary
-key constraint: ids come from the single writer, and DuckDB indexes make repeated updates
-of one row within a transaction costly.
+The tables come from migration 3 in ``central/store/db.py``. Writes run as jobs on the
+database writer (``AlertEngine``); readers pass their own cursors. Times are UNIX seconds
+(DOUBLE). Alerts carry no primary key constraint: ids come from the single writer, and
+DuckDB indexes make repeated updates of one row within a transaction costly.
 """
 
 from __future__ import annotations
@@ -14,50 +14,6 @@ import duckdb
 import msgspec
 
 from central.alerts.model import Alert, Change, HistoryItem, TrailItem
-
-DDL: Final = """
-CREATE TABLE IF NOT EXISTS alerts (
-    alert_id BIGINT NOT NULL,
-    kind VARCHAR NOT NULL,
-    state VARCHAR NOT NULL,
-    open BOOLEAN NOT NULL,
-    dedup_key VARCHAR NOT NULL,
-    seq BIGINT NOT NULL,
-    updated_at DOUBLE NOT NULL,
-    body VARCHAR NOT NULL
-);
-CREATE TABLE IF NOT EXISTS alert_trail (
-    alert_id BIGINT NOT NULL,
-    event_id VARCHAR NOT NULL,
-    captured_at DOUBLE NOT NULL,
-    body VARCHAR NOT NULL
-);
-CREATE TABLE IF NOT EXISTS alert_history (
-    alert_id BIGINT NOT NULL,
-    changed_at DOUBLE NOT NULL,
-    actor VARCHAR NOT NULL,
-    action VARCHAR NOT NULL,
-    from_state VARCHAR NOT NULL,
-    to_state VARCHAR NOT NULL,
-    reason VARCHAR NOT NULL
-);
-CREATE TABLE IF NOT EXISTS alert_changes (
-    seq BIGINT NOT NULL,
-    alert_id BIGINT NOT NULL,
-    change VARCHAR NOT NULL,
-    changed_at DOUBLE NOT NULL,
-    body VARCHAR NOT NULL
-);
-CREATE TABLE IF NOT EXISTS webhook_queue (
-    delivery_id BIGINT NOT NULL,
-    endpoint VARCHAR NOT NULL,
-    seq BIGINT NOT NULL,
-    body VARCHAR NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    last_error VARCHAR NOT NULL DEFAULT '',
-    delivered_at DOUBLE
-);
-"""
 
 _ENC: Final = msgspec.json.Encoder()
 _ALERT: Final = msgspec.json.Decoder(Alert)
@@ -77,10 +33,6 @@ class Delivery(msgspec.Struct, frozen=True):
 
 class AlertRepository:
     """SQL for alerts; every method takes the connection (writer or a reader cursor)."""
-
-    def ensure_schema(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Create the tables when missing."""
-        con.execute(DDL)
 
     def heads(self, con: duckdb.DuckDBPyConnection) -> tuple[int, int, int]:
         """Highest change seq, alert id and delivery id stored (0 when none)."""
@@ -155,6 +107,51 @@ class AlertRepository:
             "SELECT body FROM alert_changes WHERE seq > ? ORDER BY seq LIMIT ?", [after, limit]
         ).fetchall()
         return [_CHANGE.decode(r[0]) for r in rows]
+
+    def alerted(self, con: duckdb.DuckDBPyConnection, event_ids: list[str]) -> set[tuple[str, str]]:
+        """``(event_id, dedup_key)`` for each alert whose trail holds one of the sightings."""
+        if not event_ids:
+            return set()
+        rows = con.execute(
+            "SELECT t.event_id, a.dedup_key FROM alert_trail t JOIN alerts a USING (alert_id) "
+            "WHERE t.event_id IN (SELECT unnest(?::VARCHAR[]))",
+            [event_ids],
+        ).fetchall()
+        return {(str(r[0]), str(r[1])) for r in rows}
+
+    def protected(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        older_than: float,
+        now: float,
+        retention_days: dict[str, int],
+    ) -> list[str]:
+        """Sightings captured before ``older_than`` that alerts still need as evidence.
+
+        A sighting on an alert's trail is kept while the alert is open and, once it closed
+        (resolved or rejected), for its list's ``retention_days`` counted from the close.
+        A trail whose alert, list or close time cannot be found is kept (the safe side).
+        """
+        names, days = list(retention_days), list(retention_days.values())
+        rows = con.execute(
+            """
+            WITH lists AS (
+                SELECT unnest(?::VARCHAR[]) AS name, unnest(?::INTEGER[]) AS days
+            ), closed AS (
+                SELECT alert_id, max(changed_at) AS closed_at FROM alert_history
+                WHERE to_state IN ('resolved', 'rejected') GROUP BY alert_id
+            )
+            SELECT DISTINCT t.event_id FROM alert_trail t
+            LEFT JOIN alerts a ON a.alert_id = t.alert_id
+            LEFT JOIN closed c ON c.alert_id = t.alert_id
+            LEFT JOIN lists l ON l.name = json_extract_string(a.body, '$.details.list_name')
+            WHERE t.captured_at < ?
+              AND (a.alert_id IS NULL OR a.open OR l.days IS NULL OR c.closed_at IS NULL
+                   OR c.closed_at + l.days * 86400.0 > ?)
+            """,
+            [names, days, older_than, now],
+        ).fetchall()
+        return [str(r[0]) for r in rows]
 
     def on_trail(self, con: duckdb.DuckDBPyConnection, event_id: str) -> bool:
         """Whether a sighting is evidence of any alert."""

@@ -115,6 +115,11 @@ class WebhookSender:
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
+    @property
+    def alive(self) -> bool:
+        """Whether the thread is running."""
+        return self._thread is not None and self._thread.is_alive()
+
     def stop(self) -> None:
         """Stop after the request in hand."""
         self._stop.set()
@@ -146,7 +151,7 @@ class WebhookSender:
         name = self.endpoint.name
         if error is None:
             now = self.clock()
-            self.engine.call(lambda con: self._repo.delivered(con, delivery.delivery_id, now))
+            self.db.writer.call(lambda con: self._repo.delivered(con, delivery.delivery_id, now))
             self.stats.delivered += 1
             if self.stats.consecutive_failures:
                 log.info("webhook %s delivers again", name)
@@ -154,7 +159,7 @@ class WebhookSender:
             if self.engine.has_open("webhook_failing", name):
                 self.engine.close_system("webhook_failing", name, "endpoint accepts deliveries")
             return True
-        self.engine.call(lambda con: self._repo.failed(con, delivery.delivery_id, error))
+        self.db.writer.call(lambda con: self._repo.failed(con, delivery.delivery_id, error))
         self.stats.failures += 1
         self.stats.consecutive_failures += 1
         self.stats.last_error = error

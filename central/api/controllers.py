@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Response, get
+from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
 
 from central.accounts import Principal, Role
@@ -13,7 +14,7 @@ from central.api.auth import PUBLIC, requires
 from central.api.dto import AgentRead, SightingPage, rfc3339, sighting_read, to_read
 from central.audit import AuditLog
 from central.search.query import parse_time
-from central.services import AgentService, SightingService, StatusService
+from central.services import AgentService, HealthService, SightingService, StatusService
 from shared.errors import Forbidden
 
 SIGHTING_ROLES = (Role.ADMIN, Role.SUPERVISOR, Role.OPERATOR)
@@ -116,10 +117,18 @@ class StatusController(Controller):
     path = "/api/v1"
     tags = ("status",)
 
-    @get("/health", opt=PUBLIC, sync_to_thread=False, summary="Liveness")
-    def health(self) -> dict[str, str]:
-        """Always ok while the process serves."""
-        return {"status": "ok"}
+    @get(
+        "/health",
+        opt=PUBLIC,
+        sync_to_thread=True,
+        summary="Liveness: threads, database writability, free disk (503 when failing)",
+        responses={503: ResponseSpec(dict[str, Any], description="A check failed.")},
+    )
+    def health(self, health: HealthService) -> Response[dict[str, Any]]:
+        """Each check (ingest, database writer, alert monitor, webhook senders, database
+        writable, free disk) with ``ok`` or its problem; 503 when any fails."""
+        healthy, body = health.report()
+        return Response(body, status_code=200 if healthy else 503)
 
     @get(
         "/status/ingest",

@@ -15,8 +15,8 @@ rows off its end. Against that, note the head hash (``varta central audit verify
 somewhere outside central - a ticket, a printed log book, a WORM store - and later pass it as
 ``--anchor``: verification then also proves that row still exists unchanged.
 
-Writes hold one lock (the chain is strictly serial) and use their own DuckDB cursor on the
-``audit_log`` table only, so they never wait for, nor conflict with, the ingest writer.
+Rows are appended by jobs on central's one database writer (``Database.writer``), so the
+chain is strictly serial; a rolled-back transaction makes the log reload its head.
 """
 
 from __future__ import annotations
@@ -40,20 +40,6 @@ log = logging.getLogger(__name__)
 GENESIS: Final = "0" * 64
 _EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _COLUMNS: Final = 'id, epoch_us("at"), actor, action, target, reason, details::VARCHAR'
-
-SCHEMA: Final = """
-CREATE TABLE IF NOT EXISTS audit_log (
-    id BIGINT PRIMARY KEY,
-    "at" TIMESTAMPTZ NOT NULL,
-    actor VARCHAR NOT NULL,
-    action VARCHAR NOT NULL,
-    target VARCHAR NOT NULL,
-    reason VARCHAR NOT NULL,
-    details JSON NOT NULL,
-    prev_hash VARCHAR NOT NULL,
-    hash VARCHAR NOT NULL
-)
-"""
 
 
 @dataclass(frozen=True)
@@ -127,13 +113,16 @@ class AuditLog:
     def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
         self._db = db
         self._clock = clock
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the head for readers of ``head``
         with db.reader() as con:
-            con.execute(SCHEMA)
-            row = con.execute("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()
-        self._last_id, self._head = (int(row[0]), str(row[1])) if row else (0, GENESIS)
+            self._last_id, self._head = _head(con)
+        db.writer.on_rollback(self._reload)
         # an anchor in the service log, outside the database, at every start
         log.info("audit log: %d rows, head %s", self._last_id, self._head)
+
+    def _reload(self, con: duckdb.DuckDBPyConnection) -> None:
+        with self._lock:
+            self._last_id, self._head = _head(con)
 
     def record(
         self,
@@ -154,20 +143,34 @@ class AuditLog:
         """
         details_json = canonical_details(details)
         at_us = round(self._clock() * 1_000_000)
+        self._db.writer.call(
+            lambda con: self.append(con, at_us, actor, action, target, reason, details_json)
+        )
+        log.debug("audit %s %s %s", actor, action, target)
+
+    def append(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        at_us: int,
+        actor: str,
+        action: str,
+        target: str,
+        reason: str,
+        details_json: str,
+    ) -> None:
+        """Append one row within the writer's transaction (writer thread only)."""
         at = _EPOCH + dt.timedelta(microseconds=at_us)
         with self._lock:
             row_id = self._last_id + 1
             digest = row_hash(
                 self._head, row_id, at_us, actor, action, target, reason, details_json
             )
-            with self._db.reader() as con:
-                con.execute(
-                    'INSERT INTO audit_log (id, "at", actor, action, target, reason, details, '
-                    "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [row_id, at, actor, action, target, reason, details_json, self._head, digest],
-                )
+            con.execute(
+                'INSERT INTO audit_log (id, "at", actor, action, target, reason, details, '
+                "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [row_id, at, actor, action, target, reason, details_json, self._head, digest],
+            )
             self._last_id, self._head = row_id, digest
-        log.debug("audit %s %s %s", actor, action, target)
 
     @property
     def head(self) -> tuple[int, str]:
@@ -222,6 +225,11 @@ class AuditLog:
             AuditEntry(int(r[0]), r[1] / 1e6, r[2], r[3], r[4], r[5], json.loads(r[6]), r[7])
             for r in rows
         ]
+
+
+def _head(con: duckdb.DuckDBPyConnection) -> tuple[int, str]:
+    rows = con.execute("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1").fetchall()
+    return (int(rows[0][0]), str(rows[0][1])) if rows else (0, GENESIS)
 
 
 def _rows(con: duckdb.DuckDBPyConnection, last_id: int, batch: int = 2048) -> Iterator[Any]:

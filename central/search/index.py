@@ -29,6 +29,8 @@ row group per stored day.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import logging
 import threading
 import time
@@ -37,7 +39,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import duckdb
+import pyarrow as pa
 
+from central.store.db import Database
 from central.watchlist.index import CONFUSION_CLASSES
 
 log = logging.getLogger(__name__)
@@ -102,25 +106,40 @@ def watermark(con: duckdb.DuckDBPyConnection) -> datetime:
 class PlateIndexer:
     """Moves newly received sightings into ``plate_index`` in key-sorted batches.
 
+    The work is cut so that no single job holds the database writer for long (ingest's
+    jobs wait behind it): the rows are sorted by a read-only cursor off the writer, and
+    each writer job only appends (or, merging, replaces) a bounded slice.
+
+    * ``compact`` indexes the sightings received since the watermark in slices of at most
+      ``max_rows`` sightings: one job appends a slice's key-sorted rows and moves the
+      watermark past it, so a search never sees a sighting both in the index and among
+      the rows not yet indexed.
+    * ``merge_day`` rewrites a finished day's runs as one key-sorted run in key ranges of
+      about ``max_rows`` index rows, each range deleted and appended again, sorted, in one
+      job; appended in key order, the ranges make one sorted run.
+
     Args:
-        con: A connection of its own (a cursor of the database's writer connection).
+        db: The central database.
         lag_s: Index only rows received at least this long ago, so that an ingest
             transaction still open when the batch is cut cannot be skipped.
         clock: UNIX time source (tests inject one).
-        stop: When set, merging stops after the day in hand (shutdown).
+        stop: When set, work stops after the job in hand (shutdown).
+        max_rows: Sightings per compaction slice, index rows per merge range.
     """
 
     def __init__(
         self,
-        con: duckdb.DuckDBPyConnection,
+        db: Database,
         lag_s: float = 60.0,
         clock: Callable[[], float] = time.time,
         stop: threading.Event | None = None,
+        max_rows: int = 200_000,
     ) -> None:
-        self._con = con
+        self._db = db
         self._lag = lag_s
         self._clock = clock
         self._stop = stop or threading.Event()
+        self._max_rows = max_rows
 
     def compact(self) -> int:
         """Index the sightings received since the watermark (up to ``now - lag``).
@@ -128,49 +147,61 @@ class PlateIndexer:
         Returns:
             Index rows added.
         """
-        con = self._con
         started = time.perf_counter()
         high = datetime.fromtimestamp(self._clock(), UTC) - timedelta(seconds=self._lag)
-        con.execute("BEGIN")
-        try:
-            low = watermark(con)
-            if high <= low:
-                con.execute("ROLLBACK")
-                return 0
-            sql = key_rows_sql("sightings", "received_at >= ? AND received_at < ?")
-            row = first_row(
-                con.execute(
-                    f"INSERT INTO plate_index SELECT * FROM ({sql}) ORDER BY k, captured_at",
-                    [low, high],
-                )
-            )
-            con.execute("UPDATE plate_index_state SET watermark = ? WHERE id = 1", [high])
-            con.execute("COMMIT")
-        except duckdb.Error:
-            con.execute("ROLLBACK")
-            raise
-        added = int(row[0]) if row else 0
+        added = 0
+        while not self._stop.is_set():
+            with self._db.reader() as con:
+                low = watermark(con)
+                if high <= low:
+                    break
+                upto = self._slice_end(con, low, high)
+                sql = key_rows_sql("sightings", "received_at >= ? AND received_at < ?")
+                rows = _arrow(con, f"SELECT * FROM ({sql}) ORDER BY k, captured_at", [low, upto])
+            self._db.writer.call(functools.partial(_append_slice, rows, low, upto))
+            added += rows.num_rows
+            if upto >= high:
+                break
         log.info("plate index: %s rows added in %.2fs", added, time.perf_counter() - started)
         self._merge_finished_days(high)
         return added
 
+    def _slice_end(self, con: duckdb.DuckDBPyConnection, low: datetime, high: datetime) -> datetime:
+        """Where a slice starting at ``low`` ends: ``high``, or earlier so that it holds
+        about ``max_rows`` sightings (whole receive times: a turn is never split)."""
+        row = first_row(
+            con.execute(
+                "SELECT received_at FROM sightings WHERE received_at >= ? AND received_at < ? "
+                "ORDER BY received_at LIMIT 1 OFFSET ?",
+                [low, high, self._max_rows],
+            )
+        )
+        if row is None:
+            return high
+        end: datetime = row[0]
+        return end if end > low else high
+
     def _merge_finished_days(self, high: datetime) -> None:
         """Merge the runs of every finished UTC day that got index rows since the last merge."""
-        row = first_row(self._con.execute("SELECT merged_through FROM plate_index_state"))
         today = high.replace(hour=0, minute=0, second=0, microsecond=0)
-        since: datetime = row[0] if row else today
-        days = self._con.execute(
-            "SELECT DISTINCT time_bucket(INTERVAL 1 DAY, captured_at, TIMESTAMPTZ '2000-01-01') "
-            "AS day FROM plate_index WHERE captured_at >= ? AND captured_at < ? ORDER BY day",
-            [since, today],
-        ).fetchall()
+        with self._db.reader() as con:
+            row = first_row(con.execute("SELECT merged_through FROM plate_index_state"))
+            since: datetime = row[0] if row else today
+            days = con.execute(
+                "SELECT DISTINCT time_bucket(INTERVAL 1 DAY, captured_at, "
+                "TIMESTAMPTZ '2000-01-01') AS day FROM plate_index "
+                "WHERE captured_at >= ? AND captured_at < ? ORDER BY day",
+                [since, today],
+            ).fetchall()
         for (day,) in days:
             if self._stop.is_set():
                 return
             self.merge_day(day.astimezone(UTC))
         if since < today and not self._stop.is_set():
-            self._con.execute(
-                "UPDATE plate_index_state SET merged_through = ? WHERE id = 1", [today]
+            self._db.writer.call(
+                lambda con: con.execute(
+                    "UPDATE plate_index_state SET merged_through = ? WHERE id = 1", [today]
+                )
             )
 
     def merge_day(self, day: datetime) -> int:
@@ -179,33 +210,94 @@ class PlateIndexer:
         Returns:
             Rows rewritten.
         """
-        con, end = self._con, day + timedelta(days=1)
+        end = day + timedelta(days=1)
         started = time.perf_counter()
-        con.execute("BEGIN")
-        try:
-            con.execute(
-                "CREATE TEMP TABLE merge_rows AS SELECT * FROM plate_index "
-                "WHERE captured_at >= ? AND captured_at < ?",
-                [day, end],
+        where = "captured_at >= ? AND captured_at < ?"
+        with self._db.reader() as con:
+            total = first_row(
+                con.execute(f"SELECT count(*) FROM plate_index WHERE {where}", [day, end])
             )
-            con.execute(
-                "DELETE FROM plate_index WHERE captured_at >= ? AND captured_at < ?", [day, end]
-            )
-            row = first_row(
-                con.execute(
-                    "INSERT INTO plate_index SELECT * FROM merge_rows ORDER BY k, captured_at"
+            parts = max(1, int(total[0] if total else 0) // self._max_rows)
+            bounds: list[str] = []
+            if parts > 1:
+                cuts = first_row(
+                    con.execute(
+                        f"SELECT quantile_disc(k, ?) FROM plate_index WHERE {where}",
+                        [[i / parts for i in range(1, parts)], day, end],
+                    )
                 )
+                bounds = sorted(set(cuts[0])) if cuts and cuts[0] else []
+        edges: list[str | None] = [None, *bounds, None]
+        rows = 0
+        for lo, hi in itertools.pairwise(edges):
+            if self._stop.is_set():
+                break
+            keys = "(?::VARCHAR IS NULL OR k >= ?) AND (?::VARCHAR IS NULL OR k < ?)"
+            params = [day, end, lo, lo, hi, hi]
+            with self._db.reader() as con:
+                sorted_rows = _arrow(
+                    con,
+                    f"SELECT * FROM plate_index WHERE {where} AND {keys} ORDER BY k, captured_at",
+                    params,
+                )
+            self._db.writer.call(
+                functools.partial(_replace_range, sorted_rows, f"{where} AND {keys}", params)
             )
-            con.execute("DROP TABLE merge_rows")
-            con.execute("COMMIT")
-        except duckdb.Error:
-            con.execute("ROLLBACK")
-            raise
-        rows = int(row[0]) if row else 0
+            rows += sorted_rows.num_rows
         log.info(
-            "plate index: merged %s rows of %s in %.2fs",
+            "plate index: merged %s rows of %s in %d ranges in %.2fs",
             rows,
             day.date(),
+            len(edges) - 1,
             time.perf_counter() - started,
         )
         return rows
+
+
+def _arrow(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> pa.Table:
+    rel = con.sql(sql, params=params)
+    assert rel is not None  # a SELECT always gives a relation
+    return rel.to_arrow_table()
+
+
+def _append_slice(
+    rows: pa.Table, low: datetime, upto: datetime, con: duckdb.DuckDBPyConnection
+) -> None:
+    """Writer job: append a sorted slice and move the watermark past it (if still at
+    ``low``: a slice is appended once)."""
+    if watermark(con) != low:
+        return
+    con.register("index_slice", rows)
+    try:
+        con.execute(f"INSERT INTO plate_index SELECT {INDEX_COLUMNS} FROM index_slice")
+    finally:
+        con.unregister("index_slice")
+    con.execute("UPDATE plate_index_state SET watermark = ? WHERE id = 1", [upto])
+
+
+def _replace_range(
+    rows: pa.Table, where: str, params: list[Any], con: duckdb.DuckDBPyConnection
+) -> None:
+    """Writer job: replace one key range of a day's index rows by the same rows sorted.
+
+    Should the range have changed since it was read (it cannot while one maintenance thread
+    runs compaction and merges in turn), it is sorted here instead: nothing is lost."""
+    now = first_row(con.execute(f"SELECT count(*) FROM plate_index WHERE {where}", params))
+    if now is None or int(now[0]) != rows.num_rows:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE index_range AS SELECT {INDEX_COLUMNS} "
+            f"FROM plate_index WHERE {where} ORDER BY k, captured_at",
+            params,
+        )
+        source = "temp.index_range"
+    else:
+        con.register("index_range", rows)
+        source = "index_range"
+    try:
+        con.execute(f"DELETE FROM plate_index WHERE {where}", params)
+        con.execute(f"INSERT INTO plate_index SELECT {INDEX_COLUMNS} FROM {source}")
+    finally:
+        if source == "index_range":
+            con.unregister("index_range")
+        else:
+            con.execute("DROP TABLE IF EXISTS temp.index_range")

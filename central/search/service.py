@@ -66,12 +66,8 @@ class SearchService:
             InvalidRequest: No reason given (nothing is searched then).
         """
         why = require_reason(reason)
-        with self._db.reader() as con:
-            con.execute("BEGIN")
-            try:
-                rows = self._repo.search(con, query)
-            finally:
-                con.execute("ROLLBACK")
+        with self._db.reader() as con:  # one snapshot: index and recent rows agree
+            rows = self._repo.search(con, query)
         micros = [row.pop("captured_us") for row in rows]
         nxt = None
         if len(rows) == query.limit:
@@ -92,12 +88,8 @@ class SearchService:
             InvalidRequest: No reason given.
         """
         why = require_reason(reason)
-        with self._db.reader() as con:
-            con.execute("BEGIN")
-            try:
-                rows = self._repo.journey(con, query)
-            finally:
-                con.execute("ROLLBACK")
+        with self._db.reader() as con:  # one snapshot: index and recent rows agree
+            rows = self._repo.journey(con, query)
         for row in rows:
             row.pop("captured_us")
         stops: list[Stop] = []

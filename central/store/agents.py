@@ -89,6 +89,15 @@ class AgentRepository:
                 ],
             )
 
+    def cameras(self, con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
+        """The cameras each agent has announced."""
+        out: dict[str, set[str]] = {}
+        for agent_id, camera_id in con.execute(
+            "SELECT agent_id, camera_id FROM cameras"
+        ).fetchall():
+            out.setdefault(agent_id, set()).add(camera_id)
+        return out
+
     def seen(self, con: duckdb.DuckDBPyConnection, counts: dict[str, int], now: float) -> None:
         """Mark agents seen and add the sightings they delivered."""
         for agent_id, n in counts.items():

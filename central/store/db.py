@@ -1,7 +1,9 @@
-"""Open the DuckDB database and bring its schema up to date.
+"""Open the DuckDB database, bring its schema up to date, and own its one writer.
 
-Central owns one writer connection (the ingest thread's); HTTP handlers read through their
-own cursors made from it (``Database.reader()``).
+Every table is created here, by the numbered ``MIGRATIONS`` (append, never edit; the
+``schema_migrations`` table records what ran). Every write goes through ``Database.writer``
+(``central/store/writer.py``: one connection on one thread fed by a queue); readers get
+cursors in read-only transactions from ``Database.reader()``.
 """
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ from pathlib import Path
 
 import duckdb
 
+from central.store.writer import Writer
+
 log = logging.getLogger(__name__)
 
-# Each entry is one migration; append, never edit. Later modules add their own tables
-# through ``ensure_schema`` functions of their repositories.
 MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE sightings (
@@ -93,28 +95,171 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT INTO plate_index_state VALUES
         (1, TIMESTAMPTZ '1970-01-01 00:00:00+00', TIMESTAMPTZ '1970-01-01 00:00:00+00');
     """,
+    # 3: audit, accounts, watchlists and alerts (created by their modules before v3,
+    # hence IF NOT EXISTS: older files already have them).
+    """
+CREATE TABLE IF NOT EXISTS audit_log (
+    id BIGINT PRIMARY KEY,
+    "at" TIMESTAMPTZ NOT NULL,
+    actor VARCHAR NOT NULL,
+    action VARCHAR NOT NULL,
+    target VARCHAR NOT NULL,
+    reason VARCHAR NOT NULL,
+    details JSON NOT NULL,
+    prev_hash VARCHAR NOT NULL,
+    hash VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS users (
+    username VARCHAR PRIMARY KEY,
+    role VARCHAR NOT NULL,
+    password_hash VARCHAR NOT NULL,
+    disabled BOOLEAN NOT NULL DEFAULT false,
+    created_at TIMESTAMPTZ NOT NULL,
+    created_by VARCHAR NOT NULL,
+    failed_logins INTEGER NOT NULL DEFAULT 0,
+    locked_until TIMESTAMPTZ,
+    last_login_at TIMESTAMPTZ
+);
+CREATE TABLE IF NOT EXISTS credentials (
+    token_id VARCHAR PRIMARY KEY,
+    kind VARCHAR NOT NULL,
+    token_hash VARCHAR NOT NULL UNIQUE,
+    username VARCHAR NOT NULL,
+    label VARCHAR NOT NULL,
+    scopes VARCHAR[],
+    created_at TIMESTAMPTZ NOT NULL,
+    created_by VARCHAR NOT NULL,
+    expires_at TIMESTAMPTZ,
+    last_used_at TIMESTAMPTZ,
+    revoked_at TIMESTAMPTZ,
+    revoked_by VARCHAR
+);
+CREATE TABLE IF NOT EXISTS watchlist_lists (
+    name VARCHAR PRIMARY KEY,
+    strict BOOLEAN NOT NULL,
+    retention_days INTEGER NOT NULL,
+    default_priority SMALLINT NOT NULL,
+    source VARCHAR NOT NULL,
+    updated_at TIMESTAMP NOT NULL
+);
+CREATE TABLE IF NOT EXISTS watchlist_entries (
+    list_name VARCHAR NOT NULL,
+    entry_key VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL,
+    plate VARCHAR NOT NULL,
+    plate_raw VARCHAR NOT NULL,
+    category VARCHAR NOT NULL,
+    priority SMALLINT NOT NULL,
+    reason VARCHAR NOT NULL,
+    case_ref VARCHAR NOT NULL,
+    valid_from TIMESTAMP,
+    valid_until TIMESTAMP,
+    source VARCHAR NOT NULL,
+    vehicle_type VARCHAR NOT NULL,
+    colour VARCHAR NOT NULL,
+    listed_at TIMESTAMP NOT NULL,
+    updated_at TIMESTAMP NOT NULL
+);
+CREATE TABLE IF NOT EXISTS watchlist_syncs (
+    list_name VARCHAR NOT NULL,
+    source VARCHAR NOT NULL,
+    fingerprint VARCHAR NOT NULL,
+    etag VARCHAR NOT NULL,
+    last_modified VARCHAR NOT NULL,
+    finished_at TIMESTAMP NOT NULL,
+    rows INTEGER NOT NULL,
+    added INTEGER NOT NULL,
+    updated INTEGER NOT NULL,
+    removed INTEGER NOT NULL,
+    unchanged INTEGER NOT NULL,
+    rejected INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS alerts (
+    alert_id BIGINT NOT NULL,
+    kind VARCHAR NOT NULL,
+    state VARCHAR NOT NULL,
+    open BOOLEAN NOT NULL,
+    dedup_key VARCHAR NOT NULL,
+    seq BIGINT NOT NULL,
+    updated_at DOUBLE NOT NULL,
+    body VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS alert_trail (
+    alert_id BIGINT NOT NULL,
+    event_id VARCHAR NOT NULL,
+    captured_at DOUBLE NOT NULL,
+    body VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS alert_history (
+    alert_id BIGINT NOT NULL,
+    changed_at DOUBLE NOT NULL,
+    actor VARCHAR NOT NULL,
+    action VARCHAR NOT NULL,
+    from_state VARCHAR NOT NULL,
+    to_state VARCHAR NOT NULL,
+    reason VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS alert_changes (
+    seq BIGINT NOT NULL,
+    alert_id BIGINT NOT NULL,
+    change VARCHAR NOT NULL,
+    changed_at DOUBLE NOT NULL,
+    body VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS webhook_queue (
+    delivery_id BIGINT NOT NULL,
+    endpoint VARCHAR NOT NULL,
+    seq BIGINT NOT NULL,
+    body VARCHAR NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error VARCHAR NOT NULL DEFAULT '',
+    delivered_at DOUBLE
+);
+    """,
+    # 4: the watermark of sightings matched against the wanted lists (alerts/engine.py).
+    # Sightings stored before this migration count as matched.
+    """
+    CREATE TABLE match_state (
+        id INTEGER PRIMARY KEY,
+        watermark TIMESTAMPTZ NOT NULL
+    );
+    INSERT INTO match_state VALUES (1, now());
+    CREATE TABLE probe (id INTEGER PRIMARY KEY, probed_at TIMESTAMPTZ NOT NULL);
+    """,
 )
 
 
 class Database:
-    """One DuckDB file: the writer connection plus reader cursors."""
+    """One DuckDB file: its writer (``writer.call``/``submit``) and read-only cursors.
+
+    The writer thread starts with ``start()`` (``central.app.Central.start`` does it); jobs
+    submitted before wait in its queue. ``close()`` runs what is queued, checkpoints and
+    closes the file.
+    """
 
     def __init__(self, path: Path | str) -> None:
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.writer = duckdb.connect(str(path))
+        self._con = duckdb.connect(str(path))
         self._reader_lock = threading.Lock()
         self._migrate()
+        self.writer = Writer(self._con)
+        self.writer.start()
 
     def _migrate(self) -> None:
-        con = self.writer
+        con = self._con
         con.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations "
             "(version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ DEFAULT now())"
         )
         row = con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
         current = int(row[0]) if row else 0
+        if current > len(MIGRATIONS):
+            raise RuntimeError(
+                f"{self.path}: schema version {current} is newer than this build knows "
+                f"({len(MIGRATIONS)}); upgrade Varta"
+            )
         for version, sql in enumerate(MIGRATIONS[current:], start=current + 1):
             log.info("applying schema migration %d", version)
             con.execute("BEGIN")
@@ -122,19 +267,47 @@ class Database:
             con.execute("INSERT INTO schema_migrations (version) VALUES (?)", [version])
             con.execute("COMMIT")
 
+    @property
+    def schema_version(self) -> int:
+        """The number of migrations applied."""
+        with self.reader() as con:
+            row = con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchall()
+        return int(row[0][0])
+
     @contextmanager
     def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A fresh cursor for one read (safe to use from any thread)."""
+        """A fresh cursor in a read-only transaction, for one read (any thread).
+
+        Everything read through it is one consistent snapshot; a write through it fails.
+        """
         with self._reader_lock:
-            cur = self.writer.cursor()
+            cur = self._con.cursor()
         try:
+            cur.execute("BEGIN TRANSACTION READ ONLY")
             yield cur
         finally:
+            try:
+                cur.execute("ROLLBACK")
+            except duckdb.Error:
+                log.debug("reader transaction already ended")
             cur.close()
 
-    def close(self) -> None:
-        """Checkpoint and close."""
+    def writable(self, timeout: float = 5.0) -> bool:
+        """Whether a write commits now (a one-row probe through the writer)."""
         try:
-            self.writer.execute("CHECKPOINT")
+            self.writer.call(
+                lambda con: con.execute("INSERT OR REPLACE INTO probe VALUES (1, now())"),
+                timeout=timeout,
+            )
+        except Exception as err:  # any failure means: not writable now
+            log.warning("database write probe failed: %s", err)
+            return False
+        return True
+
+    def close(self) -> None:
+        """Run the queued writes, checkpoint and close."""
+        self.writer.stop()
+        try:
+            self._con.execute("CHECKPOINT")
         finally:
-            self.writer.close()
+            self._con.close()

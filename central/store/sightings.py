@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 import duckdb
 import pyarrow as pa
@@ -43,6 +45,14 @@ SIGHTING_COLUMNS = (
 )
 
 
+# What matching needs of a stored sighting, in the order ``incoming`` reads it.
+MATCH_COLUMNS_SQL = (
+    "event_id::VARCHAR, agent_id, camera_id, epoch(captured_at), plate, plate_raw, "
+    "plate_confidence, plate_candidates, plate_format, plate_region, vehicle_type, "
+    "vehicle_type_confidence, colour, colour_confidence, len(thumbnails)"
+)
+
+
 @dataclass(frozen=True)
 class IncomingSighting:
     """A validated sighting with where its thumbnails were stored."""
@@ -50,6 +60,54 @@ class IncomingSighting:
     agent_id: str
     sighting: wire.Sighting
     thumbs: list[ThumbRef]
+
+
+class FollowUp(Protocol):
+    """A writer job that follows sightings just stored (the alert engine's), given the
+    event ids that were new and their ``received_at``."""
+
+    def __call__(self, con: duckdb.DuckDBPyConnection, new: set[str], received: float) -> None:
+        """Run within the writer's transaction."""
+
+
+def incoming(row: Sequence[Any]) -> IncomingSighting:
+    """A stored sighting (a row of ``MATCH_COLUMNS_SQL``) as matching sees it.
+
+    Boxes and thumbnail references are not needed for matching and are left out (the
+    thumbnail count is kept, for the evidence URLs).
+    """
+    (event_id, agent_id, camera_id, captured, text, raw, conf, cands, fmt, region) = row[:10]
+    vtype, vconf, colour, cconf, n_thumbs = row[10:15]
+    plate = None
+    if text is not None:
+        plate = wire.Plate(
+            text=text,
+            raw=raw or "",
+            confidence=float(conf or 0.0),
+            candidates=[
+                wire.PlateCandidate(text=c["text"], confidence=float(c["confidence"]))
+                for c in cands or []
+            ],
+            format=fmt or "",
+            region=region or "",
+        )
+    vehicle = None
+    if vtype is not None or colour is not None:
+        vehicle = wire.Vehicle(
+            box=(0.0, 0.0, 0.0, 0.0),
+            type=vtype or "",
+            type_confidence=float(vconf or 0.0),
+            colour=colour or "",
+            colour_confidence=float(cconf or 0.0),
+        )
+    sighting = wire.Sighting(
+        event_id=event_id,
+        camera_id=camera_id,
+        captured_at=float(captured),
+        vehicle=vehicle,
+        plate=plate,
+    )
+    return IncomingSighting(agent_id, sighting, [("", 0, 0)] * int(n_thumbs or 0))
 
 
 def _list_array(offsets: list[int], values: pa.Array, valid: list[bool]) -> pa.Array:
@@ -192,6 +250,20 @@ class SightingRepository:
         cur = con.execute(sql, [*params, limit])
         names = [d[0] for d in cur.description]
         return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+    def received_since(
+        self, con: duckdb.DuckDBPyConnection, since: datetime, after: str, limit: int
+    ) -> list[tuple[IncomingSighting, float]]:
+        """Sightings received at or after ``since`` (and, at ``since`` itself, with an event
+        id above ``after``), oldest first, with their receive time, rebuilt as they arrived
+        (for matching them again)."""
+        cur = con.execute(
+            f"SELECT {MATCH_COLUMNS_SQL}, epoch(received_at) FROM sightings "
+            "WHERE received_at > ? OR (received_at = ? AND event_id::VARCHAR > ?) "
+            "ORDER BY received_at, event_id LIMIT ?",
+            [since, since, after, limit],
+        )
+        return [(incoming(row[:-1]), float(row[-1])) for row in cur.fetchall()]
 
     def count(self, con: duckdb.DuckDBPyConnection) -> int:
         """Total stored sightings."""

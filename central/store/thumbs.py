@@ -8,6 +8,7 @@ folders, after hit evidence has been copied out.
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 from collections.abc import Sequence
@@ -39,13 +40,37 @@ class ThumbStore:
         for blob in blobs:
             refs.append((self._pack, offset, len(blob)))
             offset += len(blob)
-        for i in range(0, len(blobs), _IOV_MAX):
-            chunk = blobs[i : i + _IOV_MAX]
-            if os.writev(self._fd, chunk) != sum(len(b) for b in chunk):
-                raise OSError(f"thumbnail pack {self._pack}: short write")
+        try:
+            for i in range(0, len(blobs), _IOV_MAX):
+                chunk = blobs[i : i + _IOV_MAX]
+                if os.writev(self._fd, chunk) != sum(len(b) for b in chunk):
+                    raise OSError(errno.ENOSPC, f"thumbnail pack {self._pack}: short write")
+        except OSError:
+            os.ftruncate(self._fd, self._size)  # no torn tail: the pack ends where it did
+            raise
         self._size = offset
         self._dirty = True
         return refs
+
+    def mark(self) -> tuple[str, int]:
+        """Where the next append goes: pass it to ``truncate`` to take appends back."""
+        return self._pack, self._size
+
+    def truncate(self, mark: tuple[str, int]) -> int:
+        """Cut off what was appended since ``mark`` (its rows did not commit); bytes freed.
+
+        Appends since the mark went to the open pack: the mark's own, or a new one started
+        after it (then everything in the new pack is cut).
+        """
+        if self._fd < 0:
+            return 0
+        keep = mark[1] if mark[0] == self._pack else 0
+        freed = self._size - keep
+        if freed <= 0:
+            return 0
+        os.ftruncate(self._fd, keep)
+        self._size = keep
+        return freed
 
     def flush(self) -> None:
         """Make appended thumbnails durable (before the rows that point at them commit)."""

@@ -15,54 +15,13 @@ from typing import Final, NamedTuple
 import duckdb
 import pyarrow as pa
 
+from central.store.db import Database
 from central.watchlist.importer import SCHEMA
 from central.watchlist.model import ListSettings
 from shared.errors import InvalidRequest, NotFound
 
 log = logging.getLogger(__name__)
 
-_DDL: Final = """
-CREATE TABLE IF NOT EXISTS watchlist_lists (
-    name VARCHAR PRIMARY KEY,
-    strict BOOLEAN NOT NULL,
-    retention_days INTEGER NOT NULL,
-    default_priority SMALLINT NOT NULL,
-    source VARCHAR NOT NULL,
-    updated_at TIMESTAMP NOT NULL
-);
-CREATE TABLE IF NOT EXISTS watchlist_entries (
-    list_name VARCHAR NOT NULL,
-    entry_key VARCHAR NOT NULL,
-    kind VARCHAR NOT NULL,
-    plate VARCHAR NOT NULL,
-    plate_raw VARCHAR NOT NULL,
-    category VARCHAR NOT NULL,
-    priority SMALLINT NOT NULL,
-    reason VARCHAR NOT NULL,
-    case_ref VARCHAR NOT NULL,
-    valid_from TIMESTAMP,
-    valid_until TIMESTAMP,
-    source VARCHAR NOT NULL,
-    vehicle_type VARCHAR NOT NULL,
-    colour VARCHAR NOT NULL,
-    listed_at TIMESTAMP NOT NULL,
-    updated_at TIMESTAMP NOT NULL
-);
-CREATE TABLE IF NOT EXISTS watchlist_syncs (
-    list_name VARCHAR NOT NULL,
-    source VARCHAR NOT NULL,
-    fingerprint VARCHAR NOT NULL,
-    etag VARCHAR NOT NULL,
-    last_modified VARCHAR NOT NULL,
-    finished_at TIMESTAMP NOT NULL,
-    rows INTEGER NOT NULL,
-    added INTEGER NOT NULL,
-    updated INTEGER NOT NULL,
-    removed INTEGER NOT NULL,
-    unchanged INTEGER NOT NULL,
-    rejected INTEGER NOT NULL
-);
-"""
 _CONTENT: Final = [name for name in SCHEMA.names if name != "entry_key"]
 _CHANGED: Final = " OR ".join(f"i.{c} IS DISTINCT FROM e.{c}" for c in _CONTENT)
 _INCOMING: Final = "wl_incoming"
@@ -75,54 +34,66 @@ def utcnow() -> datetime:
 
 
 class Counts(NamedTuple):
-    """What one load did to a list."""
+    """What one load did to a list (``changed``: keys of the entries added or updated)."""
 
     added: int
     updated: int
     removed: int
     unchanged: int
+    changed: tuple[str, ...] = ()
 
 
 class WatchlistRepository:
-    """Lists, entries and sync history in DuckDB (the caller owns the connection).
+    """Lists, entries and sync history in DuckDB.
+
+    Reads use the database's read-only cursors; writes are jobs on its writer. The tables
+    come from migration 3 in ``central/store/db.py``.
 
     Args:
-        conn: The writer connection (or a cursor of it for reads).
+        db: Central's database.
     """
 
-    def __init__(self, conn: duckdb.DuckDBPyConnection) -> None:
-        self._conn = conn
-
-    def ensure_schema(self) -> None:
-        """Create the watchlist tables if they do not exist."""
-        self._conn.execute(_DDL)
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     def save_list(self, settings: ListSettings) -> None:
         """Create or replace a list's settings."""
-        self._conn.execute(
-            "INSERT OR REPLACE INTO watchlist_lists VALUES (?, ?, ?, ?, ?, ?)",
-            [
-                settings.name,
-                settings.strict,
-                settings.retention_days,
-                settings.default_priority,
-                settings.source,
-                utcnow(),
-            ],
+        values = [
+            settings.name,
+            settings.strict,
+            settings.retention_days,
+            settings.default_priority,
+            settings.source,
+            utcnow(),
+        ]
+        self._db.writer.call(
+            lambda con: con.execute(
+                "INSERT OR REPLACE INTO watchlist_lists VALUES (?, ?, ?, ?, ?, ?)", values
+            )
         )
+
+    def delete_list(self, name: str) -> int:
+        """Remove a list and its entries; how many entries went.
+
+        Raises:
+            NotFound: No list has that name.
+        """
+
+        def delete(con: duckdb.DuckDBPyConnection) -> int:
+            _settings(con, name)
+            gone = _scalar(
+                con, "SELECT count(*) FROM watchlist_entries WHERE list_name = ?", [name]
+            )
+            con.execute("DELETE FROM watchlist_entries WHERE list_name = ?", [name])
+            con.execute("DELETE FROM watchlist_lists WHERE name = ?", [name])
+            return gone
+
+        return self._db.writer.call(delete)
 
     def lists(self) -> list[ListSettings]:
         """All lists, by name."""
-        rows = self._conn.execute(
-            "SELECT name, strict, retention_days, default_priority, source "
-            "FROM watchlist_lists ORDER BY name"
-        ).fetchall()
-        return [
-            ListSettings(
-                name=r[0], strict=r[1], retention_days=r[2], default_priority=r[3], source=r[4]
-            )
-            for r in rows
-        ]
+        with self._db.reader() as con:
+            return _lists(con)
 
     def get_list(self, name: str) -> ListSettings:
         """One list's settings.
@@ -130,10 +101,8 @@ class WatchlistRepository:
         Raises:
             NotFound: No list has that name.
         """
-        for settings in self.lists():
-            if settings.name == name:
-                return settings
-        raise NotFound(f"expected an existing watchlist, got unknown name {name!r}")
+        with self._db.reader() as con:
+            return _settings(con, name)
 
     def load(
         self,
@@ -157,109 +126,105 @@ class WatchlistRepository:
                 the export holds but that were rejected as malformed).
 
         Returns:
-            Counts of added, updated, removed and unchanged entries.
+            Counts of added, updated, removed and unchanged entries, and the keys of the
+            entries added or changed (to match them against past sightings).
 
         Raises:
             NotFound: The list does not exist.
             InvalidRequest: More than ``max_removed`` entries would be removed.
         """
-        self.get_list(list_name)
-        conn = self._conn
-        conn.register(_INCOMING, table)
-        conn.register(_KEEP, pa.table({"entry_key": pa.array(list(keep), pa.string())}))
-        conn.execute("BEGIN TRANSACTION")
-        try:
-            counts = self._apply(list_name, full=full)
-            if max_removed is not None and counts.removed > max_removed:
-                raise InvalidRequest(
-                    f"list {list_name}: the export would remove {counts.removed} entries, "
-                    f"at most {max_removed} allowed; check the export or allow mass removal"
-                )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        finally:
-            conn.execute("DROP TABLE IF EXISTS wl_change")
-            conn.unregister(_INCOMING)
-            conn.unregister(_KEEP)
-        log.info("list %s: %s", list_name, counts)
+        keep_table = pa.table({"entry_key": pa.array(list(keep), pa.string())})
+
+        def load(con: duckdb.DuckDBPyConnection) -> Counts:
+            _settings(con, list_name)
+            con.register(_INCOMING, table)
+            con.register(_KEEP, keep_table)
+            try:
+                return _apply(con, list_name, full=full, max_removed=max_removed)
+            finally:
+                con.execute("DROP TABLE IF EXISTS wl_change")
+                con.unregister(_INCOMING)
+                con.unregister(_KEEP)
+
+        counts = self._db.writer.call(load, timeout=600.0)
+        log.info("list %s: %s", list_name, counts[:4])
         return counts
 
-    def _apply(self, list_name: str, *, full: bool) -> Counts:
-        conn, now = self._conn, utcnow()
-        conn.execute(
-            "CREATE OR REPLACE TEMP TABLE wl_change AS "
-            "SELECT i.entry_key, CASE WHEN e.entry_key IS NULL THEN 'added' "
-            f"WHEN {_CHANGED} THEN 'updated' ELSE 'unchanged' END AS change "
-            f"FROM {_INCOMING} i LEFT JOIN "
-            "(SELECT * FROM watchlist_entries WHERE list_name = ?) e USING (entry_key)",
-            [list_name],
-        )
-        tally = dict(
-            conn.execute("SELECT change, count(*) FROM wl_change GROUP BY change").fetchall()
-        )
-        removed = 0
-        if full:
-            removed = self._scalar(
-                "SELECT count(*) FROM watchlist_entries e WHERE list_name = ? AND NOT EXISTS "
-                "(SELECT 1 FROM wl_change c WHERE c.entry_key = e.entry_key) AND NOT EXISTS "
-                f"(SELECT 1 FROM {_KEEP} k WHERE k.entry_key = e.entry_key)",
-                [list_name],
-            )
-            conn.execute(
-                "DELETE FROM watchlist_entries WHERE list_name = ? AND entry_key NOT IN "
-                f"(SELECT entry_key FROM wl_change UNION ALL SELECT entry_key FROM {_KEEP})",
-                [list_name],
-            )
-        columns = ", ".join(_CONTENT)
-        if tally.get("updated"):
-            assignments = ", ".join(f"{c} = i.{c}" for c in _CONTENT)
-            conn.execute(
-                f"UPDATE watchlist_entries e SET {assignments}, updated_at = ? "
-                f"FROM {_INCOMING} i, wl_change c WHERE e.list_name = ? "
-                "AND e.entry_key = i.entry_key AND c.entry_key = i.entry_key "
-                "AND c.change = 'updated'",
-                [now, list_name],
-            )
-        if tally.get("added"):
-            conn.execute(
-                f"INSERT INTO watchlist_entries (list_name, entry_key, {columns}, listed_at, "
-                f"updated_at) SELECT ?, i.entry_key, {', '.join('i.' + c for c in _CONTENT)}, "
-                f"?, ? FROM {_INCOMING} i JOIN wl_change c USING (entry_key) "
-                "WHERE c.change = 'added'",
-                [list_name, now, now],
-            )
-        return Counts(
-            tally.get("added", 0), tally.get("updated", 0), removed, tally.get("unchanged", 0)
-        )
+    def remove_entries(self, list_name: str, keys: Sequence[str]) -> int:
+        """Delete entries by key; how many were there."""
+        wanted = list(keys)
 
-    def _scalar(self, sql: str, params: list[object]) -> int:
-        rows = self._conn.execute(sql, params).fetchall()  # fetch all: the result must end
-        return int(rows[0][0]) if rows else 0
+        def remove(con: duckdb.DuckDBPyConnection) -> int:
+            _settings(con, list_name)
+            where = "list_name = ? AND entry_key IN (SELECT unnest(?::VARCHAR[]))"
+            gone = _scalar(
+                con, f"SELECT count(*) FROM watchlist_entries WHERE {where}", [list_name, wanted]
+            )
+            con.execute(f"DELETE FROM watchlist_entries WHERE {where}", [list_name, wanted])
+            return gone
+
+        return self._db.writer.call(remove)
 
     def count(self, list_name: str) -> int:
         """Number of entries stored for a list."""
-        return self._scalar(
-            "SELECT count(*) FROM watchlist_entries WHERE list_name = ?", [list_name]
-        )
+        with self._db.reader() as con:
+            return _scalar(
+                con, "SELECT count(*) FROM watchlist_entries WHERE list_name = ?", [list_name]
+            )
 
-    def active_entries(self, now: datetime | None = None) -> pa.Table:
-        """Entries of all lists not expired at ``now`` (UTC), as an Arrow table.
+    def entries(
+        self,
+        list_name: str,
+        *,
+        plate: str | None = None,
+        category: str | None = None,
+        after: str = "",
+        limit: int = 100,
+    ) -> list[dict[str, object]]:
+        """A page of a list's entries by key (``after``: the last key of the page before).
+
+        ``plate`` filters by a substring of the folded plate; times are UNIX seconds.
+        """
+        cols = ", ".join(
+            f"epoch({c}) AS {c}" if c in _TIMES else c for c in ["list_name", *SCHEMA.names]
+        )
+        with self._db.reader() as con:
+            cur = con.execute(
+                f"SELECT {cols}, epoch(listed_at) AS listed_at, epoch(updated_at) AS updated_at "
+                "FROM watchlist_entries WHERE list_name = ? AND entry_key > ? "
+                "AND (? IS NULL OR contains(plate, ?)) AND (? IS NULL OR category = ?) "
+                "ORDER BY entry_key LIMIT ?",
+                [list_name, after, plate, plate, category, category, limit],
+            )
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+    def active_entries(
+        self,
+        now: datetime | None = None,
+        list_name: str | None = None,
+        keys: Sequence[str] | None = None,
+    ) -> pa.Table:
+        """Entries not expired at ``now`` (UTC) as an Arrow table: of every list, or of
+        ``list_name`` only, and only those ``keys`` when given.
 
         Columns are ``list_name`` plus ``importer.SCHEMA``, with ``valid_from`` and
         ``valid_until`` as float seconds since the epoch (NULL when open).
         """
         cols = ", ".join(
-            f"epoch({c}) AS {c}" if c in ("valid_from", "valid_until") else c
-            for c in ["list_name", *SCHEMA.names]
+            f"epoch({c}) AS {c}" if c in _TIMES else c for c in ["list_name", *SCHEMA.names]
         )
-        rel = self._conn.sql(
-            f"SELECT {cols} FROM watchlist_entries WHERE valid_until IS NULL OR valid_until > ?",
-            params=[(now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)],
-        )
-        assert rel is not None  # a SELECT always gives a relation
-        return rel.to_arrow_table()
+        when = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
+        wanted = None if keys is None else list(keys)
+        with self._db.reader() as con:
+            rel = con.sql(
+                f"SELECT {cols} FROM watchlist_entries WHERE (valid_until IS NULL OR "
+                "valid_until > ?) AND (?::VARCHAR IS NULL OR list_name = ?) AND "
+                "(?::VARCHAR[] IS NULL OR entry_key IN (SELECT unnest(?::VARCHAR[])))",
+                params=[when, list_name, list_name, wanted, wanted],
+            )
+            assert rel is not None  # a SELECT always gives a relation
+            return rel.to_arrow_table()
 
     def record_sync(
         self,
@@ -272,24 +237,120 @@ class WatchlistRepository:
         last_modified: str = "",
     ) -> None:
         """Remember one sync: counts are (rows, added, updated, removed, unchanged, rejected)."""
-        self._conn.execute(
-            "INSERT INTO watchlist_syncs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [list_name, source, fingerprint, etag, last_modified, utcnow(), *counts],
+        row = [list_name, source, fingerprint, etag, last_modified, utcnow(), *counts]
+        self._db.writer.call(
+            lambda con: con.execute(
+                "INSERT INTO watchlist_syncs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row
+            )
         )
 
     def seen_fingerprints(self, list_name: str, source: str) -> set[str]:
         """Fingerprints of what was already synced from ``source`` into a list."""
-        rows = self._conn.execute(
-            "SELECT DISTINCT fingerprint FROM watchlist_syncs WHERE list_name = ? AND source = ?",
-            [list_name, source],
-        ).fetchall()
+        with self._db.reader() as con:
+            rows = con.execute(
+                "SELECT DISTINCT fingerprint FROM watchlist_syncs "
+                "WHERE list_name = ? AND source = ?",
+                [list_name, source],
+            ).fetchall()
         return {r[0] for r in rows}
 
     def http_validators(self, list_name: str, source: str) -> tuple[str, str]:
         """``(etag, last_modified)`` of the last sync from a URL, empty when none."""
-        row = self._conn.execute(
-            "SELECT etag, last_modified FROM watchlist_syncs WHERE list_name = ? AND source = ? "
-            "ORDER BY finished_at DESC LIMIT 1",
-            [list_name, source],
-        ).fetchall()
+        with self._db.reader() as con:
+            row = con.execute(
+                "SELECT etag, last_modified FROM watchlist_syncs WHERE list_name = ? "
+                "AND source = ? ORDER BY finished_at DESC LIMIT 1",
+                [list_name, source],
+            ).fetchall()
         return (str(row[0][0]), str(row[0][1])) if row else ("", "")
+
+
+_TIMES: Final = ("valid_from", "valid_until")
+
+
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list[object]) -> int:
+    rows = con.execute(sql, params).fetchall()  # fetch all: the result must end
+    return int(rows[0][0]) if rows else 0
+
+
+def _lists(con: duckdb.DuckDBPyConnection) -> list[ListSettings]:
+    rows = con.execute(
+        "SELECT name, strict, retention_days, default_priority, source "
+        "FROM watchlist_lists ORDER BY name"
+    ).fetchall()
+    return [
+        ListSettings(
+            name=r[0], strict=r[1], retention_days=r[2], default_priority=r[3], source=r[4]
+        )
+        for r in rows
+    ]
+
+
+def _settings(con: duckdb.DuckDBPyConnection, name: str) -> ListSettings:
+    for settings in _lists(con):
+        if settings.name == name:
+            return settings
+    raise NotFound(f"expected an existing watchlist, got unknown name {name!r}")
+
+
+def _apply(
+    con: duckdb.DuckDBPyConnection, list_name: str, *, full: bool, max_removed: int | None
+) -> Counts:
+    """A load's difference computed and checked first, then written (writer thread)."""
+    now = utcnow()
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE wl_change AS "
+        "SELECT i.entry_key, CASE WHEN e.entry_key IS NULL THEN 'added' "
+        f"WHEN {_CHANGED} THEN 'updated' ELSE 'unchanged' END AS change "
+        f"FROM {_INCOMING} i LEFT JOIN "
+        "(SELECT * FROM watchlist_entries WHERE list_name = ?) e USING (entry_key)",
+        [list_name],
+    )
+    tally = dict(con.execute("SELECT change, count(*) FROM wl_change GROUP BY change").fetchall())
+    removed = 0
+    if full:
+        removed = _scalar(
+            con,
+            "SELECT count(*) FROM watchlist_entries e WHERE list_name = ? AND NOT EXISTS "
+            "(SELECT 1 FROM wl_change c WHERE c.entry_key = e.entry_key) AND NOT EXISTS "
+            f"(SELECT 1 FROM {_KEEP} k WHERE k.entry_key = e.entry_key)",
+            [list_name],
+        )
+    if max_removed is not None and removed > max_removed:  # refused before any write
+        raise InvalidRequest(
+            f"list {list_name}: the export would remove {removed} entries, "
+            f"at most {max_removed} allowed; check the export or allow mass removal"
+        )
+    changed = tuple(
+        str(r[0])
+        for r in con.execute(
+            "SELECT entry_key FROM wl_change WHERE change IN ('added', 'updated')"
+        ).fetchall()
+    )
+    if removed:
+        con.execute(
+            "DELETE FROM watchlist_entries WHERE list_name = ? AND entry_key NOT IN "
+            f"(SELECT entry_key FROM wl_change UNION ALL SELECT entry_key FROM {_KEEP})",
+            [list_name],
+        )
+    columns = ", ".join(_CONTENT)
+    if tally.get("updated"):
+        assignments = ", ".join(f"{c} = i.{c}" for c in _CONTENT)
+        con.execute(
+            f"UPDATE watchlist_entries e SET {assignments}, updated_at = ? "
+            f"FROM {_INCOMING} i, wl_change c WHERE e.list_name = ? "
+            "AND e.entry_key = i.entry_key AND c.entry_key = i.entry_key "
+            "AND c.change = 'updated'",
+            [now, list_name],
+        )
+    if tally.get("added"):
+        con.execute(
+            f"INSERT INTO watchlist_entries (list_name, entry_key, {columns}, listed_at, "
+            f"updated_at) SELECT ?, i.entry_key, {', '.join('i.' + c for c in _CONTENT)}, "
+            f"?, ? FROM {_INCOMING} i JOIN wl_change c USING (entry_key) "
+            "WHERE c.change = 'added'",
+            [list_name, now, now],
+        )
+    return Counts(
+        tally.get("added", 0), tally.get("updated", 0), removed, tally.get("unchanged", 0), changed
+    )

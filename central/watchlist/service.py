@@ -52,6 +52,10 @@ class WatchlistService:
         log.info("watchlist matcher reloaded: %s entries", len(matcher))
         return matcher
 
+    def retention_days(self) -> dict[str, int]:
+        """How long each list keeps hit evidence after its alert closed, by list name."""
+        return {s.name: s.retention_days for s in self._repo.lists()}
+
     def save_list(self, settings: ListSettings) -> None:
         """Create or change a list; strictness changes take effect at once."""
         self._repo.save_list(settings)

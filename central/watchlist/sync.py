@@ -100,7 +100,7 @@ def _load(
         list_name,
         source,
         fingerprint or f"import:{started}",
-        counts=(batch.rows, *counts, len(batch.problems)),
+        counts=(batch.rows, *counts[:4], len(batch.problems)),
         etag=validators[0],
         last_modified=validators[1],
     )

@@ -6,9 +6,8 @@ import csv
 import random
 from pathlib import Path
 
-import duckdb
-
 from bench.loadgen import make_sighting
+from central.store.db import Database
 from central.store.sightings import IncomingSighting
 from central.watchlist.model import ListSettings
 from central.watchlist.repository import WatchlistRepository
@@ -31,15 +30,14 @@ def write_wanted_list(db_file: Path, rows: list[tuple[str, str, int]] = WANTED) 
         out.writerow(["plate", "category", "priority", "reason", "case_ref"])
         for i, (plate, category, priority) in enumerate(rows):
             out.writerow([plate, category, priority, "розшук", f"1202500000{i}"])
-    con = duckdb.connect(str(db_file))
+    db = Database(db_file)
     try:
-        repo = WatchlistRepository(con)
-        repo.ensure_schema()
+        repo = WatchlistRepository(db)
         repo.save_list(ListSettings(name="national"))
         report = import_file(repo, "national", export, full=True)
         assert report.added == len(rows), report
     finally:
-        con.close()
+        db.close()
 
 
 def incoming(

@@ -95,12 +95,13 @@ def store_sighting(central: Central, thumbs: int = 1, captured_at: float = 1.0) 
         {"role": "plate", "width": 10, "height": 5, "pack": p, "offset": o, "length": n}
         for p, o, n in refs
     ]
-    with central.db.reader() as con:
-        con.execute(
+    central.db.writer.call(
+        lambda con: con.execute(
             "INSERT INTO sightings (event_id, agent_id, camera_id, captured_at, received_at, "
             "plate, track_frames, track_seconds, thumbnails) "
             "VALUES (?::UUID, 'a1', 'cam-1', to_timestamp(?), to_timestamp(?), 'AT1234BB', "
             "3, 0.5, ?)",
             [event_id, captured_at, captured_at + 1, structs],
         )
+    )
     return event_id

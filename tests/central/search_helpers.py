@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from central.store.db import Database
 from central.store.sightings import IncomingSighting, SightingRepository
@@ -76,12 +78,16 @@ def store(
     ids: list[str] = []
     # One insert per received time, so received_at follows captured_at like live ingest.
     for item in items:
-        con = db.writer
-        con.execute("BEGIN")
-        repo.insert(con, [item], item.sighting.captured_at + received_delay)
-        con.execute("COMMIT")
+        received = item.sighting.captured_at + received_delay
+        db.writer.call(functools.partial(_insert, repo, item, received))
         ids.append(item.sighting.event_id)
     return ids
+
+
+def _insert(
+    repo: SightingRepository, item: IncomingSighting, received: float, con: Any
+) -> set[str]:
+    return repo.insert(con, [item], received)
 
 
 def write_pack(root: Path, day: str, blobs: Sequence[bytes]) -> list[tuple[str, int, int]]:

@@ -23,7 +23,7 @@ from tests.harness import wait_for
 
 
 def _engine(db: Database, **kw: float) -> AlertEngine:
-    repo = WatchlistRepository(db.writer.cursor())
+    repo = WatchlistRepository(db)
     engine = AlertEngine(db, WatchlistService(repo), **kw)  # type: ignore[arg-type]
     engine.start()
     return engine
@@ -182,7 +182,7 @@ def _hello(db: Database, now: float) -> None:
         software_version="t",
         cameras=[wire.CameraInfo(camera_id="cam-1"), wire.CameraInfo(camera_id="cam-2")],
     )
-    AgentRepository().hello(db.writer, hello, now)
+    db.writer.call(lambda con: AgentRepository().hello(con, hello, now))
 
 
 def _beat(db: Database, now: float, cam2_online: bool = True) -> None:
@@ -194,7 +194,7 @@ def _beat(db: Database, now: float, cam2_online: bool = True) -> None:
             wire.CameraStats(camera_id="cam-2", online=cam2_online),
         ],
     )
-    AgentRepository().heartbeat(db.writer, beat, now)
+    db.writer.call(lambda con: AgentRepository().heartbeat(con, beat, now))
 
 
 def _open(engine: AlertEngine) -> list[tuple[str, str]]:

@@ -82,7 +82,7 @@ def _setup(
         backoff_max_s=0.2,
         failing_after=3,
     )
-    engine = AlertEngine(db, WatchlistService(WatchlistRepository(db.writer.cursor())),
+    engine = AlertEngine(db, WatchlistService(WatchlistRepository(db)),
                          webhooks=[hook.filter])  # fmt: skip
     sender = WebhookSender(hook, db, engine)
     engine.start()

@@ -6,6 +6,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import duckdb
 import pytest
 from typer.testing import CliRunner
 
@@ -85,7 +86,7 @@ TAMPERING = [
 @pytest.mark.parametrize(("sql", "problems"), TAMPERING)
 def test_tampering_is_detected_and_named(db: Database, sql: str, problems: list[str]) -> None:
     _filled(db)
-    db.writer.execute(sql)
+    db.writer.call(lambda con: con.execute(sql))  # an attacker's edit of the file
     result = AuditLog(db).verify()
     assert not result.ok
     assert result.problems == problems
@@ -96,20 +97,25 @@ def test_rehashed_edit_still_breaks_the_next_link(db: Database) -> None:
     from central.audit.log import row_hash
 
     audit = _filled(db)
-    row = db.writer.execute(
-        'SELECT id, epoch_us("at"), actor, action, target, details::VARCHAR, prev_hash '
-        "FROM audit_log WHERE id = 2"
-    ).fetchone()
+    with db.reader() as con:
+        row = con.execute(
+            'SELECT id, epoch_us("at"), actor, action, target, details::VARCHAR, prev_hash '
+            "FROM audit_log WHERE id = 2"
+        ).fetchone()
     assert row is not None
     forged = row_hash(row[6], row[0], row[1], row[2], row[3], row[4], "forged", row[5])
-    db.writer.execute("UPDATE audit_log SET reason = 'forged', hash = ? WHERE id = 2", [forged])
+    db.writer.call(
+        lambda con: con.execute(
+            "UPDATE audit_log SET reason = 'forged', hash = ? WHERE id = 2", [forged]
+        )
+    )
     assert audit.verify().problems == ["row 3: prev_hash does not match the hash of row 2"]
 
 
 def test_cut_tail_is_caught_by_the_anchor(db: Database) -> None:
     audit = _filled(db)
     anchor = audit.verify().head
-    db.writer.execute("DELETE FROM audit_log WHERE id = 5")
+    db.writer.call(lambda con: con.execute("DELETE FROM audit_log WHERE id = 5"))
     reopened = AuditLog(db)
     assert reopened.verify().ok  # the chain alone cannot see a cut tail ...
     result = reopened.verify(anchor=anchor)  # ... the noted head can
@@ -131,21 +137,23 @@ def test_reopened_log_continues_the_chain(tmp_path: Path) -> None:
 
 
 def test_concurrent_records_while_ingest_writes(db: Database) -> None:
-    """Audit appends from handler threads never conflict with the ingest writer's commits."""
+    """Audit appends from handler threads interleave with ingest's jobs on the one writer."""
     audit = AuditLog(db)
     stop = threading.Event()
     errors: list[BaseException] = []
 
     def ingest() -> None:
-        con, n = db.writer, 0
-        while not stop.is_set():
-            con.execute("BEGIN")
+        n = 0
+
+        def insert(con: duckdb.DuckDBPyConnection) -> None:
             con.execute(
                 "INSERT INTO agents (agent_id, first_seen, last_seen) "
                 "SELECT 'a' || (? * 100 + i), now(), now() FROM range(100) t(i)",
                 [n],
             )
-            con.execute("COMMIT")
+
+        while not stop.is_set():
+            db.writer.call(insert)
             n += 1
 
     def handler(k: int) -> None:
@@ -182,7 +190,7 @@ def test_cli_verify_prints_ok_or_the_broken_rows(tmp_path: Path) -> None:
     code, out = _run("central", "audit", "verify", "--db", str(path))
     assert code == 0 and out.strip() == f"OK: 5 rows, head {head}"
     db = Database(path)
-    db.writer.execute("DELETE FROM audit_log WHERE id = 2")
+    db.writer.call(lambda con: con.execute("DELETE FROM audit_log WHERE id = 2"))
     db.close()
     code, out = _run("central", "audit", "verify", "--db", str(path), "--anchor", head)
     assert code == 1
@@ -234,7 +242,8 @@ def test_cli_users_and_tokens_are_audited(tmp_path: Path, monkeypatch: pytest.Mo
     )
     assert code == 1 and "expected a role from" in out
     db = Database(path)
-    rows = db.writer.execute("SELECT action, target FROM audit_log ORDER BY id").fetchall()
+    with db.reader() as con:
+        rows = con.execute("SELECT action, target FROM audit_log ORDER BY id").fetchall()
     db.close()
     assert rows == [
         ("user.create", "user:olena"),

@@ -6,17 +6,22 @@ import json
 import threading
 from pathlib import Path
 
+import duckdb
 import pytest
 
+from central.alerts.engine import AlertEngine
 from central.alerts.model import TrailItem
 from central.alerts.repository import AlertRepository
 from central.audit import AuditLog
-from central.retention import AlertTrailHits, Retention, RetentionPolicy
+from central.retention import Retention, RetentionPolicy
 from central.search import PlateQuery, SearchQuery, SearchService
 from central.search.index import PlateIndexer
 from central.services import SightingService
 from central.store.db import Database
 from central.store.thumbs import ThumbStore
+from central.watchlist.model import ListSettings
+from central.watchlist.repository import WatchlistRepository
+from central.watchlist.service import WatchlistService
 from shared.errors import NotFound
 from tests.central.search_helpers import T0, Spec, store, write_pack
 from tests.harness import (
@@ -35,9 +40,7 @@ NOW = T0 + 20 * DAY  # T0 is 2026-09-21 00:53 UTC; the cutoff (14 days) is T0 + 
 
 def _hit(db: Database, event_id: str, at: float) -> None:
     """Put a sighting on an alert's trail, as the alert engine does."""
-    con = db.writer.cursor()
     repo = AlertRepository()
-    repo.ensure_schema(con)
     item = TrailItem(
         event_id=event_id,
         agent_id="a1",
@@ -48,8 +51,7 @@ def _hit(db: Database, event_id: str, at: float) -> None:
         match_kind="exact",
         reason="listed",
     )
-    repo.add_trail(con, 1, item)
-    con.close()
+    db.writer.call(lambda con: repo.add_trail(con, 1, item))
 
 
 def _ids(db: Database, table: str = "sightings") -> set[str]:
@@ -76,12 +78,12 @@ def test_purge_removes_exactly_old_non_hits_and_their_day_packs(tmp_path: Path) 
     hits = {old[3], old[17]}
     for event_id in hits:
         _hit(db, event_id, T0)
-    PlateIndexer(db.writer.cursor(), lag_s=0, clock=lambda: NOW).compact()
+    PlateIndexer(db, lag_s=0, clock=lambda: NOW).compact()
     audit = AuditLog(db, clock=lambda: NOW)
     retention = Retention(
-        db.writer.cursor(),
+        db,
         root,
-        AlertTrailHits(db.writer.cursor()),
+        _evidence(db, NOW),
         audit,
         RetentionPolicy(non_hit_days=14, chunk_rows=7),
         clock=lambda: NOW,
@@ -122,8 +124,8 @@ def test_ingest_keeps_storing_while_a_purge_runs(tmp_path: Path) -> None:
     central = start_central(config)
     try:
         old = 60_000
-        with central.db.reader() as con:
-            con.execute(
+        central.db.writer.call(
+            lambda con: con.execute(
                 "INSERT INTO sightings (event_id, agent_id, camera_id, captured_at, received_at, "
                 "plate, track_frames, track_seconds, thumbnails) "
                 "SELECT uuid(), 'a0', 'cam-' || (i % 50), to_timestamp(? + i), "
@@ -131,14 +133,16 @@ def test_ingest_keeps_storing_while_a_purge_runs(tmp_path: Path) -> None:
                 "[] FROM range(?) t(i)",
                 [T0, T0, old],
             )
+        )
         cfg = agent_config_file(
             tmp_path / "a1.yaml", ring, "a1", central.ingest.bound_endpoint, tmp_path / "spool"
         )
         proc = spawn_loadgen(cfg, count=6000, rate=1500, result=tmp_path / "r.json")
+        assert central.alerting is not None
         retention = Retention(
-            central.db.writer.cursor(),
+            central.db,
             tmp_path / "central" / "thumbs",
-            AlertTrailHits(central.db.writer.cursor()),
+            central.alerting.engine,
             central.audit,  # type: ignore[arg-type]
             RetentionPolicy(non_hit_days=14, chunk_rows=500),
         )
@@ -165,57 +169,66 @@ def test_ingest_keeps_storing_while_a_purge_runs(tmp_path: Path) -> None:
         central.stop()
 
 
-def _alert(db: Database, alert_id: int, list_name: str, is_open: bool) -> None:
-    """An alert row as the alert engine stores it (its body names the list)."""
-    con = db.writer.cursor()
-    AlertRepository().ensure_schema(con)
+def _evidence(db: Database, now: float) -> AlertEngine:
+    """What retention asks which sightings are evidence: the alert engine."""
+    return AlertEngine(db, WatchlistService(WatchlistRepository(db)), clock=lambda: now)
+
+
+def _alert(db: Database, alert_id: int, list_name: str, closed_at: float | None) -> None:
+    """An alert row as the alert engine stores it (its body names the list), closed at
+    ``closed_at`` (None: still open)."""
     body = json.dumps({"details": {"list_name": list_name}})
-    con.execute(
-        "INSERT INTO alerts VALUES (?, 'watchlist', ?, ?, ?, 1, 0, ?)",
-        [alert_id, "new" if is_open else "resolved", is_open, f"k{alert_id}", body],
-    )
-    con.close()
+    state = "new" if closed_at is None else "resolved"
+
+    def insert(con: duckdb.DuckDBPyConnection) -> None:
+        con.execute(
+            "INSERT INTO alerts VALUES (?, 'watchlist', ?, ?, ?, 1, 0, ?)",
+            [alert_id, state, closed_at is None, f"k{alert_id}", body],
+        )
+        if closed_at is not None:
+            con.execute(
+                "INSERT INTO alert_history VALUES (?, ?, 'olena', 'transition', 'dispatched', "
+                "'resolved', 'found')",
+                [alert_id, closed_at],
+            )
+
+    db.writer.call(insert)
 
 
 def _trail(db: Database, alert_id: int, event_id: str, at: float) -> None:
-    con = db.writer.cursor()
-    AlertRepository().add_trail(
-        con,
-        alert_id,
-        TrailItem(
-            event_id=event_id,
-            agent_id="a1",
-            camera_id="cam-1",
-            captured_at=at,
-            plate="AT1234BO",
-            score=1.0,
-            match_kind="exact",
-            reason="listed",
-        ),
+    item = TrailItem(
+        event_id=event_id,
+        agent_id="a1",
+        camera_id="cam-1",
+        captured_at=at,
+        plate="AT1234BO",
+        score=1.0,
+        match_kind="exact",
+        reason="listed",
     )
-    con.close()
+    db.writer.call(lambda con: AlertRepository().add_trail(con, alert_id, item))
 
 
-def test_hit_evidence_is_kept_per_list_policy(tmp_path: Path) -> None:
-    from central.watchlist.model import ListSettings
-    from central.watchlist.repository import WatchlistRepository
-
+def test_hit_evidence_is_kept_per_list_policy_from_the_alert_close(tmp_path: Path) -> None:
+    """A closed alert's evidence is kept for its list's retention_days counted from the
+    moment the alert closed, not from capture time; an open alert's evidence is kept."""
     db = Database(tmp_path / "r.duckdb")
-    lists = WatchlistRepository(db.writer.cursor())
-    lists.ensure_schema()
+    lists = WatchlistRepository(db)
     lists.save_list(ListSettings(name="stolen-30", retention_days=30))
     now = T0 + 60 * DAY
-    ids = store(db, [Spec(f"AT{i:04d}BO", dt=dt * DAY) for i, dt in enumerate((10, 10, 35, 10))])
-    _alert(db, 1, "stolen-30", is_open=False)  # closed: evidence kept 30 days
-    _alert(db, 2, "stolen-30", is_open=True)  # open: kept whatever its age
-    _trail(db, 1, ids[0], T0 + 10 * DAY)  # 50 days old, closed: past the list's 30 days
-    _trail(db, 2, ids[1], T0 + 10 * DAY)  # 50 days old, open alert
-    _trail(db, 1, ids[2], T0 + 35 * DAY)  # 25 days old, closed: within 30 days
+    evidence = _evidence(db, now)  # before the hand-made alert rows below (not full alerts)
+    ids = store(db, [Spec(f"AT{i:04d}BO", dt=10 * DAY) for i in range(4)])  # 50 days old
+    _alert(db, 1, "stolen-30", closed_at=T0 + 25 * DAY)  # closed 35 days ago: past 30 days
+    _alert(db, 2, "stolen-30", closed_at=None)  # open: kept whatever its age
+    _alert(db, 3, "stolen-30", closed_at=T0 + 40 * DAY)  # closed 20 days ago: within 30
+    _trail(db, 1, ids[0], T0 + 10 * DAY)
+    _trail(db, 2, ids[1], T0 + 10 * DAY)
+    _trail(db, 3, ids[2], T0 + 10 * DAY)  # captured 50 days ago, yet kept: the close counts
     _trail(db, 9, ids[3], T0 + 10 * DAY)  # its alert is unknown: kept, the safe side
     retention = Retention(
-        db.writer.cursor(),
+        db,
         tmp_path / "thumbs",
-        AlertTrailHits(db.writer.cursor(), clock=lambda: now),
+        evidence,
         AuditLog(db, clock=lambda: now),
         RetentionPolicy(non_hit_days=14),
         clock=lambda: now,

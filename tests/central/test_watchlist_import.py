@@ -7,9 +7,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb
 import pytest
 
+from central.store.db import Database
 from central.watchlist.importer import read_csv
 from central.watchlist.matcher import Matcher
 from central.watchlist.model import ListSettings
@@ -22,8 +22,7 @@ HEADER = "plate,category,priority,reason,case_ref,valid_from,valid_until,source,
 
 def make_repo(tmp_path: Path, *lists: ListSettings) -> WatchlistRepository:
     """A repository on a fresh DuckDB file with the given lists."""
-    repo = WatchlistRepository(duckdb.connect(str(tmp_path / "central.duckdb")))
-    repo.ensure_schema()
+    repo = WatchlistRepository(Database(tmp_path / "central.duckdb"))
     for settings in lists or (ListSettings(name="national"),):
         repo.save_list(settings)
     return repo

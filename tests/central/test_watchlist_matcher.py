@@ -6,9 +6,9 @@ import csv
 import time
 from datetime import UTC, datetime
 
-import duckdb
 import pytest
 
+from central.store.db import Database
 from central.watchlist.matcher import Matcher
 from central.watchlist.model import ListSettings, Match
 from central.watchlist.repository import WatchlistRepository
@@ -69,8 +69,7 @@ def sighting(
 def matcher(tmp_path_factory: pytest.TempPathFactory) -> Matcher:
     """Both lists imported from CSV into a DuckDB file, then indexed."""
     tmp = tmp_path_factory.mktemp("watchlist")
-    repo = WatchlistRepository(duckdb.connect(str(tmp / "central.duckdb")))
-    repo.ensure_schema()
+    repo = WatchlistRepository(Database(tmp / "central.duckdb"))
     for name in ("national", "police"):
         repo.save_list(ListSettings(name=name, strict=name == "police"))
         path = tmp / f"{name}.csv"

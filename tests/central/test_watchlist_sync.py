@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import duckdb
 import pytest
 
+from central.store.db import Database
 from central.watchlist.matcher import Matcher
 from central.watchlist.model import ImportReport, ListSettings
 from central.watchlist.repository import WatchlistRepository
@@ -28,8 +28,7 @@ SECOND_BAD = [*SECOND, "AT00#5AA,stolen,e"]
 
 def make_repo(tmp_path: Path) -> WatchlistRepository:
     """A repository on a fresh DuckDB file with one list."""
-    repo = WatchlistRepository(duckdb.connect(str(tmp_path / "central.duckdb")))
-    repo.ensure_schema()
+    repo = WatchlistRepository(Database(tmp_path / "central.duckdb"))
     repo.save_list(ListSettings(name="national"))
     return repo
 
