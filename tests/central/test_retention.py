@@ -40,18 +40,7 @@ NOW = T0 + 20 * DAY  # T0 is 2026-09-21 00:53 UTC; the cutoff (14 days) is T0 + 
 
 def _hit(db: Database, event_id: str, at: float) -> None:
     """Put a sighting on an alert's trail, as the alert engine does."""
-    repo = AlertRepository()
-    item = TrailItem(
-        event_id=event_id,
-        agent_id="a1",
-        camera_id="cam-1",
-        captured_at=at,
-        plate="AT1234BO",
-        score=1.0,
-        match_kind="exact",
-        reason="listed",
-    )
-    db.writer.call(lambda con: repo.add_trail(con, 1, item))
+    _trail(db, 1, event_id, at)
 
 
 def _ids(db: Database, table: str = "sightings") -> set[str]:
