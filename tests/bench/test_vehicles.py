@@ -29,7 +29,11 @@ def test_car_and_van_are_one_class(label, given, agrees):
 
 
 def test_a_vehicle_boxed_twice_is_one_object_found_once():
-    truth = [("bus", [0, 0, 100, 100]), ("truck", [1, 1, 100, 100]), ("car", [200, 0, 300, 80])]
+    truth: list[tuple[str, list[float]]] = [
+        ("bus", [0, 0, 100, 100]),
+        ("truck", [1, 1, 100, 100]),
+        ("car", [200, 0, 300, 80]),
+    ]
     objs = objects(truth)
     assert [names for names, _ in objs] == [["bus", "truck"], ["car"]]
     found = Detections.from_arrays(
