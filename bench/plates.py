@@ -238,9 +238,24 @@ def summarise(samples: Sequence[Sample], outcomes: Sequence[Outcome]) -> dict[st
         "plate_found_rate": round(found / n, 4),
         "false_plate_reads_per_image": round(false / max(len(samples), 1), 4),
         "false_plate_reads": false,
+        "reliability": reliability(samples, outcomes),
         "median_ms": round(statistics.median(ms), 1),
         "p90_ms": round(ms[min(len(ms) - 1, int(0.9 * len(ms)))], 1),
     }
+
+
+def reliability(samples: Sequence[Sample], outcomes: Sequence[Outcome]) -> dict[str, Any]:
+    """Every reported plate by confidence band (0.1 wide): how many, and the share that
+    is the labelled plate read exactly (false plate reads count as wrong)."""
+    bands: dict[str, list[int]] = {}
+    for sample, out in zip(samples, outcomes, strict=True):
+        truth = normalise(sample.text)
+        for read in out.reads:
+            low = min(int(read.confidence * 10), 9) / 10
+            band = bands.setdefault(f"{low:.1f}-{low + 0.1:.1f}", [0, 0])
+            band[0] += 1
+            band[1] += read.text == truth
+    return {k: {"reads": n, "correct": round(ok / n, 3)} for k, (n, ok) in sorted(bands.items())}
 
 
 def measure(
