@@ -25,8 +25,9 @@ the scores renormalised): 95.5 %. Both were chosen on the set's ``train`` frames
 of 149) and give 90.7 % of 75 on its ``test`` frames, most of which show the same few
 cars. The pickup trucks of the set score ``truck`` at 0.99 or more and stay trucks; a
 real truck the model is unsure of may now be typed ``car``. Detector class (``vehicle``
-for all four-wheelers) and box geometry did not separate cars from the set's (small) trucks: box height over the
-height expected at the box's image row is 1.04 for cars against 1.07 for trucks (median).
+for all four-wheelers) and box geometry did not separate cars from the set's (small)
+trucks: box height over the height expected at the box's image row is 1.04 for cars
+against 1.07 for trucks (median).
 
 Known weaknesses (from the model card and our checks): silver / blue-grey reads as white;
 yellow and bus are its weakest classes.
