@@ -25,7 +25,11 @@ of 305 false generic reads, 298 lacked letters or digits or had another length, 
 
 A place holds one plate: of reads whose boxes overlap (:func:`one_per_place`), only the
 best-scored is kept (a second text box over the same plate reads as ``KA000EK`` next to
-``KA6003EK``).
+``KA6003EK``). And a generic read that is not the best read of its search area (a vehicle
+box, or the whole frame) is dropped (:func:`generic_only_first`): it is a sticker or a
+badge next to the car's plate (``14MILE`` beside ``WA56660``, ``GS300`` beside a US
+plate) more often than a second car's plate, whose vehicle box the edge pipeline searches
+on its own.
 """
 
 from __future__ import annotations
@@ -73,6 +77,12 @@ def one_per_place(scored: Sequence[tuple[float, Plate]]) -> list[tuple[float, Pl
         if not any(_overlap(plate, other) >= _SAME_PLACE for _, other in kept):
             kept.append((score, plate))
     return kept
+
+
+def generic_only_first(scored: Sequence[tuple[float, Plate]]) -> list[tuple[float, Plate]]:
+    """The reads of one search area without the generic ones that are not its best."""
+    ranked = sorted(scored, key=lambda sp: -sp[0])
+    return [sp for i, sp in enumerate(ranked) if i == 0 or sp[1].format != plates.GENERIC]
 
 
 def _overlap(a: Plate, b: Plate) -> float:

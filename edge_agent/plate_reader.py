@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Final
 
 import msgspec
 
-from edge_agent.plate_gate import is_plate, one_per_place
+from edge_agent.plate_gate import generic_only_first, is_plate, one_per_place
 from edge_agent.plate_locate import SEARCH_SHAPE
 from shared import plates
 from shared.wire import Plate, PlateCandidate
@@ -164,7 +164,7 @@ class PPOCRPlateReader(PlateReader):
                 again = self._locator.locate(frame, roi, self.fallback_side)
                 fresh = [r for r in again if not _overlaps_any(r, regions)]
                 found.extend(self._read_regions(frame, fresh[: self.max_regions], tallest))
-            scored.extend(drop_partial(found))
+            scored.extend(generic_only_first(drop_partial(found)))
         return [plate for _, plate in one_per_place(scored)]
 
     def _confident(self, found: Sequence[tuple[float, Plate]]) -> bool:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import msgspec
 import pytest
 from typer.testing import CliRunner
 
-from edge_agent.plate_gate import is_plate, one_per_place
+from edge_agent.plate_gate import generic_only_first, is_plate, one_per_place
 from shared.cli import app
 from shared.wire import Plate
 
@@ -37,7 +38,7 @@ def test_is_plate(text, fmt, confidence, raw, expected):
 
 
 def plate(text: str, confidence: float, box: tuple[float, float, float, float]) -> Plate:
-    return Plate(text=text, raw=text, confidence=confidence, box=box)
+    return Plate(text=text, raw=text, confidence=confidence, box=box, format="eu_generic")
 
 
 def test_one_plate_per_place():
@@ -47,6 +48,20 @@ def test_one_plate_per_place():
         (0.6, plate("AT1234BC", 0.6, (200, 10, 300, 30))),
     ]
     assert [p.text for _, p in one_per_place(reads)] == ["KA6003EK", "AT1234BC"]
+
+
+def test_a_generic_read_beside_the_best_is_dropped():
+    reads = [
+        (0.35, plate("14MILE", 0.39, (0, 0, 50, 20))),
+        (0.8, msgspec.structs.replace(plate("WA56660", 0.85, (100, 0, 200, 20)), format="pl")),
+        (
+            0.5,
+            msgspec.structs.replace(plate("AT1234BC", 0.6, (300, 0, 400, 20)), format="ua_current"),
+        ),
+    ]
+    assert [p.text for _, p in generic_only_first(reads)] == ["WA56660", "AT1234BC"]
+    alone = [(0.35, plate("6MMD595", 0.39, (0, 0, 50, 20)))]
+    assert generic_only_first(alone) == alone
 
 
 def bench(*args: str) -> dict[str, Any]:
