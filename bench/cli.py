@@ -45,7 +45,17 @@ def match_cmd(
 
 @app.command("plates")
 def plates_cmd(
-    dataset: Annotated[Path, typer.Option(help="Data set folder with ground_truth.csv.")],
+    dataset: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Data set folder with ground_truth.csv, or a folder of plate-less images "
+            "(repeatable)."
+        ),
+    ] = None,
+    video: Annotated[
+        list[Path] | None,
+        typer.Option(help="A video with no legible plate: count its plate reads (repeatable)."),
+    ] = None,
     models: Annotated[
         Path | None, typer.Option(help="Model store root (default: $VARTA_MODELS).")
     ] = None,
@@ -53,14 +63,43 @@ def plates_cmd(
     vehicles: Annotated[
         bool, typer.Option(help="Search plates inside vehicle-detector boxes (edge pipeline).")
     ] = False,
+    pipeline: Annotated[
+        bool, typer.Option(help="Read as `varta edge detect` does: every sighting's plate.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Plate reading: exact-read rate, plate recall and ms/image against naive PP-OCR."""
+    """Plate reading: exact-read rate, plate recall, false plate reads per image, worst
+    photos and ms/image against naive PP-OCR."""
     import json
 
     from bench.plates import run
 
-    result = run(dataset, models, failures, vehicles)
+    if not dataset and not video:
+        raise typer.BadParameter("give --dataset or --video", param_hint="--dataset")
+    results = [run(d, models, failures, vehicles, pipeline) for d in dataset or ()]
+    if video:
+        from bench.plate_pipeline import video_reads
+
+        results.append({"videos": video_reads(video, models)})
+    result = results[0] if len(results) == 1 else {"runs": results}
+    typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
+
+
+@app.command("vehicles")
+def vehicles_cmd(
+    dataset: Annotated[Path, typer.Option(help="Data set folder with vehicle boxes.")],
+    models: Annotated[
+        Path | None, typer.Option(help="Model store root (default: $VARTA_MODELS).")
+    ] = None,
+    threads: Annotated[int, typer.Option(min=1, help="CPU inference threads.")] = 2,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Vehicles: detector recall per class and type agreement (car and van one class)."""
+    import json
+
+    from bench.vehicles import run
+
+    result = run(dataset, models, threads)
     typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
 
 

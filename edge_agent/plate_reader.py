@@ -9,7 +9,8 @@ usually costs one detection and one recognition; an uncertain region is read fro
 more cuts that vote, and only when nothing confident turns up is the frame searched again
 at a finer scale. Reads are ranked by plausibility (:func:`plate_score`) and, mildly, by
 text size. The raw OCR text is kept as read; the grammar only proposes and orders
-candidates.
+candidates. Only candidates that :func:`edge_agent.plate_gate.is_plate` accepts (a named
+format, or the generic fallback under stricter rules) are reported, one per place.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Final
 
 import msgspec
 
+from edge_agent.plate_gate import generic_only_first, is_plate, one_per_place
 from edge_agent.plate_locate import SEARCH_SHAPE
 from shared import plates
 from shared.wire import Plate, PlateCandidate
@@ -162,9 +164,8 @@ class PPOCRPlateReader(PlateReader):
                 again = self._locator.locate(frame, roi, self.fallback_side)
                 fresh = [r for r in again if not _overlaps_any(r, regions)]
                 found.extend(self._read_regions(frame, fresh[: self.max_regions], tallest))
-            scored.extend(drop_partial(found))
-        scored.sort(key=lambda sp: -sp[0])
-        return [plate for _, plate in scored]
+            scored.extend(generic_only_first(drop_partial(found)))
+        return [plate for _, plate in one_per_place(scored)]
 
     def _confident(self, found: Sequence[tuple[float, Plate]]) -> bool:
         return any(p.format != plates.GENERIC and s >= self.stop_confidence for s, p in found)
@@ -180,7 +181,9 @@ class PPOCRPlateReader(PlateReader):
             plate = self._plate(region, lines)
             if plate is not None and plate.confidence < self.reread_below:
                 plate = self._reread(frame, region, plate)
-            if plate is not None:
+            if plate is not None and is_plate(
+                plate.text, plate.format, plate.confidence, plate.raw
+            ):
                 score = plate_score(plate) * size_factor(region.line_height, tallest)
                 found.append((score, plate))
                 if self._confident(found):

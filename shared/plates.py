@@ -210,7 +210,7 @@ FORMATS: Final[tuple[PlateFormat, ...]] = (
     _format("sk_vanity", "LL|AAAAA", 0.5, _sk_district, L=_L, A=_L + _D),
     _format("sk_vanity", "LL|_|AAAAA", 0.5, _sk_district, L=_L, A=_L + _D),
 )
-_GENERIC_PRIOR: Final = 0.4
+GENERIC_PRIOR: Final = 0.4  # confidence factor of the generic fallback read
 _GENERIC_RE: Final = re.compile(r"[A-Z0-9]{3,10}")
 # Layouts recognised by parse() only (no candidate search): military, diplomatic, transit.
 _EXTRA_RE: Final = (
@@ -409,7 +409,7 @@ def candidates(alts: Alternatives, top_n: int = 5) -> list[Candidate]:
     read = [(fold(a[0][0]), a[0][1]) for a in alts if a and fold(a[0][0]).isalnum()]
     if len(read) >= 3:
         geo = math.exp(sum(math.log(max(p, _FLOOR)) for _, p in read) / len(read))
-        add("".join(c for c, _ in read), geo * _GENERIC_PRIOR, GENERIC)
+        add("".join(c for c, _ in read), geo * GENERIC_PRIOR, GENERIC)
     aligned, gaps = _aligned(alts)
     for start, end in itertools.product(range(3), range(3)):
         window = aligned[start : len(aligned) - end]
