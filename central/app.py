@@ -13,6 +13,7 @@ from litestar.openapi import OpenAPIConfig
 
 from central.accounts import AccountService
 from central.accounts.bootstrap import build_accounts
+from central.alerts.past_reads import PastReads
 from central.alerts.runtime import Alerting, build_alerting
 from central.alerts.service import AlertService
 from central.alerts.webhooks import WebhookSender
@@ -28,6 +29,7 @@ from central.api.controllers import AgentController, SightingController, StatusC
 from central.api.errors import HANDLERS
 from central.api.openapi import document_errors
 from central.api.search import SearchController
+from central.api.watchlists import WatchlistController
 from central.audit import AuditLog
 from central.config import CentralConfig, IngestConfig
 from central.ingest import IngestLimits, IngestServer
@@ -61,11 +63,15 @@ class Central:
     audit: AuditLog | None = None
     accounts: AccountService | None = None
     maintenance: Scheduler | None = None
+    watchlists: WatchlistService | None = None
+    past_reads: PastReads | None = None
 
     def start(self) -> None:
         """Start alerting (ingest feeds it), then the ingest thread."""
         if self.alerting is not None:
             self.alerting.start()
+        if self.past_reads is not None:
+            self.past_reads.start()
         self.ingest.start()
         log.info("ingest listening on %s", self.ingest.bound_endpoint)
         if self.maintenance is not None:
@@ -76,6 +82,8 @@ class Central:
         if self.maintenance is not None:
             self.maintenance.stop()
         self.ingest.stop()
+        if self.past_reads is not None:
+            self.past_reads.stop()
         if self.alerting is not None:
             self.alerting.stop()
         self.thumbs.close()
@@ -91,7 +99,17 @@ def build(config: CentralConfig) -> Central:
     accounts = build_accounts(config.auth, db, audit)
     server_keys = keys.load_pair(config.ingest.server_secret_key)
     allow = keys.load_allow_list(config.ingest.allowed_agents_dir)
-    alerting = build_alerting(config, db, WatchlistService(WatchlistRepository(db)))
+    repo = WatchlistRepository(db)
+    watchlists = WatchlistService(repo, audit)
+    alerting = build_alerting(config, db, watchlists)
+    past_reads = PastReads(
+        db,
+        repo,
+        alerting.engine,
+        days=config.alerts.past_reads_days,
+        min_score=config.alerts.min_score,
+    )
+    watchlists.on_change(past_reads.submit)
     ingest = IngestServer(
         config.ingest.bind,
         server_keys,
@@ -112,6 +130,8 @@ def build(config: CentralConfig) -> Central:
         audit=audit,
         accounts=accounts,
         maintenance=maintenance,
+        watchlists=watchlists,
+        past_reads=past_reads,
     )
 
 
@@ -164,11 +184,12 @@ def create_app(central: Central) -> Litestar:
     health = HealthService(health_checks(central))
     if central.alerting is None:
         raise RuntimeError("create_app needs a Central built with alerting (central.app.build)")
-    if central.audit is None or central.accounts is None:
+    if central.audit is None or central.accounts is None or central.watchlists is None:
         raise RuntimeError("create_app needs a Central built with accounts (central.app.build)")
     alerts = AlertService(central.alerting.engine, central.db, central.audit)
     audit, auth = central.audit, central.config.auth
     searches = SearchService(central.db, audit)
+    watchlists = central.watchlists
     cookie = CookiePolicy(auth.session_cookie, auth.cookie_secure, int(auth.session_ttl_s))
     app = Litestar(
         route_handlers=[
@@ -181,6 +202,7 @@ def create_app(central: Central) -> Litestar:
             TokenController,
             AuditController,
             SearchController,
+            WatchlistController,
         ],
         dependencies={
             "agents": Provide(lambda: agents, sync_to_thread=False),
@@ -190,6 +212,7 @@ def create_app(central: Central) -> Litestar:
             "alerts": Provide(lambda: alerts, sync_to_thread=False),
             "audit": Provide(lambda: audit, sync_to_thread=False),
             "searches": Provide(lambda: searches, sync_to_thread=False),
+            "watchlists": Provide(lambda: watchlists, sync_to_thread=False),
             **auth_dependencies(central.accounts, cookie),
         },
         middleware=[auth_middleware(central.accounts, cookie.name)],

@@ -88,6 +88,12 @@ class AlertsConfig(StrictModel):
     offline_check_interval_s: float = Field(
         5.0, gt=0, description="Seconds between checks for offline agents and cameras."
     )
+    past_reads_days: float = Field(
+        7.0,
+        ge=0,
+        description="When wanted-list entries are added or changed, match them against the "
+        "sightings of this many past days and raise historical alerts (0: off).",
+    )
 
 
 class WebhookEndpointConfig(StrictModel):

@@ -39,6 +39,8 @@ SCOPES: Final[frozenset[str]] = frozenset(
         "export",
         "agents:read",
         "status:read",
+        "watchlists:read",
+        "watchlists:write",
     }
 )
 """Scopes an API token may carry; a route names the ones it needs (``requires(scopes=...)``)."""

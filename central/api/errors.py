@@ -8,13 +8,21 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap
 
-from shared.errors import Forbidden, InvalidRequest, NotFound, Unauthorized, VartaError
+from shared.errors import (
+    Conflict,
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    Unauthorized,
+    VartaError,
+)
 
 STATUS: dict[type[VartaError], int] = {
     InvalidRequest: 400,
     Unauthorized: 401,
     Forbidden: 403,
     NotFound: 404,
+    Conflict: 409,
 }
 
 

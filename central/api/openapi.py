@@ -4,7 +4,7 @@ Litestar documents what a handler returns, not what guards and the error handler
 ``central/api/errors.py`` answer. This adds those answers, derived from each route:
 400 for any request (validation), 401 and 403 for guarded routes (401 also for the login
 routes), 404 for routes that take an id in their path or name an object in their body, 409
-for alert transitions. All share the error body
+for alert transitions and entries that exist already. All share the error body
 ``{"status", "error", "detail"}``.
 """
 
@@ -51,6 +51,8 @@ def _codes(path: str, method: str, guarded: bool) -> list[int]:
         codes.append(404)  # an id in the path or a named object in the body
     if method == "POST" and path.startswith("/api/v1/alerts/"):
         codes.append(409)
+    if method == "POST" and path.startswith("/api/v1/watchlists/") and path.endswith("/entries"):
+        codes.append(409)  # the entry exists already
     return codes
 
 

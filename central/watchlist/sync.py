@@ -65,10 +65,10 @@ def import_file(
     started = time.perf_counter()
     settings = repo.get_list(list_name)
     batch = read_file(path, fmt, settings.default_priority, progress)
-    return _load(repo, list_name, str(path), batch, full=full, started=started)
+    return load_batch(repo, list_name, str(path), batch, full=full, started=started)
 
 
-def _load(
+def load_batch(
     repo: WatchlistRepository,
     list_name: str,
     source: str,
@@ -80,6 +80,7 @@ def _load(
     validators: tuple[str, str] = ("", ""),
     max_remove_share: float = 1.0,
 ) -> ImportReport:
+    """Load rows read from ``source`` into a list and record the sync (see ``import_file``)."""
     stored = repo.count(list_name)
     limit = None if max_remove_share >= 1.0 else max(int(stored * max_remove_share), 10)
     counts = repo.load(
@@ -95,6 +96,7 @@ def _load(
         unchanged=counts.unchanged,
         problems=batch.problems,
         seconds=round(time.perf_counter() - started, 3),
+        changed=list(counts.changed),
     )
     repo.record_sync(
         list_name,
@@ -163,7 +165,7 @@ def sync_folder(
     started = time.perf_counter()
     settings = repo.get_list(list_name)
     batch = read_file(newest, None, settings.default_priority, progress)
-    return _load(
+    return load_batch(
         repo,
         list_name,
         str(folder),
@@ -243,7 +245,7 @@ def sync_url(
             return ImportReport(list_name=list_name, source=url, not_modified=True)
         digest = _sha256(path)
         batch = read_file(path, fmt, settings.default_priority, progress)
-    return _load(
+    return load_batch(
         repo,
         list_name,
         url,
