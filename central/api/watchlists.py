@@ -260,6 +260,10 @@ class WatchlistController(Controller):
         full: Annotated[
             bool, Parameter(description="The file is the whole list: remove entries it lacks.")
         ] = False,
+        allow_mass_removal: Annotated[
+            bool,
+            Parameter(description="With full: accept an export removing over half the list."),
+        ] = False,
         strict: Annotated[bool | None, Parameter(description="Exact matches only.")] = None,
         retention_days: Annotated[
             int | None, Parameter(ge=1, le=36_500, description="Days to keep hit evidence.")
@@ -275,7 +279,9 @@ class WatchlistController(Controller):
         The body is the file as the registry wrote it: CSV (UTF-8, delimiter ``,`` ``;`` or
         tab, English or Ukrainian column names), a JSON array or ``{"list": {...},
         "entries": [...]}``, or JSON Lines. A new list is created; an existing one keeps
-        its settings unless given here (or in a JSON export's ``list`` object). Rejected
+        its settings unless given here (or in a JSON export's ``list`` object). A full
+        export that would remove over half of the list is refused (400) unless
+        ``allow_mass_removal``: a truncated file must not empty a wanted list. Rejected
         rows do not stop the upload: the answer lists them with line numbers and reasons.
         """
         fmt = _format(format_, request.headers.get("content-type", ""))
@@ -293,6 +299,7 @@ class WatchlistController(Controller):
                 data,
                 fmt,
                 full=full,
+                max_remove_share=1.0 if allow_mass_removal else 0.5,
                 change=change,
                 actor=principal.user,
                 reason=reason or "",

@@ -159,24 +159,11 @@ class WatchlistService:
         return settings
 
     def _merged(self, name: str, change: ListChange) -> tuple[ListSettings, ListSettings | None]:
-        _check_name(name)
         try:
             before: ListSettings | None = self._repo.get_list(name)
         except NotFound:
             before = None
-        given = {k: v for k, v in msgspec.structs.asdict(change).items() if v is not None}
-        base = before or ListSettings(name=name)
-        settings = msgspec.structs.replace(base, **given)
-        if not PRIORITY_MIN <= settings.default_priority <= PRIORITY_MAX:
-            raise InvalidRequest(
-                f"default_priority: expected {PRIORITY_MIN}..{PRIORITY_MAX}, "
-                f"got {settings.default_priority}"
-            )
-        if not 1 <= settings.retention_days <= 36_500:
-            raise InvalidRequest(
-                f"retention_days: expected 1..36500, got {settings.retention_days}"
-            )
-        return settings, before
+        return merge_settings(name, before, change), before
 
     def delete_list(self, name: str, actor: str, reason: str) -> int:
         """Remove a list and its entries; how many entries went."""
@@ -198,6 +185,7 @@ class WatchlistService:
         change: ListChange,
         actor: str,
         reason: str,
+        max_remove_share: float = 1.0,
     ) -> ImportReport:
         """Load a registry export into a list (created when new; settings kept unless
         given in ``change``, or in a JSON export's ``list`` object).
@@ -206,7 +194,8 @@ class WatchlistService:
             Counts and the rejected rows with line numbers and reasons.
 
         Raises:
-            InvalidRequest: Bad reason or settings, or an unreadable file as a whole.
+            InvalidRequest: Bad reason or settings, an unreadable file as a whole, or a
+                full export that would remove more than ``max_remove_share`` of the list.
         """
         why = require_reason(reason)
         started = time.perf_counter()
@@ -221,7 +210,13 @@ class WatchlistService:
         if before is None or change != ListChange():
             self._repo.save_list(settings)
         report = sync.load_batch(
-            self._repo, name, f"upload:{fmt}", batch, full=full, started=started
+            self._repo,
+            name,
+            change.source or f"upload:{fmt}",
+            batch,
+            full=full,
+            started=started,
+            max_remove_share=max_remove_share,
         )
         self._after(report)
         self._record(
@@ -360,6 +355,25 @@ class WatchlistService:
     ) -> None:
         if self._audit is not None:
             self._audit.record(actor, action, f"watchlist:{target}", reason, details)
+
+
+def merge_settings(name: str, before: ListSettings | None, change: ListChange) -> ListSettings:
+    """A list's settings after ``change``: given values set, the others kept (or defaults).
+
+    Raises:
+        InvalidRequest: A bad name or value.
+    """
+    _check_name(name)
+    given = {k: v for k, v in msgspec.structs.asdict(change).items() if v is not None}
+    settings = msgspec.structs.replace(before or ListSettings(name=name), **given)
+    if not PRIORITY_MIN <= settings.default_priority <= PRIORITY_MAX:
+        raise InvalidRequest(
+            f"default_priority: expected {PRIORITY_MIN}..{PRIORITY_MAX}, "
+            f"got {settings.default_priority}"
+        )
+    if not 1 <= settings.retention_days <= 36_500:
+        raise InvalidRequest(f"retention_days: expected 1..36500, got {settings.retention_days}")
+    return settings
 
 
 def _check_name(name: str) -> None:

@@ -254,3 +254,94 @@ def test_operators_read_lists(server: Server) -> None:
         assert _ok(http.get("/api/v1/watchlists")) == []
         assert http.get("/api/v1/watchlists/none/entries").status_code == 404
     assert time.monotonic() - started < 10
+
+
+def test_cli_imports_over_http_then_offline(server: Server, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from central.cli import app
+
+    token = tmp_path / "token"
+    token.write_text(role_token(server.central, "supervisor", ["watchlists:write"]))
+    export = tmp_path / "export.csv"
+    export.write_text("plate,category\nАА0001ВВ,stolen\nbad plate!,stolen\n")
+    common = ["watchlist", "import", str(export), "--list", "cli", "--reason", "registry"]
+    runner = CliRunner()
+    online = runner.invoke(
+        app,
+        [*common, "--central", server.url, "--token-file", str(token), "--retention-days", "9"],
+    )
+    assert online.exit_code == 0, online.output
+    assert "1 added" in online.output and "line 3:" in online.output
+    assert server.central.watchlists is not None
+    assert [m.entry.plate for m in _matches(server, "AA0001BB")] == ["AA0001BB"]
+    [audited] = _audit(server, "watchlist.import")
+    assert audited.actor.startswith("supervisor") and audited.reason == "registry"
+    no_token = runner.invoke(app, [*common, "--central", server.url], env={"VARTA_TOKEN": ""})
+    assert no_token.exit_code == 2 and "API token" in no_token.output
+
+    server.stop()  # central stopped: the same command writes the file
+    db_file = Path(server.config.storage.data_dir) / server.config.storage.duckdb_file
+    export.write_text("plate,category\nАА0002ВВ,wanted\n")
+    offline = runner.invoke(app, [*common, "--central", server.url, "--db", str(db_file)])
+    assert offline.exit_code == 0, offline.output
+    assert "does not answer" in offline.output
+    from central.store.db import Database
+    from central.watchlist.repository import WatchlistRepository
+
+    db = Database(db_file)
+    try:
+        repo = WatchlistRepository(db)
+        assert repo.get_list("cli").retention_days == 9  # kept: not given again
+        assert repo.count("cli") == 2
+        [first, second] = AuditLog(db).query(action="watchlist.import")
+        assert first.actor.startswith("cli:") and second.actor.startswith("supervisor")
+    finally:
+        db.close()
+
+
+def _matches(server: Server, plate: str) -> list[Any]:
+    from shared import wire
+
+    assert server.central.watchlists is not None
+    sighting = wire.Sighting(
+        event_id=wire.new_event_id(time.time()),
+        camera_id="cam-1",
+        captured_at=time.time(),
+        plate=wire.Plate(text=plate, raw=plate, confidence=0.9),
+    )
+    return server.central.watchlists.match(sighting)
+
+
+def test_cli_sync_folder_over_http_is_a_full_export(
+    server: Server, supervisor: httpx.Client, tmp_path: Path
+) -> None:
+    import os
+
+    from typer.testing import CliRunner
+
+    from central.cli import app
+
+    rows = "".join(f"KA{i:04d}AA,stolen\n" for i in range(20))
+    _ok(
+        supervisor.post(
+            "/api/v1/watchlists/drop/import",
+            params={"reason": "first load"},
+            content=f"plate,category\n{rows}",
+        )
+    )
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    export = drop / "export-2.csv"
+    export.write_text("plate,category\nKA0000AA,stolen\nKA0001AA,wanted\n")
+    os.utime(export, (time.time() - 60, time.time() - 60))  # settled
+    token = tmp_path / "token"
+    token.write_text(role_token(server.central, "admin", ["watchlists:write"]))
+    args = ["watchlist", "sync", "--list", "drop", "--reason", "nightly", "--folder", str(drop)]
+    args += ["--central", server.url, "--token-file", str(token)]
+    refused = CliRunner().invoke(app, args)
+    assert refused.exit_code == 1 and "would remove 18 entries" in refused.output
+    synced = CliRunner().invoke(app, [*args, "--allow-mass-removal"])
+    assert synced.exit_code == 0, synced.output
+    assert "1 updated, 18 removed" in synced.output
+    assert _ok(supervisor.get("/api/v1/watchlists/drop"))["entries"] == 2
