@@ -154,7 +154,7 @@ def run(
             now = float(row[0][0]) + 60
         generated = time.perf_counter()
         repo = WatchlistRepository(db)
-        name = f"{LIST}-{int(now)}"
+        name = f"{LIST}-{time.time_ns()}"
         repo.save_list(ListSettings(name=name, default_priority=2))
         counts = repo.load(name, _entries(_plates(db, entries, seed)), full=False)
         engine = AlertEngine(db, None)

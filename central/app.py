@@ -149,6 +149,9 @@ def health_checks(central: Central) -> dict[str, Callable[[], str]]:
             Path(central.config.storage.data_dir), central.config.ingest.min_free_mb << 20
         ),
     }
+    if central.past_reads is not None:
+        past = central.past_reads
+        checks["past_reads"] = lambda: "" if past.alive else "past-read matching not running"
     if central.alerting is not None:
         monitor, engine = central.alerting.monitor, central.alerting.engine
         checks["alert_monitor"] = lambda: "" if monitor.alive else "alert monitor not running"

@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pytest
 
@@ -15,7 +16,7 @@ from central.alerts.engine import AlertEngine
 from central.alerts.past_reads import PastReads, Probe
 from central.search.index import PlateIndexer
 from central.store.db import Database
-from central.store.sightings import SightingRepository
+from central.store.sightings import IncomingSighting, SightingRepository
 from central.watchlist.importer import read_records
 from central.watchlist.model import ListSettings
 from central.watchlist.repository import WatchlistRepository
@@ -43,7 +44,11 @@ def db(tmp_path: Path) -> Iterator[Database]:
             for i, (plate, days, index) in enumerate(READS)
             if index is indexed
         ]
-        database.writer.call(lambda con, items=items: sightings.insert(con, items, time.time()))
+
+        def store(con: duckdb.DuckDBPyConnection, items: list[IncomingSighting] = items) -> None:
+            sightings.insert(con, items, time.time())
+
+        database.writer.call(store)
         if indexed:
             PlateIndexer(database, lag_s=0.0).compact()
     yield database
