@@ -214,8 +214,21 @@ class PastReads:
             self._thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Finish the pass in hand and stop (queued passes are dropped)."""
+        """Finish the pass in hand and stop; passes still queued are dropped (logged)."""
         if self._thread is not None:
+            dropped = 0
+            while True:
+                try:
+                    self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                dropped += 1
+            if dropped:
+                log.warning("past reads: %d queued passes dropped at shutdown", dropped)
+                with self._lock:
+                    self._pending -= dropped
+                    if not self._pending:
+                        self._idle.set()
             self._jobs.put(None)
             self._thread.join(timeout)
             self._thread = None

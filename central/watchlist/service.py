@@ -147,7 +147,7 @@ class WatchlistService:
         why = require_reason(reason)
         settings, before = self._merged(name, change)
         self._repo.save_list(settings)
-        if before is None or before.strict != settings.strict:
+        if before is not None and before.strict != settings.strict:
             self.reload()
         self._record(
             actor,
@@ -209,6 +209,7 @@ class WatchlistService:
             settings, before = self._merged(name, change)
         if before is None or change != ListChange():
             self._repo.save_list(settings)
+        strictness = before is not None and before.strict != settings.strict
         report = sync.load_batch(
             self._repo,
             name,
@@ -218,7 +219,8 @@ class WatchlistService:
             started=started,
             max_remove_share=max_remove_share,
         )
-        self._after(report)
+        if self._after(report) is None and strictness:
+            self.reload()
         self._record(
             actor,
             "watchlist.import",
@@ -244,7 +246,9 @@ class WatchlistService:
 
     def sync_folder(self, list_name: str, folder: Path) -> ImportReport | None:
         """Apply the newest full export in a drop folder (see ``sync.sync_folder``)."""
-        return self._after(sync.sync_folder(self._repo, list_name, folder))
+        report = sync.sync_folder(self._repo, list_name, folder)
+        self._after(report)
+        return report
 
     def sync_url(self, list_name: str, url: str) -> ImportReport:
         """Sync a list to a full export at a URL (see ``sync.sync_url``)."""
@@ -253,10 +257,12 @@ class WatchlistService:
         return report
 
     def _after(self, report: ImportReport | None) -> ImportReport | None:
+        """Reload and tell the listeners when entries changed; the report then, else None."""
         if report is not None and (report.added or report.updated or report.removed):
             self.reload()
             self._changed(report.list_name, report.changed)
-        return report
+            return report
+        return None
 
     def _changed(self, name: str, keys: Sequence[str]) -> None:
         if not keys:

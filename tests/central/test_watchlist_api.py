@@ -345,3 +345,19 @@ def test_cli_sync_folder_over_http_is_a_full_export(
     assert synced.exit_code == 0, synced.output
     assert "1 updated, 18 removed" in synced.output
     assert _ok(supervisor.get("/api/v1/watchlists/drop"))["entries"] == 2
+
+
+def test_strictness_change_applies_at_once(server: Server, supervisor: httpx.Client) -> None:
+    params = {"reason": "registry"}
+    body = "plate,category\nAA1234BB,stolen\n"
+    _ok(supervisor.post("/api/v1/watchlists/s/import", params=params, content=body))
+    assert len(_matches(server, "AA12348B")) == 1  # OCR look-alike B -> 8
+    again = {**params, "strict": "true"}  # same rows: only the setting changes
+    assert (
+        _ok(supervisor.post("/api/v1/watchlists/s/import", params=again, content=body))["unchanged"]
+        == 1
+    )
+    assert _matches(server, "AA12348B") == []
+    _ok(supervisor.put("/api/v1/watchlists/s", params=params, json={"strict": False}))
+    assert len(_matches(server, "AA12348B")) == 1
+    assert _ok(supervisor.get("/api/v1/watchlists/s"))["strict"] is False
