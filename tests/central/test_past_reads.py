@@ -63,6 +63,7 @@ def _listed(db: Database, name: str, entries: list[dict[str, str]], strict: bool
     return list(repo.load(name, batch.table, full=False).changed)
 
 
+@pytest.mark.parametrize("lookups", [200, 0])  # rows by primary key, or by a scan
 @pytest.mark.parametrize(
     ("entries", "strict", "expected"),
     [
@@ -73,11 +74,12 @@ def _listed(db: Database, name: str, entries: list[dict[str, str]], strict: bool
     ],
 )
 def test_changed_entries_find_past_reads_once(
-    db: Database, entries: list[dict[str, str]], strict: bool, expected: set[str]
+    db: Database, entries: list[dict[str, str]], strict: bool, expected: set[str], lookups: int
 ) -> None:
     keys = _listed(db, "stolen", entries, strict)
     engine = AlertEngine(db, None, min_score=0.0)
-    past = PastReads(db, WatchlistRepository(db), engine, days=7, min_score=0.0)
+    repo = WatchlistRepository(db)
+    past = PastReads(db, repo, engine, days=7, min_score=0.0, lookups=lookups)
     report = past.run("stolen", keys)
     assert report.hits == len(expected) and report.candidates >= report.hits
     alerts = engine.open_alerts
