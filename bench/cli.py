@@ -111,6 +111,7 @@ def past_reads_cmd(
     ),
     entries: Annotated[int, typer.Option(help="Entries newly listed.")] = 1000,
     days: Annotated[float, typer.Option(help="Look-back window in days.")] = 7.0,
+    seen: Annotated[float, typer.Option(help="Share of entries the cameras saw.")] = 0.1,
     keep: Annotated[
         Path | None, typer.Option(help="Keep (and reuse) the DuckDB file in this folder.")
     ] = None,
@@ -121,7 +122,7 @@ def past_reads_cmd(
 
     from bench.past_reads import run
 
-    result = run(sightings, entries, days, keep=keep)
+    result = run(sightings, entries, days, keep=keep, seen_share=seen)
     typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
 
 
