@@ -45,6 +45,7 @@ from central.services import (
 from central.store.db import Database
 from central.store.thumbs import ThumbStore
 from central.watchlist.repository import WatchlistRepository
+from central.watchlist.scheduler import SyncScheduler, SyncSource
 from central.watchlist.service import WatchlistService
 from shared import keys
 
@@ -65,6 +66,7 @@ class Central:
     maintenance: Scheduler | None = None
     watchlists: WatchlistService | None = None
     past_reads: PastReads | None = None
+    syncs: SyncScheduler | None = None
 
     def start(self) -> None:
         """Start alerting (ingest feeds it), then the ingest thread."""
@@ -72,6 +74,8 @@ class Central:
             self.alerting.start()
         if self.past_reads is not None:
             self.past_reads.start()
+        if self.syncs is not None:
+            self.syncs.start()
         self.ingest.start()
         log.info("ingest listening on %s", self.ingest.bound_endpoint)
         if self.maintenance is not None:
@@ -81,6 +85,8 @@ class Central:
         """Stop ingest (committing and acking the turn in hand), then close storage."""
         if self.maintenance is not None:
             self.maintenance.stop()
+        if self.syncs is not None:
+            self.syncs.stop()
         self.ingest.stop()
         if self.past_reads is not None:
             self.past_reads.stop()
@@ -110,6 +116,13 @@ def build(config: CentralConfig) -> Central:
         min_score=config.alerts.min_score,
     )
     watchlists.on_change(past_reads.submit)
+    syncs = SyncScheduler(
+        watchlists,
+        [
+            SyncSource(s.name, s.folder, s.url, s.interval_s, s.allow_mass_removal)
+            for s in config.watchlists.sync
+        ],
+    )
     ingest = IngestServer(
         config.ingest.bind,
         server_keys,
@@ -132,6 +145,7 @@ def build(config: CentralConfig) -> Central:
         maintenance=maintenance,
         watchlists=watchlists,
         past_reads=past_reads,
+        syncs=syncs,
     )
 
 
@@ -152,6 +166,9 @@ def health_checks(central: Central) -> dict[str, Callable[[], str]]:
     if central.past_reads is not None:
         past = central.past_reads
         checks["past_reads"] = lambda: "" if past.alive else "past-read matching not running"
+    if central.syncs is not None:
+        syncs = central.syncs
+        checks["watchlist_sync"] = lambda: "" if syncs.alive else "watchlist sync not running"
     if central.alerting is not None:
         monitor, engine = central.alerting.monitor, central.alerting.engine
         checks["alert_monitor"] = lambda: "" if monitor.alive else "alert monitor not running"

@@ -134,6 +134,33 @@ class WebhooksConfig(StrictModel):
     )
 
 
+class WatchlistSyncConfig(StrictModel):
+    """One wanted list kept in sync with its registry's full export while central runs."""
+
+    name: str = Field(..., min_length=1, description="The list (created when missing).")
+    folder: Path | None = Field(
+        None, description="Drop folder of full exports; the newest settled file is applied."
+    )
+    url: str = Field(
+        "",
+        pattern=r"^(https?://.+)?$",
+        description="HTTP(S) URL of the full export (asked with ETag / If-Modified-Since).",
+    )
+    interval_s: float = Field(300.0, gt=0, description="Seconds between checks of the source.")
+    allow_mass_removal: bool = Field(
+        False, description="Accept an export that removes over half of the list."
+    )
+
+
+class WatchlistsConfig(StrictModel):
+    """Wanted lists synced inside central (changes over the API need no config)."""
+
+    sync: list[WatchlistSyncConfig] = Field(
+        default_factory=list,
+        description="Lists synced from a drop folder or URL, each on its own interval.",
+    )
+
+
 class AuthConfig(StrictModel):
     """Users, login sessions and API tokens."""
 
@@ -220,6 +247,9 @@ class CentralConfig(StrictModel):
         20.0, gt=0, description="An agent or camera silent this long is reported offline."
     )
     alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="Alerting.")
+    watchlists: WatchlistsConfig = Field(
+        default_factory=WatchlistsConfig, description="Wanted lists synced from registries."
+    )
     webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig, description="Webhooks.")
     auth: AuthConfig = Field(default_factory=AuthConfig, description="Accounts and login.")
     retention: RetentionConfig = Field(

@@ -244,17 +244,34 @@ class WatchlistService:
         self._after(report)
         return report
 
-    def sync_folder(self, list_name: str, folder: Path) -> ImportReport | None:
-        """Apply the newest full export in a drop folder (see ``sync.sync_folder``)."""
-        report = sync.sync_folder(self._repo, list_name, folder)
-        self._after(report)
+    def sync_folder(
+        self, list_name: str, folder: Path, *, max_remove_share: float = 0.5, actor: str = ""
+    ) -> ImportReport | None:
+        """Apply the newest full export in a drop folder (see ``sync.sync_folder``); a sync
+        that changed the list is audited when ``actor`` is given."""
+        report = sync.sync_folder(self._repo, list_name, folder, max_remove_share=max_remove_share)
+        self._synced(self._after(report), actor)
         return report
 
-    def sync_url(self, list_name: str, url: str) -> ImportReport:
-        """Sync a list to a full export at a URL (see ``sync.sync_url``)."""
-        report = sync.sync_url(self._repo, list_name, url)
-        self._after(report)
+    def sync_url(
+        self, list_name: str, url: str, *, max_remove_share: float = 0.5, actor: str = ""
+    ) -> ImportReport:
+        """Sync a list to a full export at a URL (see ``sync.sync_url``); audited as above."""
+        report = sync.sync_url(self._repo, list_name, url, max_remove_share=max_remove_share)
+        self._synced(self._after(report), actor)
         return report
+
+    def _synced(self, report: ImportReport | None, actor: str) -> None:
+        if report is None or not actor:
+            return
+        counts = {k: getattr(report, k) for k in ("rows", "added", "updated", "removed")}
+        self._record(
+            actor,
+            "watchlist.sync",
+            report.list_name,
+            f"scheduled sync from {report.source}",
+            {**counts, "rejected": report.rejected, "source": report.source},
+        )
 
     def _after(self, report: ImportReport | None) -> ImportReport | None:
         """Reload and tell the listeners when entries changed; the report then, else None."""

@@ -361,3 +361,46 @@ def test_strictness_change_applies_at_once(server: Server, supervisor: httpx.Cli
     _ok(supervisor.put("/api/v1/watchlists/s", params=params, json={"strict": False}))
     assert len(_matches(server, "AA12348B")) == 1
     assert _ok(supervisor.get("/api/v1/watchlists/s"))["strict"] is False
+
+
+def test_drop_folder_syncs_inside_central(ring: KeyRing, tmp_path: Path) -> None:
+    import os
+
+    from central.config import WatchlistsConfig, WatchlistSyncConfig
+
+    drop = tmp_path / "drop"
+    drop.mkdir()
+
+    def export(name: str, body: str, age_s: float) -> None:
+        path = drop / name
+        path.write_text(body)
+        os.utime(path, (time.time() - age_s, time.time() - age_s))  # settled
+
+    export("day-1.csv", "plate,category\nАІ0101КК,stolen\nAI0202KK,wanted\n", 60)
+    sync = WatchlistSyncConfig(name="registry", folder=drop, interval_s=0.2)
+    config = police_config(ring, tmp_path / "central").model_copy(
+        update={"watchlists": WatchlistsConfig(sync=[sync])}
+    )
+    server = Server(config)
+    try:
+        repo = server.central.watchlists
+        assert repo is not None
+        # The list is written first, then the matcher rebuilt and swapped: wait for the swap.
+        assert wait_for(lambda: len(_matches(server, "AI0101KK")) == 1, 20)
+        assert repo.repository.count("registry") == 2
+        assert [m.entry.category for m in _matches(server, "AI0101KK")] == ["stolen"]
+        export("day-2.csv", "plate,category\nAI0101KK,wanted\n", 30)  # full: 0202 goes
+        assert wait_for(lambda: _matches(server, "AI0202KK") == [], 20)
+        assert repo.repository.count("registry") == 1
+        assert [m.entry.category for m in _matches(server, "AI0101KK")] == ["wanted"]
+        assert wait_for(lambda: len(_audit(server, "watchlist.sync")) == 2, 20)
+        synced = _audit(server, "watchlist.sync")
+        assert [(e.actor, e.details["removed"]) for e in synced] == [
+            ("system:sync", 1),
+            ("system:sync", 0),
+        ]
+        with server.client(server.operator_token) as http:
+            health = http.get("/api/v1/health").json()
+        assert health["status"] == "ok", health
+    finally:
+        server.stop()
