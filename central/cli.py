@@ -235,8 +235,8 @@ def _import_offline(
 ) -> Any:
     import msgspec
 
+    from central.watchlist.edits import merge_settings, require_reason
     from central.watchlist.repository import WatchlistRepository
-    from central.watchlist.service import merge_settings, require_reason
     from central.watchlist.sync import import_file
     from shared.errors import NotFound
 
@@ -320,9 +320,9 @@ def watchlist_sync_cmd(
 
 def _offline_sync(db: Any, list_name: str, reason: str, allow_mass_removal: bool) -> Any:
     """One sync pass on the DuckDB file: ``(folder, url) -> report or None`` (audited)."""
+    from central.watchlist.edits import require_reason
     from central.watchlist.model import ListSettings
     from central.watchlist.repository import WatchlistRepository
-    from central.watchlist.service import require_reason
     from central.watchlist.sync import sync_folder, sync_url
     from shared.errors import NotFound
 

@@ -27,16 +27,17 @@ import msgspec
 
 from central.audit.sink import AuditSink
 from central.watchlist import sync
-from central.watchlist.importer import Batch, Format, Progress, read_csv, read_json, read_records
-from central.watchlist.matcher import Matcher
-from central.watchlist.model import (
-    PRIORITY_MAX,
-    PRIORITY_MIN,
-    ImportReport,
-    ListChange,
-    ListSettings,
-    Match,
+from central.watchlist.edits import (
+    audit_facts,
+    merge_settings,
+    one_entry,
+    record_of,
+    require_reason,
+    with_file_settings,
 )
+from central.watchlist.importer import Batch, Format, Progress, read_csv, read_json
+from central.watchlist.matcher import Matcher
+from central.watchlist.model import ImportReport, ListChange, ListSettings, Match
 from central.watchlist.repository import WatchlistRepository
 from shared.errors import Conflict, InvalidRequest, NotFound
 from shared.wire import Sighting
@@ -47,26 +48,6 @@ ChangeListener = Callable[[str, Sequence[str]], None]
 """Called with a list's name and the keys of its entries just added or changed."""
 
 MAX_PAGE: Final = 1000
-_ENTRY_FIELDS: Final = (
-    "plate", "category", "priority", "reason", "case_ref", "valid_from", "valid_until",
-    "source", "vehicle_type", "colour",
-)  # fmt: skip
-
-
-def require_reason(reason: str | None) -> str:
-    """The reason of a change, stripped.
-
-    Raises:
-        InvalidRequest: Missing, blank or over 500 characters.
-    """
-    text = (reason or "").strip()
-    if len(text) < 3:
-        raise InvalidRequest(
-            f"reason: expected why the list changes (at least 3 characters), got {reason!r}"
-        )
-    if len(text) > 500:
-        raise InvalidRequest(f"reason: expected at most 500 characters, got {len(text)}")
-    return text
 
 
 class WatchlistService:
@@ -205,7 +186,7 @@ class WatchlistService:
         else:
             batch = read_json(data, fmt == "jsonl", settings.default_priority)
         if batch.settings:
-            change = _with_file_settings(change, batch.settings)
+            change = with_file_settings(change, batch.settings)
             settings, before = self._merged(name, change)
         if before is None or change != ListChange():
             self._repo.save_list(settings)
@@ -232,6 +213,7 @@ class WatchlistService:
                 "bytes": len(data),
                 **{k: getattr(report, k) for k in ("rows", "added", "updated", "removed")},
                 "rejected": report.rejected,
+                "settings": msgspec.to_builtins(settings),
             },
         )
         return report
@@ -319,7 +301,7 @@ class WatchlistService:
         """
         why = require_reason(reason)
         settings = self._repo.get_list(name)
-        batch = _one(fields, settings.default_priority)
+        batch = one_entry(fields, settings.default_priority)
         key = str(batch.table.column("entry_key")[0])
         try:
             self._repo.entry(name, key)
@@ -340,9 +322,9 @@ class WatchlistService:
         """
         why = require_reason(reason)
         settings = self._repo.get_list(name)
-        record = _record_of(self._repo.entry(name, key))
+        record = record_of(self._repo.entry(name, key))
         record.update({k: v for k, v in changes.items() if v is not None})
-        batch = _one(record, settings.default_priority)
+        batch = one_entry(record, settings.default_priority)
         made = str(batch.table.column("entry_key")[0])
         if made != key:
             raise InvalidRequest(
@@ -361,7 +343,7 @@ class WatchlistService:
         entry = self._repo.entry(name, key)
         self._repo.remove_entries(name, [key])
         self.reload()
-        self._record(actor, "watchlist.entry.remove", f"{name}/{key}", why, _facts(entry))
+        self._record(actor, "watchlist.entry.remove", f"{name}/{key}", why, audit_facts(entry))
 
     def _store(
         self, name: str, key: str, batch: Batch, actor: str, action: str, why: str
@@ -369,7 +351,7 @@ class WatchlistService:
         counts = self._repo.load(name, batch.table, full=False)
         self.reload()
         entry = self._repo.entry(name, key)
-        self._record(actor, action, f"{name}/{key}", why, _facts(entry))
+        self._record(actor, action, f"{name}/{key}", why, audit_facts(entry))
         self._changed(name, counts.changed)
         return entry
 
@@ -378,69 +360,3 @@ class WatchlistService:
     ) -> None:
         if self._audit is not None:
             self._audit.record(actor, action, f"watchlist:{target}", reason, details)
-
-
-def merge_settings(name: str, before: ListSettings | None, change: ListChange) -> ListSettings:
-    """A list's settings after ``change``: given values set, the others kept (or defaults).
-
-    Raises:
-        InvalidRequest: A bad name or value.
-    """
-    _check_name(name)
-    given = {k: v for k, v in msgspec.structs.asdict(change).items() if v is not None}
-    settings = msgspec.structs.replace(before or ListSettings(name=name), **given)
-    if not PRIORITY_MIN <= settings.default_priority <= PRIORITY_MAX:
-        raise InvalidRequest(
-            f"default_priority: expected {PRIORITY_MIN}..{PRIORITY_MAX}, "
-            f"got {settings.default_priority}"
-        )
-    if not 1 <= settings.retention_days <= 36_500:
-        raise InvalidRequest(f"retention_days: expected 1..36500, got {settings.retention_days}")
-    return settings
-
-
-def _check_name(name: str) -> None:
-    if not 1 <= len(name) <= 100 or not name.isprintable() or name != name.strip():
-        raise InvalidRequest(
-            f"list name: expected 1-100 printable characters without outer spaces, got {name!r}"
-        )
-
-
-def _with_file_settings(change: ListChange, given: Mapping[str, Any]) -> ListChange:
-    """``change`` completed by the settings a JSON export names (``change`` wins)."""
-    names = [f for f in ListChange.__struct_fields__ if f in given]
-    try:
-        from_file = msgspec.convert({f: given[f] for f in names}, ListChange)
-    except msgspec.ValidationError as err:
-        raise InvalidRequest(f"list settings in the export: {err}") from err
-    merged = {
-        f: getattr(change, f) if getattr(change, f) is not None else getattr(from_file, f)
-        for f in ListChange.__struct_fields__
-    }
-    return ListChange(**merged)
-
-
-def _one(fields: Mapping[str, Any], default_priority: int) -> Batch:
-    """One entry checked as an export row would be."""
-    batch = read_records([(1, dict(fields))], default_priority)
-    if batch.problems:
-        raise InvalidRequest(f"entry: {batch.problems[0].reason}")
-    return batch
-
-
-def _record_of(entry: Mapping[str, Any]) -> dict[str, Any]:
-    """A stored entry as the export row that makes it again."""
-    record: dict[str, Any] = {f: entry[f] for f in _ENTRY_FIELDS}
-    record["plate"] = entry["plate_raw"] or entry["plate"]
-    for name in ("valid_from", "valid_until"):
-        if entry[name] is not None:
-            record[name] = datetime.fromtimestamp(float(entry[name]), UTC).isoformat()
-    key = str(entry["entry_key"])
-    if key.startswith("id:"):
-        record["id"] = key[3:]
-    return record
-
-
-def _facts(entry: Mapping[str, Any]) -> dict[str, Any]:
-    """What the audit log keeps of an entry."""
-    return {f: entry[f] for f in ("kind", "plate", *_ENTRY_FIELDS[1:])}
