@@ -143,6 +143,28 @@ def search_cmd(
     typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
 
 
+@app.command("past-reads")
+def past_reads_cmd(
+    sightings: Annotated[int, typer.Option(help="Sightings to generate (all in the window).")] = (
+        10_000_000
+    ),
+    entries: Annotated[int, typer.Option(help="Entries newly listed.")] = 1000,
+    days: Annotated[float, typer.Option(help="Look-back window in days.")] = 7.0,
+    seen: Annotated[float, typer.Option(help="Share of entries the cameras saw.")] = 0.1,
+    keep: Annotated[
+        Path | None, typer.Option(help="Keep (and reuse) the DuckDB file in this folder.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Past-read matching: list N entries, match them against a week of sightings."""
+    import json
+
+    from bench.past_reads import run
+
+    result = run(sightings, entries, days, keep=keep, seen_share=seen)
+    typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
+
+
 @app.command("edge")
 def edge_cmd(
     models: Annotated[

@@ -13,6 +13,7 @@ from litestar.openapi import OpenAPIConfig
 
 from central.accounts import AccountService
 from central.accounts.bootstrap import build_accounts
+from central.alerts.past_reads import PastReads
 from central.alerts.runtime import Alerting, build_alerting
 from central.alerts.service import AlertService
 from central.alerts.webhooks import WebhookSender
@@ -29,6 +30,7 @@ from central.api.errors import HANDLERS
 from central.api.login_gate import LoginGate
 from central.api.openapi import document_errors
 from central.api.search import SearchController
+from central.api.watchlists import WatchlistController
 from central.audit import AuditLog
 from central.config import CentralConfig, IngestConfig
 from central.ingest import IngestLimits, IngestServer
@@ -44,6 +46,7 @@ from central.services import (
 from central.store.db import Database
 from central.store.thumbs import ThumbStore
 from central.watchlist.repository import WatchlistRepository
+from central.watchlist.scheduler import SyncScheduler, SyncSource
 from central.watchlist.service import WatchlistService
 from shared import keys
 
@@ -62,11 +65,18 @@ class Central:
     audit: AuditLog | None = None
     accounts: AccountService | None = None
     maintenance: Scheduler | None = None
+    watchlists: WatchlistService | None = None
+    past_reads: PastReads | None = None
+    syncs: SyncScheduler | None = None
 
     def start(self) -> None:
         """Start alerting (ingest feeds it), then the ingest thread."""
         if self.alerting is not None:
             self.alerting.start()
+        if self.past_reads is not None:
+            self.past_reads.start()
+        if self.syncs is not None:
+            self.syncs.start()
         self.ingest.start()
         log.info("ingest listening on %s", self.ingest.bound_endpoint)
         if self.maintenance is not None:
@@ -76,7 +86,11 @@ class Central:
         """Stop ingest (committing and acking the turn in hand), then close storage."""
         if self.maintenance is not None:
             self.maintenance.stop()
+        if self.syncs is not None:
+            self.syncs.stop()
         self.ingest.stop()
+        if self.past_reads is not None:
+            self.past_reads.stop()
         if self.alerting is not None:
             self.alerting.stop()
         if self.accounts is not None:
@@ -94,7 +108,24 @@ def build(config: CentralConfig) -> Central:
     accounts = build_accounts(config.auth, db, audit)
     server_keys = keys.load_pair(config.ingest.server_secret_key)
     allow = keys.load_allow_list(config.ingest.allowed_agents_dir)
-    alerting = build_alerting(config, db, WatchlistService(WatchlistRepository(db)))
+    repo = WatchlistRepository(db)
+    watchlists = WatchlistService(repo, audit)
+    alerting = build_alerting(config, db, watchlists)
+    past_reads = PastReads(
+        db,
+        repo,
+        alerting.engine,
+        days=config.alerts.past_reads_days,
+        min_score=config.alerts.min_score,
+    )
+    watchlists.on_change(past_reads.submit)
+    syncs = SyncScheduler(
+        watchlists,
+        [
+            SyncSource(s.name, s.folder, s.url, s.interval_s, s.allow_mass_removal)
+            for s in config.watchlists.sync
+        ],
+    )
     ingest = IngestServer(
         config.ingest.bind,
         server_keys,
@@ -115,6 +146,9 @@ def build(config: CentralConfig) -> Central:
         audit=audit,
         accounts=accounts,
         maintenance=maintenance,
+        watchlists=watchlists,
+        past_reads=past_reads,
+        syncs=syncs,
     )
 
 
@@ -132,6 +166,12 @@ def health_checks(central: Central) -> dict[str, Callable[[], str]]:
             Path(central.config.storage.data_dir), central.config.ingest.min_free_mb << 20
         ),
     }
+    if central.past_reads is not None:
+        past = central.past_reads
+        checks["past_reads"] = lambda: "" if past.alive else "past-read matching not running"
+    if central.syncs is not None:
+        syncs = central.syncs
+        checks["watchlist_sync"] = lambda: "" if syncs.alive else "watchlist sync not running"
     if central.alerting is not None:
         monitor, engine = central.alerting.monitor, central.alerting.engine
         checks["alert_monitor"] = lambda: "" if monitor.alive else "alert monitor not running"
@@ -163,7 +203,7 @@ def create_app(central: Central) -> Litestar:
     """The Litestar app; its lifespan starts and stops ingest."""
     if central.alerting is None:
         raise RuntimeError("create_app needs a Central built with alerting (central.app.build)")
-    if central.audit is None or central.accounts is None:
+    if central.audit is None or central.accounts is None or central.watchlists is None:
         raise RuntimeError("create_app needs a Central built with accounts (central.app.build)")
     agents = AgentService(central.db, central.config.agent_offline_after_s)
     sightings = SightingService(
@@ -174,6 +214,7 @@ def create_app(central: Central) -> Litestar:
     alerts = AlertService(central.alerting.engine, central.db, central.audit)
     audit, auth = central.audit, central.config.auth
     searches = SearchService(central.db, audit)
+    watchlists = central.watchlists
     cookie = CookiePolicy(auth.session_cookie, auth.cookie_secure, int(auth.session_ttl_s))
     gate = LoginGate(auth.login.hash_concurrency, auth.login.queue)
     app = Litestar(
@@ -187,6 +228,7 @@ def create_app(central: Central) -> Litestar:
             TokenController,
             AuditController,
             SearchController,
+            WatchlistController,
         ],
         dependencies={
             "agents": Provide(lambda: agents, sync_to_thread=False),
@@ -197,6 +239,7 @@ def create_app(central: Central) -> Litestar:
             "audit": Provide(lambda: audit, sync_to_thread=False),
             "searches": Provide(lambda: searches, sync_to_thread=False),
             "login_gate": Provide(lambda: gate, sync_to_thread=False),
+            "watchlists": Provide(lambda: watchlists, sync_to_thread=False),
             **auth_dependencies(central.accounts, cookie),
         },
         middleware=[auth_middleware(central.accounts, cookie.name)],

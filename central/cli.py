@@ -47,30 +47,86 @@ def check_config_cmd(config: Annotated[Path, typer.Argument(help="central.yaml")
 
 
 watchlist_app = typer.Typer(no_args_is_help=True)
-app.add_typer(watchlist_app, name="watchlist", help="Wanted-vehicle lists: import and sync.")
+app.add_typer(
+    watchlist_app,
+    name="watchlist",
+    help="Wanted-vehicle lists: import and sync (over HTTP while central runs).",
+)
 
 DbOption = Annotated[
     Path | None,
-    typer.Option("--db", help="DuckDB file (default: the one central.yaml names)."),
+    typer.Option(
+        "--db", help="DuckDB file written when central is stopped (default: the config's)."
+    ),
 ]
 ListOption = Annotated[str, typer.Option("--list", "-l", help="Watchlist name.")]
+ReasonOption = Annotated[
+    str, typer.Option("--reason", help="Why the list changes (written to the audit log).")
+]
+CentralOption = Annotated[
+    str | None,
+    typer.Option(
+        "--central",
+        help="Running central's URL (default: $VARTA_CENTRAL, else the config's http "
+        "host and port). When nothing answers there, the DuckDB file is written directly.",
+    ),
+]
+TokenFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--token-file",
+        help="File with an API token allowed watchlists:write (or $VARTA_TOKEN_FILE, "
+        "$VARTA_TOKEN).",
+    ),
+]
+OfflineOption = Annotated[
+    bool, typer.Option("--offline", help="Write the DuckDB file directly, no HTTP.")
+]
+MassRemovalOption = Annotated[
+    bool, typer.Option(help="Accept a full export that removes over half of the list.")
+]
 
 
-def _watchlist_repo(config: Path | None, db: Path | None) -> Any:
+def _open_db(config: Path | None, db: Path | None) -> Any:
     from central.store.db import Database
-    from central.watchlist.repository import WatchlistRepository
 
     if db is None:
         storage = _load_config(config).storage
         db = Path(storage.data_dir) / storage.duckdb_file
-    return WatchlistRepository(Database(db))
+    return Database(db)
+
+
+def _client(config: Path | None, central: str | None, token_file: Path | None) -> Any:
+    """A client of the running central, or None when it does not answer."""
+    import os
+    import socket
+    from urllib.parse import urlsplit
+
+    from central.watchlist.client import CENTRAL_ENV, WatchlistClient, read_token
+    from shared.errors import VartaError
+
+    url = central or os.environ.get(CENTRAL_ENV, "")
+    if not url:
+        http = _load_config(config).http
+        url = f"http://{http.host}:{http.port}"
+    parts = urlsplit(url)
+    try:
+        socket.create_connection((parts.hostname or "", parts.port or 80), timeout=5).close()
+    except OSError:
+        typer.echo(f"central does not answer at {url}: writing the database file", err=True)
+        return None
+    try:
+        return WatchlistClient(url, read_token(token_file))
+    except VartaError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from err
 
 
 def _print_report(report: Any, as_json: bool, limit: int = 50) -> None:
     import msgspec
 
     if as_json:
-        typer.echo(msgspec.json.encode(report).decode())
+        typer.echo(msgspec.json.encode(msgspec.structs.replace(report, changed=[])).decode())
         return
     typer.echo(
         f"{report.list_name}: {report.rows} rows from {report.source} in {report.seconds}s: "
@@ -96,99 +152,198 @@ def _progress_bar() -> Any:
     )
 
 
+def _audit_report(db: Any, report: Any, reason: str) -> None:
+    """Record an offline import or sync in the audit log (the actor is the OS user)."""
+    import getpass
+
+    from central.audit import AuditLog
+
+    details = {k: getattr(report, k) for k in ("rows", "added", "updated", "removed")}
+    AuditLog(db).record(
+        f"cli:{getpass.getuser()}",
+        "watchlist.import",
+        f"watchlist:{report.list_name}",
+        reason,
+        {**details, "rejected": report.rejected, "source": report.source},
+    )
+
+
 @watchlist_app.command("import")
 def watchlist_import_cmd(
     path: Annotated[Path, typer.Argument(help="CSV, JSON or JSON Lines export.", exists=True)],
     *,
     list_name: ListOption,
-    strict: Annotated[bool, typer.Option(help="Exact matches only (no OCR tolerance).")] = False,
-    retention_days: Annotated[int, typer.Option(help="Days to keep hit evidence.")] = 90,
-    default_priority: Annotated[int, typer.Option(help="Priority of rows without one.")] = 3,
-    source: Annotated[str, typer.Option(help="Where the list comes from.")] = "",
+    reason: ReasonOption,
+    strict: Annotated[
+        bool | None, typer.Option(help="Exact matches only (default: keep, new: no).")
+    ] = None,
+    retention_days: Annotated[
+        int | None, typer.Option(help="Days to keep hit evidence (default: keep, new: 90).")
+    ] = None,
+    default_priority: Annotated[
+        int | None, typer.Option(help="Priority of rows without one (default: keep, new: 3).")
+    ] = None,
+    source: Annotated[str | None, typer.Option(help="Where the list comes from.")] = None,
     full: Annotated[bool, typer.Option(help="The file is the whole list: remove others.")] = False,
+    allow_mass_removal: MassRemovalOption = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    central: CentralOption = None,
+    token_file: TokenFileOption = None,
+    offline: OfflineOption = False,
     config: ConfigOption = None,
     db: DbOption = None,
 ) -> None:
-    """Create or update a list's settings and load an export into it."""
-    from central.watchlist.model import ListSettings
-    from central.watchlist.sync import import_file
+    """Load an export into a list (created when new; its settings kept unless given)."""
+    from central.watchlist.importer import detect_format
+    from central.watchlist.model import ListChange
+    from shared.errors import VartaError
 
-    repo = _watchlist_repo(config, db)
-    settings = ListSettings(
-        name=list_name,
+    change = ListChange(
         strict=strict,
         retention_days=retention_days,
         default_priority=default_priority,
-        source=source or str(path),
+        source=source,
     )
-    repo.save_list(settings)
-    with _progress_bar() as bar:
-        task = bar.add_task(f"import {path.name}", total=path.stat().st_size)
-        report = import_file(
-            repo,
-            list_name,
-            path,
-            full=full,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
-        )
+    client = None if offline else _client(config, central, token_file)
+    try:
+        if client is not None:
+            report = client.upload(
+                list_name,
+                path,
+                detect_format(path.name),
+                reason=reason,
+                full=full,
+                allow_mass_removal=allow_mass_removal,
+                change=change,
+            )
+        else:
+            report = _import_offline(config, db, list_name, path, change, full, reason)
+    except VartaError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from err
     _print_report(report, as_json)
+
+
+def _import_offline(
+    config: Path | None,
+    db_file: Path | None,
+    list_name: str,
+    path: Path,
+    change: Any,
+    full: bool,
+    reason: str,
+) -> Any:
+    import msgspec
+
+    from central.watchlist.edits import merge_settings, require_reason
+    from central.watchlist.repository import WatchlistRepository
+    from central.watchlist.sync import import_file
+    from shared.errors import NotFound
+
+    why = require_reason(reason)
+    db = _open_db(config, db_file)
+    try:
+        repo = WatchlistRepository(db)
+        try:
+            before = repo.get_list(list_name)
+        except NotFound:
+            before = None
+        if before is None and change.source is None:
+            change = msgspec.structs.replace(change, source=str(path))
+        repo.save_list(merge_settings(list_name, before, change))
+        with _progress_bar() as bar:
+            task = bar.add_task(f"import {path.name}", total=path.stat().st_size)
+            report = import_file(
+                repo,
+                list_name,
+                path,
+                full=full,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+        _audit_report(db, report, why)
+        return report
+    finally:
+        db.close()
 
 
 @watchlist_app.command("sync")
 def watchlist_sync_cmd(
     *,
     list_name: ListOption,
+    reason: ReasonOption,
     folder: Annotated[Path | None, typer.Option(help="Drop folder of full exports.")] = None,
     url: Annotated[str, typer.Option(help="HTTP(S) URL of a full export.")] = "",
     watch: Annotated[bool, typer.Option(help="Keep polling until interrupted.")] = False,
     interval: Annotated[float, typer.Option(help="Seconds between polls with --watch.")] = 60.0,
-    allow_mass_removal: Annotated[
-        bool, typer.Option(help="Accept an export that removes over half of the list.")
-    ] = False,
+    allow_mass_removal: MassRemovalOption = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print reports as JSON.")] = False,
+    central: CentralOption = None,
+    token_file: TokenFileOption = None,
+    offline: OfflineOption = False,
     config: ConfigOption = None,
     db: DbOption = None,
 ) -> None:
     """Sync a list to the registry's full export: adds, updates and removals."""
     import threading
 
-    from central.watchlist.model import ListSettings
-    from central.watchlist.sync import sync_folder, sync_url, watch_folder
-    from shared.errors import InvalidRequest, NotFound, SourceUnavailable
+    from central.watchlist.client import RemoteSync
+    from shared.errors import VartaError
 
     if (folder is None) == (not url):
         typer.echo("error: expected exactly one of --folder or --url", err=True)
         raise typer.Exit(2)
-    repo = _watchlist_repo(config, db)
-    try:
-        repo.get_list(list_name)
-    except NotFound:
-        repo.save_list(ListSettings(name=list_name, source=url or str(folder)))
+    client = None if offline else _client(config, central, token_file)
     stop = threading.Event()
-    share = 1.0 if allow_mass_removal else 0.5
+    if client is None:
+        database = _open_db(config, db)
+        run = _offline_sync(database, list_name, reason, allow_mass_removal)
+    else:
+        database = None
+        run = RemoteSync(client, list_name, reason, allow_mass_removal=allow_mass_removal).run
     try:
-        if watch and folder is not None:
-            on_report = lambda r: _print_report(r, as_json)  # noqa: E731
-            watch_folder(
-                repo, list_name, folder, on_report, stop, interval=interval, max_remove_share=share
-            )
-            return
         while not stop.is_set():
-            if folder is not None:
-                report = sync_folder(repo, list_name, folder, max_remove_share=share)
-            else:
-                report = sync_url(repo, list_name, url, max_remove_share=share)
+            report = run(folder, url)
             if report is not None:
                 _print_report(report, as_json)
             if not watch:
                 break
             stop.wait(interval)
-    except (SourceUnavailable, InvalidRequest) as err:
+    except VartaError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from err
     except KeyboardInterrupt:
         stop.set()
+    finally:
+        if database is not None:
+            database.close()
+
+
+def _offline_sync(db: Any, list_name: str, reason: str, allow_mass_removal: bool) -> Any:
+    """One sync pass on the DuckDB file: ``(folder, url) -> report or None`` (audited)."""
+    from central.watchlist.edits import require_reason
+    from central.watchlist.model import ListSettings
+    from central.watchlist.repository import WatchlistRepository
+    from central.watchlist.sync import sync_folder, sync_url
+    from shared.errors import NotFound
+
+    why = require_reason(reason)
+    repo = WatchlistRepository(db)
+    share = 1.0 if allow_mass_removal else 0.5
+
+    def run(folder: Path | None, url: str) -> Any:
+        try:
+            repo.get_list(list_name)
+        except NotFound:
+            repo.save_list(ListSettings(name=list_name, source=url or str(folder)))
+        if folder is not None:
+            report = sync_folder(repo, list_name, folder, max_remove_share=share)
+        else:
+            report = sync_url(repo, list_name, url, max_remove_share=share)
+        if report is not None and not report.not_modified:
+            _audit_report(db, report, why)
+        return report
+
+    return run
 
 
 def _add_account_groups() -> None:

@@ -88,6 +88,12 @@ class AlertsConfig(StrictModel):
     offline_check_interval_s: float = Field(
         5.0, gt=0, description="Seconds between checks for offline agents and cameras."
     )
+    past_reads_days: float = Field(
+        7.0,
+        ge=0,
+        description="When wanted-list entries are added or changed, match them against the "
+        "sightings of this many past days and raise historical alerts (0: off).",
+    )
 
 
 class WebhookEndpointConfig(StrictModel):
@@ -179,6 +185,33 @@ class LoginConfig(StrictModel):
         ge=0,
         description="Logins waiting for a password check at most; more are answered 429 "
         "with Retry-After, so a login flood never holds other requests' threads.",
+    )
+
+
+class WatchlistSyncConfig(StrictModel):
+    """One wanted list kept in sync with its registry's full export while central runs."""
+
+    name: str = Field(..., min_length=1, description="The list (created when missing).")
+    folder: Path | None = Field(
+        None, description="Drop folder of full exports; the newest settled file is applied."
+    )
+    url: str = Field(
+        "",
+        pattern=r"^(https?://.+)?$",
+        description="HTTP(S) URL of the full export (asked with ETag / If-Modified-Since).",
+    )
+    interval_s: float = Field(300.0, gt=0, description="Seconds between checks of the source.")
+    allow_mass_removal: bool = Field(
+        False, description="Accept an export that removes over half of the list."
+    )
+
+
+class WatchlistsConfig(StrictModel):
+    """Wanted lists synced inside central (changes over the API need no config)."""
+
+    sync: list[WatchlistSyncConfig] = Field(
+        default_factory=list,
+        description="Lists synced from a drop folder or URL, each on its own interval.",
     )
 
 
@@ -274,6 +307,9 @@ class CentralConfig(StrictModel):
         20.0, gt=0, description="An agent or camera silent this long is reported offline."
     )
     alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="Alerting.")
+    watchlists: WatchlistsConfig = Field(
+        default_factory=WatchlistsConfig, description="Wanted lists synced from registries."
+    )
     webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig, description="Webhooks.")
     auth: AuthConfig = Field(default_factory=AuthConfig, description="Accounts and login.")
     retention: RetentionConfig = Field(

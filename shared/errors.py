@@ -19,6 +19,10 @@ class InvalidRequest(VartaError):
     """A request's parameters are not acceptable; the message says what was expected."""
 
 
+class Conflict(VartaError):
+    """The object already exists or its state does not allow the change."""
+
+
 class Forbidden(VartaError):
     """The caller may not do this."""
 

@@ -42,6 +42,8 @@ SCOPES: Final[frozenset[str]] = frozenset(
         "users:admin",
         "tokens:admin",
         "audit:read",
+        "watchlists:read",
+        "watchlists:write",
     }
 )
 """Scopes an API token may carry; a route names the ones it needs (``requires(scopes=...)``)."""

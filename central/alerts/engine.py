@@ -37,6 +37,7 @@ from central.alerts.model import (
     Alert,
     Change,
     HistoryItem,
+    TrailItem,
     WebhookFilter,
     check_transition,
 )
@@ -247,13 +248,15 @@ class AlertEngine:
         """Alerts for stored sightings that match entries added since they were seen.
 
         Each is marked historical and dated by the sighting's capture time; a sighting
-        already on an alert for the same entry is skipped. Returns alerts created or
-        extended.
+        already on an alert for the same entry is skipped. The sightings of one entry and
+        plate join one alert (the open one, or a new one) in a single change, so a car's
+        past week is one alert with a trail, not one change per sighting. Returns alerts
+        created or extended.
         """
         if not hits:
             return 0
         before = self.stats.alerts_created + self.stats.alerts_updated
-        self._db.writer.call(lambda con: self._apply_hits(con, hits, historical=True))
+        self._db.writer.call(lambda con: self._apply_historical(con, hits))
         return self.stats.alerts_created + self.stats.alerts_updated - before
 
     # -- producers (any thread) -------------------------------------------------------
@@ -382,6 +385,44 @@ class AlertEngine:
                 self._record(con, alert, "created", created=True)
                 self.stats.alerts_created += 1
                 self.stats.historical_alerts += historical
+
+    def _apply_historical(self, con: duckdb.DuckDBPyConnection, hits: Hits) -> None:
+        """Past-read hits grouped by dedup key: one alert change per key (writer thread)."""
+        now = self._clock()
+        done = self._repo.alerted(con, [inc.sighting.event_id for inc, _ in hits])
+        groups: dict[str, list[tuple[TrailItem, Match]]] = {}
+        for inc, matches in sorted(hits, key=lambda h: h[0].sighting.captured_at):
+            for match in matches:
+                key = watchlist_key(match)
+                if (inc.sighting.event_id, key) in done:
+                    self.stats.duplicates_skipped += 1
+                    continue
+                done.add((inc.sighting.event_id, key))
+                groups.setdefault(key, []).append((trail_item(inc, match, historical=True), match))
+        for key, found in groups.items():
+            items = [item for item, _ in found]
+            current = self._open.get(self._by_key.get(key, -1))
+            if current is None:
+                self._last_id += 1
+                current = watchlist_alert(self._last_id, key, found[0][1], items[0], now)
+                current = msgspec.structs.replace(current, sightings=0)
+                why = f"past read: {found[0][1].reason}"
+                self._history(con, current, "created", "", "new", why)
+            latest = max(items, key=lambda i: i.captured_at)
+            alert = msgspec.structs.replace(
+                current,
+                updated_at=now,
+                first_seen=min(current.first_seen, items[0].captured_at),
+                last_seen=max(current.last_seen, latest.captured_at),
+                sightings=current.sightings + len(items),
+                latest=latest if latest.captured_at >= current.last_seen else current.latest,
+            )
+            self._repo.add_trails(con, alert.alert_id, items)
+            created = current.sightings == 0
+            self._record(con, alert, "created" if created else "sighted", created=created)
+            self.stats.alerts_created += created
+            self.stats.alerts_updated += not created
+            self.stats.historical_alerts += created
 
     def _apply_system(
         self,

@@ -8,6 +8,7 @@ DuckDB indexes make repeated updates of one row within a transaction costly.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final
 
 import duckdb
@@ -75,6 +76,21 @@ class AlertRepository:
         con.execute(
             "INSERT INTO alert_trail VALUES (?, ?, ?, ?)",
             [alert_id, item.event_id, item.captured_at, _ENC.encode(item).decode()],
+        )
+
+    def add_trails(
+        self, con: duckdb.DuckDBPyConnection, alert_id: int, items: Sequence[TrailItem]
+    ) -> None:
+        """Append sightings to an alert's trail in one statement."""
+        con.execute(
+            "INSERT INTO alert_trail SELECT ?, unnest(?::VARCHAR[]), unnest(?::DOUBLE[]), "
+            "unnest(?::VARCHAR[])",
+            [
+                alert_id,
+                [i.event_id for i in items],
+                [i.captured_at for i in items],
+                [_ENC.encode(i).decode() for i in items],
+            ],
         )
 
     def add_history(self, con: duckdb.DuckDBPyConnection, alert_id: int, item: HistoryItem) -> None:

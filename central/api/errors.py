@@ -10,6 +10,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap
 
 from shared.errors import (
+    Conflict,
     Forbidden,
     InvalidRequest,
     NotFound,
@@ -23,6 +24,7 @@ STATUS: dict[type[VartaError], int] = {
     Unauthorized: 401,
     Forbidden: 403,
     NotFound: 404,
+    Conflict: 409,
     TooManyRequests: 429,
 }
 

@@ -4,8 +4,8 @@ Litestar documents what a handler returns, not what guards and the error handler
 ``central/api/errors.py`` answer. This adds those answers, derived from each route:
 400 for any request (validation), 401 and 403 for guarded routes (401 also for the login
 routes), 404 for routes that take an id in their path or name an object in their body, 409
-for alert transitions, 429 (with ``Retry-After``) for logins and password changes. All
-share the error body ``{"status", "error", "detail"}``.
+for alert transitions and entries that exist already, 429 (with ``Retry-After``) for logins and
+password changes. All share the error body ``{"status", "error", "detail"}``.
 """
 
 from __future__ import annotations
@@ -61,6 +61,8 @@ def _codes(path: str, method: str, guarded: bool) -> list[int]:
         codes.append(409)
     if path in THROTTLED:
         codes.append(429)
+    if method == "POST" and path.startswith("/api/v1/watchlists/") and path.endswith("/entries"):
+        codes.append(409)  # the entry exists already
     return codes
 
 

@@ -2,15 +2,15 @@
 
 Modules: ``model`` (types), ``importer`` (CSV/JSON exports -> Arrow), ``repository``
 (DuckDB), ``sync`` (files, drop folder, HTTP), ``index`` and ``matcher`` (matching),
-``service`` (the matcher kept current across syncs).
+``edits`` (checks of changes), ``service`` (the matcher kept current across changes, the
+changes audited), ``scheduler`` (syncs inside central), ``client`` (the command line's
+client of a running central).
 
 Composition (central/app.py)::
 
-    repo = WatchlistRepository(db.writer)
-    repo.ensure_schema()
-    watchlists = WatchlistService(repo)          # builds the Matcher
+    watchlists = WatchlistService(WatchlistRepository(db), audit)   # builds the Matcher
     matches = watchlists.match(sighting)         # list[Match], strongest first
-    watchlists.sync_folder("national", Path("/var/lib/varta/drop/national"))
+    watchlists.add_entry("national", {"plate": "АА1234ВВ"}, actor, reason)  # swaps it
 """
 
 from __future__ import annotations

@@ -239,9 +239,12 @@ def _parse_time(text: str, *, until: bool) -> int | None:
         when = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise RowError(f"{text!r} is not a date (YYYY-MM-DD, DD.MM.YYYY or ISO 8601)") from None
-    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
-    if until and date_only:
-        when += timedelta(days=1)
+    try:
+        when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+        if until and date_only:
+            when += timedelta(days=1)
+    except OverflowError:
+        raise RowError(f"{text!r} is outside the supported dates") from None
     return (when - _EPOCH) // timedelta(microseconds=1)
 
 
@@ -365,7 +368,20 @@ def read_json(data: bytes, lines: bool = False, default_priority: int = 3) -> Ba
                 "expected a JSON array of entries or {'list': {...}, 'entries': [...]}"
             )
         entries = enumerate(doc, start=1)
-        default_priority = int(settings.get("default_priority", default_priority))
+        given = settings.get("default_priority", default_priority)
+        if isinstance(given, bool) or not isinstance(given, int):
+            raise InvalidRequest(f"list.default_priority: expected a whole number, got {given!r}")
+        default_priority = given
+    batch = read_records(entries, default_priority)
+    batch.settings = settings
+    return batch
+
+
+def read_records(entries: Iterable[tuple[int, Any]], default_priority: int = 3) -> Batch:
+    """Check entries given as ``(line or entry number, object)``, e.g. from JSON or a form.
+
+    An entry that is a ``RowError`` (unreadable where it came from) is reported as such.
+    """
     columns = _Columns(default_priority)
     problems: list[RowProblem] = []
     rows = 0
@@ -379,7 +395,7 @@ def read_json(data: bytes, lines: bool = False, default_priority: int = 3) -> Ba
             columns.add({COLUMN_ALIASES.get(str(k), str(k)): v for k, v in item.items()}, number)
         except RowError as err:
             problems.append(RowProblem(number, str(err)))
-    return Batch(columns.table(), rows, problems, settings, columns.rejected_keys)
+    return Batch(columns.table(), rows, problems, {}, columns.rejected_keys)
 
 
 def _json_lines(data: bytes) -> Iterator[tuple[int, Any]]:

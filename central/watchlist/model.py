@@ -59,6 +59,15 @@ class ListSettings(Struct, frozen=True, kw_only=True):
     source: str = ""
 
 
+class ListChange(Struct, frozen=True, kw_only=True):
+    """Settings to change on a list; None keeps the current value (or the default)."""
+
+    strict: bool | None = None
+    retention_days: int | None = None
+    default_priority: int | None = None
+    source: str | None = None
+
+
 class WatchEntry(Struct, frozen=True, kw_only=True):
     """One entry of a wanted-vehicle list.
 
@@ -117,6 +126,8 @@ class ImportReport(Struct, kw_only=True):
         problems: Rejected rows with line number and reason.
         not_modified: The source reported no change (HTTP 304), nothing was read.
         seconds: Wall time of the import.
+        changed: Keys of the entries added or updated (for past-read matching; the API
+            answers with the counts only).
     """
 
     list_name: str
@@ -129,6 +140,7 @@ class ImportReport(Struct, kw_only=True):
     problems: list[RowProblem] = []
     not_modified: bool = False
     seconds: float = 0.0
+    changed: list[str] = []
 
     @property
     def rejected(self) -> int:

@@ -199,6 +199,27 @@ class WatchlistRepository:
             names = [d[0] for d in cur.description]
             return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
+    def entry(self, list_name: str, key: str) -> dict[str, object]:
+        """One entry, as ``entries`` gives it.
+
+        Raises:
+            NotFound: No entry of that list has that key.
+        """
+        cols = ", ".join(
+            f"epoch({c}) AS {c}" if c in _TIMES else c for c in ["list_name", *SCHEMA.names]
+        )
+        with self._db.reader() as con:
+            cur = con.execute(
+                f"SELECT {cols}, epoch(listed_at) AS listed_at, epoch(updated_at) AS updated_at "
+                "FROM watchlist_entries WHERE list_name = ? AND entry_key = ?",
+                [list_name, key],
+            )
+            names = [d[0] for d in cur.description]
+            rows = cur.fetchall()
+        if not rows:
+            raise NotFound(f"expected an entry of list {list_name!r}, got unknown key {key!r}")
+        return dict(zip(names, rows[0], strict=True))
+
     def active_entries(
         self,
         now: datetime | None = None,

@@ -65,10 +65,10 @@ def import_file(
     started = time.perf_counter()
     settings = repo.get_list(list_name)
     batch = read_file(path, fmt, settings.default_priority, progress)
-    return _load(repo, list_name, str(path), batch, full=full, started=started)
+    return load_batch(repo, list_name, str(path), batch, full=full, started=started)
 
 
-def _load(
+def load_batch(
     repo: WatchlistRepository,
     list_name: str,
     source: str,
@@ -80,6 +80,7 @@ def _load(
     validators: tuple[str, str] = ("", ""),
     max_remove_share: float = 1.0,
 ) -> ImportReport:
+    """Load rows read from ``source`` into a list and record the sync (see ``import_file``)."""
     stored = repo.count(list_name)
     limit = None if max_remove_share >= 1.0 else max(int(stored * max_remove_share), 10)
     counts = repo.load(
@@ -95,6 +96,7 @@ def _load(
         unchanged=counts.unchanged,
         problems=batch.problems,
         seconds=round(time.perf_counter() - started, 3),
+        changed=list(counts.changed),
     )
     repo.record_sync(
         list_name,
@@ -107,7 +109,25 @@ def _load(
     return report
 
 
-def _fingerprint(path: Path) -> str:
+def export_files(
+    folder: Path, *, settle_seconds: float = 2.0, now: float | None = None
+) -> list[Path]:
+    """Settled export files in a drop folder, oldest first (see the module docstring)."""
+    now = time.time() if now is None else now
+    files = [
+        p
+        for p in folder.iterdir()
+        if p.is_file()
+        and not p.name.startswith(".")
+        and not p.name.endswith(_IGNORED_SUFFIXES)
+        and p.name.lower().endswith(_EXPORT_SUFFIXES)
+        and now - p.stat().st_mtime >= settle_seconds
+    ]
+    return sorted(files, key=lambda p: (p.stat().st_mtime_ns, p.name))
+
+
+def fingerprint(path: Path) -> str:
+    """What identifies one version of an export file: name, size and modification time."""
     stat = path.stat()
     return f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}"
 
@@ -121,19 +141,9 @@ def pending_files(
     now: float | None = None,
 ) -> list[Path]:
     """Export files in ``folder`` not yet synced into the list, oldest first."""
-    now = time.time() if now is None else now
     seen = repo.seen_fingerprints(list_name, str(folder))
-    files = [
-        p
-        for p in folder.iterdir()
-        if p.is_file()
-        and not p.name.startswith(".")
-        and not p.name.endswith(_IGNORED_SUFFIXES)
-        and p.name.lower().endswith(_EXPORT_SUFFIXES)
-        and now - p.stat().st_mtime >= settle_seconds
-        and _fingerprint(p) not in seen
-    ]
-    return sorted(files, key=lambda p: (p.stat().st_mtime_ns, p.name))
+    files = export_files(folder, settle_seconds=settle_seconds, now=now)
+    return [p for p in files if fingerprint(p) not in seen]
 
 
 def sync_folder(
@@ -159,18 +169,18 @@ def sync_folder(
     *older, newest = files
     for path in older:
         log.info("list %s: %s superseded by %s", list_name, path.name, newest.name)
-        repo.record_sync(list_name, str(folder), _fingerprint(path), counts=(0, 0, 0, 0, 0, 0))
+        repo.record_sync(list_name, str(folder), fingerprint(path), counts=(0, 0, 0, 0, 0, 0))
     started = time.perf_counter()
     settings = repo.get_list(list_name)
     batch = read_file(newest, None, settings.default_priority, progress)
-    return _load(
+    return load_batch(
         repo,
         list_name,
         str(folder),
         batch,
         full=True,
         started=started,
-        fingerprint=_fingerprint(newest),
+        fingerprint=fingerprint(newest),
         max_remove_share=max_remove_share,
     )
 
@@ -238,12 +248,12 @@ def sync_url(
     settings = repo.get_list(list_name)
     with tempfile.TemporaryDirectory(prefix="varta-watchlist-") as tmp:
         try:
-            path, fmt, validators = _download(request, Path(tmp), timeout)
-        except _NotModified:
+            path, fmt, validators = download(request, Path(tmp), timeout)
+        except NotModified:
             return ImportReport(list_name=list_name, source=url, not_modified=True)
         digest = _sha256(path)
         batch = read_file(path, fmt, settings.default_priority, progress)
-    return _load(
+    return load_batch(
         repo,
         list_name,
         url,
@@ -256,13 +266,19 @@ def sync_url(
     )
 
 
-class _NotModified(Exception):
+class NotModified(Exception):
     """The server answered 304."""
 
 
-def _download(
+def download(
     request: urllib.request.Request, folder: Path, timeout: float
 ) -> tuple[Path, Format, tuple[str, str]]:
+    """Fetch an export into ``folder``: its path, format and ``(etag, last_modified)``.
+
+    Raises:
+        NotModified: The server answered 304.
+        SourceUnavailable: Any other failure.
+    """
     url = request.full_url
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
@@ -276,7 +292,7 @@ def _download(
                 shutil.copyfileobj(response, out, 1 << 20)
     except urllib.error.HTTPError as err:
         if err.code == 304:
-            raise _NotModified from err
+            raise NotModified from err
         raise SourceUnavailable(f"GET {url}: expected 200, got HTTP {err.code}") from err
     except (urllib.error.URLError, OSError) as err:
         raise SourceUnavailable(f"GET {url} failed: {err}") from err
