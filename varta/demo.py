@@ -246,7 +246,7 @@ def _kind_of(source: str) -> str:
 
 def _varta(*args: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-c", "from shared.cli import main; main()", *args], cwd=REPO_ROOT
+        [sys.executable, "-c", "from varta.cli import main; main()", *args], cwd=REPO_ROOT
     )
 
 

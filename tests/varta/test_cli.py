@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from shared import keys
-from shared.cli import app
 from shared.paths import REPO_ROOT
+from varta.cli import app
 
 HEAVY = ("openvino", "cv2", "duckdb", "litestar", "uvicorn", "pyarrow", "numpy")
 
@@ -21,7 +21,7 @@ def test_help_imports_nothing_heavy(group: str) -> None:
     code = (
         "import sys\n"
         "from typer.testing import CliRunner\n"
-        "from shared.cli import app\n"
+        "from varta.cli import app\n"
         f"r = CliRunner().invoke(app, [{group!r}, '--help'])\n"
         "assert r.exit_code == 0, r.output\n"
         f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
@@ -50,3 +50,4 @@ def test_keys_gen_writes_a_usable_pair_and_allow_lists_it(tmp_path: Path) -> Non
     assert len(pair.public) == 40 and len(pair.secret) == 40  # z85 of 32 bytes
     assert (tmp_path / "k" / "box-3.key_secret").stat().st_mode & 0o077 == 0
     assert keys.load_allow_list(tmp_path / "allowed") == {pair.public: "box-3"}
+
