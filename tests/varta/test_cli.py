@@ -51,3 +51,22 @@ def test_keys_gen_writes_a_usable_pair_and_allow_lists_it(tmp_path: Path) -> Non
     assert (tmp_path / "k" / "box-3.key_secret").stat().st_mode & 0o077 == 0
     assert keys.load_allow_list(tmp_path / "allowed") == {pair.public: "box-3"}
 
+
+def test_keys_gen_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
+    args = ["keys", "gen", "box-3", "--out", str(tmp_path / "k"), "--allow", str(tmp_path / "a")]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    secret = tmp_path / "k" / "box-3.key_secret"
+    first = keys.load_pair(secret)
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 1
+    assert "box-3.key exists; pass --force to replace it" in again.output
+    assert keys.load_pair(secret) == first
+    (tmp_path / "k" / "box-3.key").unlink()
+    secret.unlink()  # the key files are gone but the allow-list still names box-3
+    assert "a/box-3.key exists" in CliRunner().invoke(app, args).output
+    assert not secret.exists()
+    forced = CliRunner().invoke(app, [*args, "--force"])
+    assert forced.exit_code == 0, forced.output
+    new = keys.load_pair(secret)
+    assert new != first and secret.stat().st_mode & 0o777 == 0o600
+    assert keys.load_allow_list(tmp_path / "a") == {new.public: "box-3"}
