@@ -66,3 +66,42 @@ class Filler:
         count = len(self._files) if pages is None else pages
         for _ in range(count):
             self._files.pop().unlink()
+
+
+@contextmanager
+def small_ext4(where: Path, size: int) -> Iterator[Path]:
+    """Mount a fresh ext4 image of ``size`` bytes on ``where`` through a loop device.
+
+    Journal commits are spaced 60 s apart, so within a test the device is written only
+    when something syncs: :func:`sectors_written` then shows each fsync.
+    """
+    if os.geteuid() != 0:
+        pytest.skip("mounting a loop ext4 image needs root (CI runs as root)")
+    image = where.with_name(where.name + ".img")
+    with open(image, "wb") as fh:
+        fh.truncate(size)
+    subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True, capture_output=True)
+    where.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["mount", "-o", "loop,commit=60", str(image), str(where)], check=True, capture_output=True
+    )
+    try:
+        yield where
+    finally:
+        # A test that failed may still hold files open there: detach lazily then.
+        unmounted = subprocess.run(["umount", str(where)], check=False, capture_output=True)
+        if unmounted.returncode != 0:
+            subprocess.run(["umount", "-l", str(where)], check=True, capture_output=True)
+        image.unlink()
+
+
+def sectors_written(mount_point: Path) -> int:
+    """Sectors written so far to the block device mounted on ``mount_point``."""
+    source = subprocess.run(
+        ["findmnt", "-n", "-o", "SOURCE", str(mount_point)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    fields = (Path("/sys/block") / Path(source).name / "stat").read_text().split()
+    return int(fields[6])  # the seventh field: sectors written
