@@ -53,7 +53,8 @@ def _agent(
     tmp_path: Path, ring: KeyRing, endpoint: str, spool: Path, **spool_cfg: int
 ) -> EdgeAgent:
     path = agent_config_file(tmp_path / "a1.yaml", ring, "a1", endpoint, spool)
-    return EdgeAgent(load(path, AgentConfig, {"spool": {"dir": str(spool), **spool_cfg}}))
+    config = load(path, AgentConfig, {"spool": {"dir": str(spool), **spool_cfg}})
+    return EdgeAgent(config, [wire.CameraInfo(camera_id="cam-1")])  # make_sighting's camera
 
 
 def _stored(central: Central) -> list[str]:
