@@ -125,7 +125,7 @@ def run(
         cfile, config = _central(root, port)
         url = f"http://127.0.0.1:{port}"
         central = subprocess.Popen(
-            [sys.executable, "-c", "from shared.cli import main; main()", "central", "serve",
+            [sys.executable, "-c", "from varta.cli import main; main()", "central", "serve",
              "--config", str(cfile)],
             cwd=REPO_ROOT, stderr=subprocess.DEVNULL,
         )  # fmt: skip

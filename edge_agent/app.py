@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
 from edge_agent.config import AgentConfig
 from edge_agent.publish import LinkSettings, Publisher, pack_record
-from edge_agent.spool import Spool
+from edge_agent.spool import Spool, SpoolWriteError
 from shared import keys, wire
 
 log = logging.getLogger(__name__)
 
 CameraStatsFn = Callable[[], list[wire.CameraStats]]
+RETRY_INTERVAL_S = 1.0  # how often held sightings are offered to a disk that refused them
 
 
 def software_version() -> str:
@@ -25,8 +29,22 @@ def software_version() -> str:
         return "0+unknown"
 
 
+@dataclass
+class SubmitStats:
+    """What happened to sightings on their way into the spool."""
+
+    write_errors: int = 0  # appends the disk refused (each retried later)
+    held: int = 0  # sightings waiting in memory for the disk
+    dropped: int = 0  # held sightings given up because memory was full too
+
+
 class EdgeAgent:
-    """Accepts sightings into the spool and forwards them to central."""
+    """Accepts sightings into the spool and forwards them to central.
+
+    When the disk refuses a write (full), the sightings are held in memory, up to
+    ``spool.held_max_bytes``, and go into the spool, in order, once it takes them again:
+    with the next ``submit`` or ``retry`` after ``RETRY_INTERVAL_S``.
+    """
 
     def __init__(
         self,
@@ -41,6 +59,11 @@ class EdgeAgent:
         self._camera_stats = camera_stats
         self._models = model_versions or {}
         self._started = time.time()
+        self.submits = SubmitStats()
+        self._held: deque[bytes] = deque()
+        self._held_bytes = 0
+        self._retry_at = 0.0
+        self._submit_lock = threading.Lock()
         self.spool = Spool(
             config.spool.dir,
             config.spool.max_bytes,
@@ -69,8 +92,23 @@ class EdgeAgent:
         )
 
     def submit(self, items: Sequence[tuple[wire.Item, Sequence[bytes]]]) -> list[int]:
-        """Make sightings durable in the spool; return their spool seqs."""
-        return self.spool.append([pack_record(wire.encode_item(i), f) for i, f in items])
+        """Make sightings durable in the spool; return the spool seqs written now.
+
+        Sightings held from an earlier refused write go first. If the disk refuses this
+        write, every sighting is held (see the class docstring), the refusal is counted
+        and logged by the spool, and the seqs of nothing are returned.
+        """
+        records = [pack_record(wire.encode_item(i), f) for i, f in items]
+        with self._submit_lock:
+            if not self._held:
+                return self._append(records)
+            self._hold(records)  # behind the held ones, to keep the order
+            return self._flush_held(force=False)
+
+    def retry(self) -> list[int]:
+        """Write held sightings if the retry interval has passed; return their seqs."""
+        with self._submit_lock:
+            return self._flush_held(force=False)
 
     def start(self) -> None:
         """Start forwarding."""
@@ -79,7 +117,48 @@ class EdgeAgent:
     def stop(self) -> None:
         """Stop forwarding and close the spool (unsent sightings stay on disk)."""
         self.publisher.stop()
+        with self._submit_lock:
+            self._flush_held(force=True)
+            if self._held:
+                log.error(
+                    "stopping with %d sightings the disk never took: they are lost",
+                    len(self._held),
+                )
         self.spool.close()
+
+    def _append(self, records: list[bytes]) -> list[int]:
+        try:
+            return self.spool.append(records)
+        except SpoolWriteError:
+            self.submits.write_errors += 1
+            self._hold(records)
+            self._retry_at = time.monotonic() + RETRY_INTERVAL_S
+            return []
+
+    def _hold(self, records: list[bytes]) -> None:
+        self._held.extend(records)
+        self._held_bytes += sum(len(r) for r in records)
+        limit = self.config.spool.held_max_bytes
+        dropped = 0
+        while self._held and self._held_bytes > limit:
+            self._held_bytes -= len(self._held.popleft())
+            dropped += 1
+        if dropped:
+            self.submits.dropped += dropped
+            log.error("disk still full: dropped the %d oldest held sightings", dropped)
+        self.submits.held = len(self._held)
+
+    def _flush_held(self, force: bool) -> list[int]:
+        if not self._held or (not force and time.monotonic() < self._retry_at):
+            return []
+        records = list(self._held)
+        self._held.clear()
+        self._held_bytes = 0
+        seqs = self._append(records)
+        if seqs:
+            log.warning("the disk takes writes again: %d held sightings spooled", len(seqs))
+        self.submits.held = len(self._held)
+        return seqs
 
     def _hello(self) -> wire.AgentHello:
         return wire.AgentHello(

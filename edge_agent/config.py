@@ -42,7 +42,17 @@ class SpoolConfig(StrictModel):
     dir: Path = Field(Path("var/edge/spool"), description="Spool directory.")
     max_bytes: int = Field(1 << 30, ge=1 << 20, description="Disk bound; oldest evicted beyond.")
     fsync_interval_s: float = Field(
-        0.1, ge=0, description="Sync to disk at most this often (0: every append)."
+        0.1,
+        ge=0,
+        description="Sync written sightings to disk within this many seconds, also when "
+        "idle (0: every append).",
+    )
+    held_max_bytes: int = Field(
+        32 << 20,
+        ge=0,
+        description="While the disk refuses writes (full), keep up to this many bytes of "
+        "sightings in memory and write them once it takes them again; beyond it the "
+        "oldest are dropped and counted.",
     )
 
 

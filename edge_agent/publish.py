@@ -90,6 +90,7 @@ class PublisherStats:
     batches_sent: int = 0
     records_acked: int = 0
     dead_letters: int = 0
+    dead_letter_errors: int = 0  # refused records the disk could not take yet (retried)
     reconnects: int = 0
     connected: bool = False
 
@@ -125,6 +126,8 @@ class Publisher:
         self._sock: zmq.Socket[bytes] | None = None
         self._monitor: zmq.Socket[bytes] | None = None
         self._in_flight: dict[int, _InFlight] = {}
+        self._unwritten_dead: dict[int, str] = {}  # refused seq -> reason, kept in the spool
+        self._dead_retry_at = 0.0
         self._cursor = 0
         self._next_id = int(time.time() * 1000) << 8  # unique across restarts
         self._backoff = link.backoff_min
@@ -151,6 +154,7 @@ class Publisher:
                     self._sleep_backoff()
                     continue
                 self._maybe_heartbeat()
+                self._retry_dead_letters()
                 self._fill_window()
                 self._collect_acks()
                 if self._disconnected():
@@ -301,36 +305,79 @@ class Publisher:
         flight = self._in_flight.pop(ack.ref, None)
         if flight is None:
             return
+        refused: dict[int, str] = {}
         if ack.status == "rejected":
-            self._dead_letter(flight.seqs, ack.error)
+            refused = dict.fromkeys(flight.seqs, ack.error)
         elif ack.rejected:
-            bad = {
+            refused = {
                 flight.seqs[r.index]: r.reason for r in ack.rejected if r.index < len(flight.seqs)
             }
-            for seq, reason in bad.items():
-                self._dead_letter([seq], reason)
-        self._spool.ack(flight.seqs)
+        unwritten = self._dead_letter(refused)
+        # A refused record leaves the spool only once its dead letter is on disk.
+        self._spool.ack([s for s in flight.seqs if s not in unwritten])
         self.stats.records_acked += len(flight.seqs)
         if self._on_ack is not None:
             self._on_ack(flight.seqs, flight.sent_at)
 
-    def _dead_letter(self, seqs: list[int], reason: str) -> None:
-        """Keep records central refused for good, with the reason, and count them."""
-        self._dead_dir.mkdir(parents=True, exist_ok=True)
-        for seq, record in self._spool.read(seqs[0] - 1, seqs[-1] - seqs[0] + 1, 1 << 62):
-            if seq in seqs:
-                (self._dead_dir / f"{seq:020d}.rec").write_bytes(record)
-                (self._dead_dir / f"{seq:020d}.why").write_text(reason + "\n")
-                self.stats.dead_letters += 1
-        log.error(
-            "central refused %d record(s) for good: %s (kept in %s)",
-            len(seqs),
-            reason,
-            self._dead_dir,
-        )
+    def _dead_letter(self, refused: dict[int, str]) -> set[int]:
+        """Keep records central refused for good, with the reason, and count them.
+
+        Returns the seqs whose files the disk refused (full): they stay in the spool and
+        are written by :meth:`_retry_dead_letters` once there is room.
+        """
+        if not refused:
+            return set()
+        first, last = min(refused), max(refused)
+        records = dict(self._spool.read(first - 1, last - first + 1, 1 << 62))
+        unwritten: set[int] = set()
+        for seq, reason in refused.items():
+            record = records.get(seq)
+            if record is None:
+                continue  # evicted meanwhile
+            try:
+                _write_dead_letter(self._dead_dir, seq, record, reason)
+            except OSError as err:
+                if not self._unwritten_dead:
+                    log.error("cannot keep refused record %d in %s: %s", seq, self._dead_dir, err)
+                self.stats.dead_letter_errors += 1
+                self._unwritten_dead[seq] = reason
+                unwritten.add(seq)
+                continue
+            self._unwritten_dead.pop(seq, None)
+            self.stats.dead_letters += 1
+        if len(unwritten) < len(refused):
+            log.error(
+                "central refused %d record(s) for good: %s (kept in %s)",
+                len(refused) - len(unwritten),
+                next(iter(refused.values())),
+                self._dead_dir,
+            )
+        return unwritten
+
+    def _retry_dead_letters(self) -> None:
+        """Write the dead letters a full disk refused, then let their records go."""
+        if not self._unwritten_dead or time.monotonic() < self._dead_retry_at:
+            return
+        self._dead_retry_at = time.monotonic() + 1.0
+        pending = dict(self._unwritten_dead)
+        unwritten = self._dead_letter(pending)
+        self._spool.ack([s for s in pending if s not in unwritten])
 
     def _timed_out(self) -> bool:
         if not self._in_flight:
             return False
         oldest = min(f.sent_at for f in self._in_flight.values())
         return time.monotonic() - oldest > self._link.ack_timeout
+
+
+def _write_dead_letter(directory: Path, seq: int, record: bytes, reason: str) -> None:
+    """``<seq>.rec`` (the spool record) and ``<seq>.why``; neither is left half written."""
+    rec, why = directory / f"{seq:020d}.rec", directory / f"{seq:020d}.why"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        rec.write_bytes(record)
+        why.write_text(reason + "\n")
+    except OSError:
+        rec.unlink(missing_ok=True)
+        why.unlink(missing_ok=True)
+        raise

@@ -118,6 +118,8 @@ def _loop(
 def _submit(agent: EdgeAgent, emitted: Sequence[Emitted]) -> int:
     if emitted:
         agent.submit([(e.sighting, e.thumbnails) for e in emitted])
+    else:
+        agent.retry()  # sightings the disk refused go in once it takes them, idle or not
     return len(emitted)
 
 
@@ -130,7 +132,10 @@ def status_line(hub: CameraHub, pipeline: Pipeline, agent: EdgeAgent, sightings:
     )
     depth = agent.spool.stats().depth
     ms = sum(pipeline.times.per_frame().values())
-    return f"status: {cams} | {ms:.1f} ms/frame | sightings {sightings} | spool {depth}"
+    line = f"status: {cams} | {ms:.1f} ms/frame | sightings {sightings} | spool {depth}"
+    if agent.submits.held:
+        line += f" | DISK FULL: {agent.submits.held} held in memory"
+    return line
 
 
 def _on_signals(stop: threading.Event) -> Callable[[], None]:

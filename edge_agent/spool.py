@@ -11,21 +11,31 @@ Layout of ``<dir>``::
     state.json                            floor (every seq below it is done) and counters
 
 Record: ``<length u32><crc32 u32><seq u64>`` then ``length`` payload bytes. A record is in
-the kernel once ``append`` returns (survives SIGKILL); ``fsync`` runs at most every
-``fsync_interval`` seconds (0 = on every append) for power loss. On open, a torn or
-corrupt tail is cut off and counted. The spool is bounded by ``max_bytes``: when full, the
-oldest segment is deleted and its unsent records are counted as evictions, never silently.
+the kernel once ``append`` returns (survives SIGKILL). For power loss, a flusher thread
+fsyncs written records within ``fsync_interval`` seconds, also when no further append
+comes (0 = every append syncs before it returns); ``state.json`` is saved by the same
+thread, written to a temporary file, fsynced, renamed over and the directory fsynced. On
+open, a torn or corrupt tail is cut off and counted. The spool is bounded by
+``max_bytes``: when full, the oldest segment is deleted and its unsent records are
+counted as evictions, never silently.
+
+A full disk (or any failed write) refuses the whole ``append`` with
+:class:`SpoolWriteError`: the segment is cut back to its last whole record, so the file,
+the in-memory index and the sequence numbers stay as they were, and the next append
+succeeds once there is room. A failed fsync or state save is counted and retried by the
+flusher; it never fails an append or an ack.
 """
 
 from __future__ import annotations
 
 import bisect
+import errno
 import json
 import logging
 import os
 import struct
 import threading
-import time
+import weakref
 import zlib
 from array import array
 from collections.abc import Iterable, Sequence
@@ -59,6 +69,12 @@ class SpoolStats:
     bytes: int
     evictions: int
     corrupt: int
+    write_errors: int = 0
+    sync_errors: int = 0
+
+
+class SpoolWriteError(OSError):
+    """An append was refused (disk full, I/O error): none of its records was kept."""
 
 
 class Spool:
@@ -84,41 +100,57 @@ class Spool:
         self._floor = 1
         self._evictions = 0
         self._corrupt = 0
+        self._write_errors = 0
+        self._sync_errors = 0
         self._fd = -1
-        self._dirty = False
-        self._last_sync = time.monotonic()
+        self._dirty = False  # records written but not yet fsynced
+        self._writes = 0  # appends so far, to tell whether a sync covered the latest
+        self._state_dirty = False  # state.json is behind the counters in memory
+        self._write_failing = False  # the last append failed (log once per run of failures)
+        self._sync_failing = False  # the last fsync or state save failed
         self._load_state()
         self._recover()
+        self._closed = threading.Event()
+        self._flusher = threading.Thread(
+            target=_flush_loop,
+            args=(weakref.ref(self), self._closed, fsync_interval or 0.1),
+            name="spool-flusher",
+            daemon=True,
+        )
+        self._flusher.start()
 
     # -- public API ---------------------------------------------------------------------
 
     def append(self, payloads: Sequence[bytes]) -> list[int]:
-        """Append records; return their seqs. Data is in the OS when this returns."""
+        """Append records; return their seqs. Data is in the OS when this returns.
+
+        Raises:
+            SpoolWriteError: the disk refused the write; no record of ``payloads`` was
+                kept and the spool is as it was before the call.
+        """
         if not payloads:
             return []
         with self._lock:
             seg = self._writable_segment()
-            seqs: list[int] = []
+            base = seg.end_seq
+            offsets: list[int] = []
             parts: list[bytes] = []
             offset = seg.size
-            base = seg.end_seq
-            for payload in payloads:
-                seq = base + len(seqs)
-                parts.append(_HEADER.pack(len(payload), zlib.crc32(payload), seq))
+            for i, payload in enumerate(payloads):
+                parts.append(_HEADER.pack(len(payload), zlib.crc32(payload), base + i))
                 parts.append(payload)
-                seqs.append(seq)
-                seg.offsets.append(offset)
+                offsets.append(offset)
                 offset += _HEADER.size + len(payload)
-            blob = b"".join(parts)
-            written = os.write(self._fd, blob)
-            if written != len(blob):  # a full disk raises OSError; a short write is the same
-                raise OSError(f"spool: short write ({written} of {len(blob)} bytes)")
+            self._write(seg, b"".join(parts), len(payloads))
+            seg.offsets.extend(offsets)
             seg.size = offset
             self._dirty = True
-            self._maybe_sync()
+            self._writes += 1
+            if self._fsync_interval == 0:
+                self._sync_locked()
             self._enforce_bound()
             self._new_data.notify_all()
-            return seqs
+            return list(range(base, base + len(payloads)))
 
     def read(self, after: int, max_records: int, max_bytes: int) -> list[tuple[int, bytes]]:
         """Return up to ``max_records`` records with seq > ``after``, oldest first."""
@@ -149,7 +181,7 @@ class Spool:
                 self._acked_above.discard(self._floor)
                 self._floor += 1
             self._drop_done_segments()
-            self._save_state()
+            self._state_dirty = True  # saved by the flusher: a lost floor only means resends
 
     def wait(self, after: int, timeout: float) -> bool:
         """Block until a record with seq > ``after`` exists or ``timeout`` passes."""
@@ -163,28 +195,68 @@ class Spool:
             return self._floor
 
     def stats(self) -> SpoolStats:
-        """Depth (undelivered records), bytes on disk, evictions and corrupt records."""
+        """Depth (undelivered records), bytes on disk, evictions, corrupt records, errors."""
         with self._lock:
             depth = self._head() - self._floor - len(self._acked_above)
             size = sum(s.size for s in self._segments)
-            return SpoolStats(depth, size, self._evictions, self._corrupt)
+            return SpoolStats(
+                depth,
+                size,
+                self._evictions,
+                self._corrupt,
+                self._write_errors,
+                self._sync_errors,
+            )
 
     def sync(self) -> None:
-        """Force buffered records to stable storage now."""
+        """Force written records and the state file to stable storage now.
+
+        Raises:
+            OSError: the fsync or the state save failed (also counted); retried later.
+        """
         with self._lock:
-            if self._fd >= 0 and self._dirty:
-                os.fsync(self._fd)
-                self._dirty = False
-                self._last_sync = time.monotonic()
+            self._sync_locked(raise_errors=True)
+            if self._state_dirty:
+                self._save_state(raise_errors=True)
 
     def close(self) -> None:
-        """Sync, save state and close the active segment."""
-        self.sync()
+        """Stop the flusher, sync, save state and close the active segment."""
+        self._closed.set()
+        if self._flusher is not threading.current_thread():
+            self._flusher.join()
         with self._lock:
+            self._sync_locked()
             self._save_state()
             if self._fd >= 0:
                 os.close(self._fd)
                 self._fd = -1
+
+    def flush(self) -> None:
+        """What the flusher thread does on each tick: sync records and state if behind.
+
+        The fsync runs outside the lock (on a duplicate of the segment's descriptor), so
+        appends never wait for the disk. Errors are counted and logged, not raised.
+        """
+        with self._lock:
+            if self._fd < 0 or not self._dirty:
+                fd, writes = -1, self._writes
+            else:
+                fd, writes = os.dup(self._fd), self._writes
+        if fd >= 0:
+            try:
+                os.fsync(fd)
+            except OSError as err:
+                with self._lock:
+                    self._failed("fsync of the spool segment", err)
+                return
+            finally:
+                os.close(fd)
+        with self._lock:
+            if fd >= 0 and self._writes == writes:
+                self._dirty = False
+                self._sync_succeeded()
+            if self._state_dirty:
+                self._save_state()
 
     # -- internals ----------------------------------------------------------------------
 
@@ -221,22 +293,101 @@ class Spool:
     def _writable_segment(self) -> _Segment:
         if self._segments and self._fd >= 0 and self._segments[-1].size < self._segment_bytes:
             return self._segments[-1]
-        if self._fd >= 0:
-            os.fsync(self._fd)
-            os.close(self._fd)
+        self._seal()
         first = self._head()
-        seg = _Segment(first, self._seg_dir / f"{first:020d}{_SUFFIX}")
-        self._fd = os.open(seg.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        _fsync_dir(self._seg_dir)
+        path = self._seg_dir / f"{first:020d}{_SUFFIX}"
+        try:
+            # Nothing at or above the head is on disk, so an existing file there is stale.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
+        except OSError as err:
+            self._write_errors += 1
+            raise SpoolWriteError(
+                err.errno, f"spool: cannot create {path}: {err.strerror}"
+            ) from err
+        try:
+            _fsync_dir(self._seg_dir)
+        except OSError as err:
+            os.close(fd)
+            path.unlink(missing_ok=True)
+            self._write_errors += 1
+            raise SpoolWriteError(
+                err.errno, f"spool: cannot create {path}: {err.strerror}"
+            ) from err
+        self._fd = fd
+        seg = _Segment(first, path)
         self._segments.append(seg)
         return seg
 
-    def _maybe_sync(self) -> None:
-        now = time.monotonic()
-        if now - self._last_sync >= self._fsync_interval:
+    def _write(self, seg: _Segment, blob: bytes, count: int) -> None:
+        """Write ``blob`` at the end of ``seg`` whole, or cut the file back and raise."""
+        view = memoryview(blob)
+        try:
+            while view:
+                # A short write (the disk filled up mid-way) is followed by one that
+                # writes the rest or says why it cannot.
+                written = os.write(self._fd, view)
+                if written == 0:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                view = view[written:]
+        except OSError as err:
+            self._write_errors += 1
+            self._cut_back(seg)
+            message = (
+                f"spool: cannot append {count} record(s) ({len(blob)} bytes) to {seg.path}: "
+                f"{err.strerror}; none of them was kept"
+            )
+            if not self._write_failing:
+                log.error("%s", message)
+            self._write_failing = True
+            raise SpoolWriteError(err.errno, message) from err
+        if self._write_failing:
+            log.warning("spool: appends succeed again (%d refused)", self._write_errors)
+            self._write_failing = False
+
+    def _cut_back(self, seg: _Segment) -> None:
+        """Truncate the active segment to its last whole record after a failed write."""
+        try:
+            os.ftruncate(self._fd, seg.size)
+        except OSError as err:
+            # The tail stays on disk but outside the index; appends go to a new segment
+            # and recovery cuts the tail on the next open.
+            log.error("spool: cannot cut %s back to %d bytes: %s", seg.path, seg.size, err)
+            self._seal()
+
+    def _seal(self) -> None:
+        """Sync and close the active segment; the next append starts a new one."""
+        if self._fd < 0:
+            return
+        self._sync_locked()
+        os.close(self._fd)
+        self._fd = -1
+        if self._segments and not self._segments[-1].offsets:
+            self._segments.pop().path.unlink(missing_ok=True)
+
+    def _sync_locked(self, raise_errors: bool = False) -> None:
+        if self._fd < 0 or not self._dirty:
+            return
+        try:
             os.fsync(self._fd)
-            self._dirty = False
-            self._last_sync = now
+        except OSError as err:
+            self._failed("fsync of the spool segment", err)
+            if raise_errors:
+                raise
+            return
+        self._dirty = False
+        self._sync_succeeded()
+
+    def _failed(self, what: str, err: OSError) -> None:
+        """Count a failed sync or state save; log the first of a run of failures."""
+        self._sync_errors += 1
+        if not self._sync_failing:
+            log.error("spool: %s failed: %s; retrying", what, err)
+        self._sync_failing = True
+
+    def _sync_succeeded(self) -> None:
+        if self._sync_failing:
+            log.warning("spool: syncs succeed again (%d failed)", self._sync_errors)
+            self._sync_failing = False
 
     def _enforce_bound(self) -> None:
         while len(self._segments) > 1 and sum(s.size for s in self._segments) > self._max_bytes:
@@ -258,7 +409,7 @@ class Spool:
                     seg.first_seq,
                     seg.end_seq - 1,
                 )
-            self._save_state()
+            self._state_dirty = True
 
     def _drop_done_segments(self) -> None:
         # The active (last) segment stays; it is still being written.
@@ -278,12 +429,18 @@ class Spool:
             # Losing the floor only means resending delivered records; central de-duplicates.
             log.error("spool state %s unreadable (%s); resending from the oldest record", path, err)
 
-    def _save_state(self) -> None:
-        path = self._dir / "state.json"
-        tmp = path.with_suffix(".tmp")
+    def _save_state(self, raise_errors: bool = False) -> None:
         state = {"floor": self._floor, "evictions": self._evictions, "corrupt": self._corrupt}
-        tmp.write_text(json.dumps(state))
-        os.replace(tmp, path)
+        try:
+            _replace_file(self._dir / "state.json", json.dumps(state).encode())
+        except OSError as err:
+            self._state_dirty = True
+            self._failed("saving state.json", err)
+            if raise_errors:
+                raise
+            return
+        self._state_dirty = False
+        self._sync_succeeded()
 
     def _recover(self) -> None:
         for path in sorted(self._seg_dir.glob(f"*{_SUFFIX}")):
@@ -321,6 +478,35 @@ class Spool:
                 fh.truncate(offset)
                 os.fsync(fh.fileno())
         seg.size = offset
+
+
+def _flush_loop(ref: weakref.ref[Spool], closed: threading.Event, period: float) -> None:
+    """The flusher thread: sync every ``period`` seconds until closed or garbage."""
+    while not closed.wait(period):
+        spool = ref()
+        if spool is None:
+            return
+        spool.flush()
+        del spool  # no strong reference while waiting
+
+
+def _replace_file(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` atomically and durably (temp, fsync, rename, fsync dir)."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)  # give the space back
+        raise
+    _fsync_dir(path.parent)
 
 
 def _fsync_dir(path: Path) -> None:

@@ -7,7 +7,10 @@ Central allow-lists agents by the public key files in one directory; the file na
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -26,14 +29,134 @@ class KeyPair:
     secret: bytes
 
 
-def generate(directory: Path, name: str) -> tuple[Path, Path]:
-    """Write ``NAME.key`` and ``NAME.key_secret`` into ``directory`` and return their paths."""
-    import zmq.auth
+class KeyExists(ConfigError):
+    """A key file is already there and overwriting it was not asked for."""
 
+
+def generate(directory: Path, name: str, *, overwrite: bool = False) -> tuple[Path, Path]:
+    """Write ``NAME.key`` and ``NAME.key_secret`` into ``directory`` and return their paths.
+
+    The secret file has mode 0600 from its first byte (it is created so, never chmod-ed
+    after writing). Each file is written to a temporary name, synced and then put in
+    place, so a crash or a full disk leaves the old pair or no file, never a torn key.
+
+    Args:
+        directory: Where the key files go (created if missing).
+        name: The key name: an agent id, or ``central``; a plain file name.
+        overwrite: Replace an existing pair; without it an existing file is an error.
+
+    Raises:
+        KeyExists: a key file of that name exists and ``overwrite`` is false.
+        ConfigError: ``name`` is not a plain file name.
+        OSError: the files could not be written (nothing of the new pair is left behind).
+    """
+    import zmq
+
+    if not name or name in {".", ".."} or "/" in name or "\\" in name or "\0" in name:
+        raise ConfigError(f"key name must be a plain file name, got {name!r}")
+    public_file, secret_file = directory / f"{name}.key", directory / f"{name}.key_secret"
+    if not overwrite:
+        refuse_existing([public_file, secret_file])
     directory.mkdir(parents=True, exist_ok=True)
-    public, secret = zmq.auth.create_certificates(str(directory), name)
-    Path(secret).chmod(0o600)
-    return Path(public), Path(secret)
+    public, secret = zmq.curve_keypair()
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    # Both files are written and synced before either is put in place.
+    staged_secret = _stage(secret_file, _certificate(_SECRET_BANNER, stamp, public, secret))
+    try:
+        staged_public = _stage(public_file, _certificate(_PUBLIC_BANNER, stamp, public), 0o644)
+    except BaseException:
+        staged_secret.unlink(missing_ok=True)
+        raise
+    try:
+        _commit(staged_secret, secret_file, overwrite)
+    except BaseException:
+        staged_public.unlink(missing_ok=True)
+        raise
+    try:
+        _commit(staged_public, public_file, overwrite)
+    except BaseException:
+        if not overwrite:
+            secret_file.unlink(missing_ok=True)  # no new secret without its public half
+        raise
+    return public_file, secret_file
+
+
+def refuse_existing(paths: Iterable[Path]) -> None:
+    """Raise :class:`KeyExists` naming the first of ``paths`` that exists."""
+    for path in paths:
+        if path.exists():
+            raise KeyExists(f"{path} exists; pass --force to replace it")
+
+
+def write_private(path: Path, data: bytes, overwrite: bool = False, mode: int = 0o600) -> None:
+    """Write ``data`` to ``path`` atomically, the file created with ``mode`` from the start.
+
+    The bytes go to a temporary file opened with ``O_EXCL`` and ``mode`` (so no other user
+    can ever open it) and are synced; the file is then renamed over ``path`` (``overwrite``)
+    or hard-linked to it, which fails with :class:`KeyExists` if ``path`` exists.
+    """
+    _commit(_stage(path, data, mode), path, overwrite)
+
+
+def _stage(path: Path, data: bytes, mode: int = 0o600) -> Path:
+    """Write and sync ``data`` to a new temporary file beside ``path``; return its path."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        os.close(fd)
+    return tmp
+
+
+def _commit(tmp: Path, path: Path, overwrite: bool) -> None:
+    """Put a staged file in place and sync the directory; the temporary name goes."""
+    try:
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)
+            except FileExistsError as err:
+                raise KeyExists(f"{path} exists; pass --force to replace it") from err
+    finally:
+        tmp.unlink(missing_ok=True)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+_SECRET_BANNER = """\
+#   ****  Generated on {stamp} by varta keys gen  ****
+#   ZeroMQ CURVE **Secret** Certificate
+#   DO NOT PROVIDE THIS FILE TO OTHER USERS nor change its permissions.
+"""
+_PUBLIC_BANNER = """\
+#   ****  Generated on {stamp} by varta keys gen  ****
+#   ZeroMQ CURVE Public Certificate
+#   Copy it to the other side (central's allow-list directory, or the agents).
+"""
+
+
+def _certificate(banner: str, stamp: str, public: bytes, secret: bytes | None = None) -> bytes:
+    """A ZeroMQ certificate file, in the layout ``zmq.auth.load_certificate`` reads."""
+    lines = [
+        banner.format(stamp=stamp),
+        "metadata",
+        "curve",
+        f'    public-key = "{public.decode()}"',
+    ]
+    if secret is not None:
+        lines.append(f'    secret-key = "{secret.decode()}"')
+    return ("\n".join(lines) + "\n").encode()
 
 
 def load_pair(secret_file: Path) -> KeyPair:
@@ -75,12 +198,21 @@ def gen_command(
         Path | None,
         typer.Option(help="Also copy the public key into this central allow-list directory."),
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace existing key files of that name.")
+    ] = False,
 ) -> None:
-    """Generate a CURVE key pair NAME.key / NAME.key_secret."""
-    public, secret = generate(out, name)
-    typer.echo(f"public key: {public}\nsecret key: {secret} (keep private, mode 0600)")
-    if allow is not None:
-        allow.mkdir(parents=True, exist_ok=True)
-        target = allow / public.name
-        target.write_bytes(public.read_bytes())
-        typer.echo(f"allow-listed: {target}")
+    """Generate a CURVE key pair NAME.key / NAME.key_secret (never overwrites without --force)."""
+    target = None if allow is None else allow / f"{name}.key"
+    try:
+        if not force and target is not None:
+            refuse_existing([target])  # checked first: refuse before writing anything
+        public, secret = generate(out, name, overwrite=force)
+        typer.echo(f"public key: {public}\nsecret key: {secret} (keep private, mode 0600)")
+        if target is not None:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_private(target, public.read_bytes(), force, 0o644)
+            typer.echo(f"allow-listed: {target}")
+    except (ConfigError, OSError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from err

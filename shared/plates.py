@@ -84,11 +84,16 @@ NUMERIC_REGIONS: Final[Mapping[str, str]] = MappingProxyType(
     {f"{i:02d}": f"UA-{code}" for i, code in enumerate(_NUMERIC_REGIONS, start=1)}
 )
 
-# OCR look-alikes (DOMAIN.md), used when a slot forbids what OCR read.
+#: The one table of OCR look-alikes (DOMAIN.md): characters OCR takes for one another on
+#: plates. The plate grammar uses them where a slot forbids what OCR read; the watchlist
+#: matcher and search collapse each class to its first character to find a plate under any
+#: of its misreads. Stored reads are never rewritten with them. 7 and T are not among them:
+#: DOMAIN.md does not list them, and a wanted AT1234BO must not hit a read A71234B0.
+CONFUSION_CLASSES: Final = ("0ODQ", "1I", "8B", "5S", "2Z", "6G")
+#: Character -> its look-alikes, from :data:`CONFUSION_CLASSES` (``O -> 0DQ``).
 CONFUSIONS: Final[Mapping[str, str]] = MappingProxyType(
-    {"O": "0DQ", "0": "ODQ", "D": "0O", "Q": "0O", "I": "1", "1": "I", "B": "8", "8": "B",
-     "S": "5", "5": "S", "Z": "2", "2": "Z", "G": "6", "6": "G", "T": "7", "7": "T"}
-)  # fmt: skip
+    {char: cls.replace(char, "") for cls in CONFUSION_CLASSES for char in cls}
+)
 
 
 @dataclass(frozen=True, slots=True)

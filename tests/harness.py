@@ -200,7 +200,7 @@ def spawn_central(config_file: Path) -> subprocess.Popen[bytes]:
         [
             sys.executable,
             "-c",
-            "from shared.cli import main; main()",
+            "from varta.cli import main; main()",
             "central",
             "serve",
             "--config",

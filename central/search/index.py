@@ -42,11 +42,11 @@ import duckdb
 import pyarrow as pa
 
 from central.store.db import Database
-from central.watchlist.index import CONFUSION_CLASSES
+from shared.plates import CONFUSION_CLASSES
 
 log = logging.getLogger(__name__)
 
-# Constant translate() arguments derived from the matcher's classes (no user input).
+# Constant translate() arguments derived from the shared look-alike classes (no user input).
 CANON_FROM: Final = "".join(cls[1:] for cls in CONFUSION_CLASSES)
 CANON_TO: Final = "".join(cls[0] * (len(cls) - 1) for cls in CONFUSION_CLASSES)
 if not (CANON_FROM + CANON_TO).isalnum():  # pragma: no cover - guards the SQL literal below

@@ -26,7 +26,8 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-CONFUSION_CLASSES: Final = ("0ODQ", "1I", "8B", "5S", "2Z", "6G")
+from shared.plates import CONFUSION_CLASSES
+
 _CANON: Final = bytes.maketrans(
     "".join(cls[1:] for cls in CONFUSION_CLASSES).encode(),
     "".join(cls[0] * (len(cls) - 1) for cls in CONFUSION_CLASSES).encode(),

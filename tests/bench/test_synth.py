@@ -17,8 +17,8 @@ from bench.synth_plate import FONT_CANDIDATES, PlateSpec, find_font, render
 from bench.synth_scene import Background, load_backgrounds
 from edge_agent.plate_reader import PPOCRPlateReader
 from models.store import ModelStore
-from shared.cli import app
 from shared.plates import parse
+from varta.cli import app
 
 # Measured on the 40-plate set of the end-to-end test below (seed 11: 19 day and 21
 # night, 32 one-line and 8 two-line plates, 80-300 px wide, 16 blurred, 10 dirty): 39/40 =

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from central.audit import GENESIS, AuditLog
 from central.store.db import Database
-from shared.cli import app as varta
+from varta.cli import app as varta
 
 
 @pytest.fixture

@@ -19,9 +19,9 @@ from central.accounts.secrets import new_secret
 from central.audit import AuditLog
 from central.config import AuthConfig
 from central.store.db import Database
-from shared.cli import app as varta
 from shared.errors import ConfigError, InvalidRequest, Unauthorized
 from tests.central.auth_helpers import PASSWORD, Rig, make_rig
+from varta.cli import app as varta
 
 
 @pytest.fixture

@@ -11,10 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from central.config import CentralConfig
-from shared.cli import app as varta
 from tests.central.auth_helpers import PASSWORD, store_sighting
 from tests.central.police_helpers import Server
 from tests.harness import admin_headers, central_config, central_yaml, make_keyring
+from varta.cli import app as varta
 
 
 @pytest.fixture

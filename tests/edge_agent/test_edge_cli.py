@@ -13,7 +13,7 @@ from edge_agent.config import AgentConfig
 from edge_agent.run import run_agent
 from models.store import ModelStore
 from shared import keys
-from shared.cli import app
+from varta.cli import app
 
 CONTRACT = {
     "source", "frame", "plate", "plate_raw", "plate_confidence", "candidates", "plate_format",

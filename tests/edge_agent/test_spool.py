@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import json
 import os
 import signal
 import subprocess
@@ -12,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.spool import Spool
+from edge_agent.spool import Spool, SpoolWriteError
+from tests.harness import wait_for
+from tests.small_fs import PAGE, Filler, sectors_written, small_ext4, small_filesystem
 
 
 def _records(n: int, size: int = 100, start: int = 0) -> list[bytes]:
@@ -148,3 +152,64 @@ def test_fsync_settings_keep_data(tmp_path: Path, fsync_interval: float) -> None
     spool.append(_records(3))
     spool.close()
     assert len(Spool(tmp_path, max_bytes=1 << 20).read(0, 10, 1 << 20)) == 3
+
+
+def _segment_bytes_on_disk(spool_dir: Path) -> int:
+    return sum(p.stat().st_size for p in (spool_dir / "segments").glob("*.seg"))
+
+
+def test_full_disk_refuses_whole_appends_and_loses_nothing(tmp_path: Path) -> None:
+    with small_filesystem(tmp_path / "fs", 64 * PAGE) as fs:
+        filler = Filler(fs / "fill")
+        filler.fill()
+        filler.free(24)  # 96 KiB for the spool: a few segments, then the disk is full
+        Spool(fs / "spool").close()  # state.json exists from here on
+        spool = Spool(fs / "spool", max_bytes=1 << 30, segment_bytes=16 * 1024)
+        kept: list[tuple[int, bytes]] = []
+        refused = 0
+        for batch in range(200):
+            # 5 records of 3 KB: one write spans pages, so the disk fills in mid-record
+            payloads = _records(5, size=3000, start=batch * 5)
+            try:
+                kept += zip(spool.append(payloads), payloads, strict=True)
+            except SpoolWriteError as err:
+                assert err.errno == errno.ENOSPC
+                assert "none of them was kept" in str(err)
+                refused += 1
+                if refused == 5:
+                    break
+        assert refused == 5 and len(kept) >= 20
+        assert [s for s, _ in kept] == list(range(1, len(kept) + 1))  # no gaps
+        assert spool.read(0, 10_000, 1 << 30) == kept  # nothing lost or corrupted
+        stats = spool.stats()
+        assert stats.write_errors == 5 and stats.depth == len(kept)
+        assert _segment_bytes_on_disk(fs / "spool") == stats.bytes  # cut to whole records
+        state_before = (fs / "spool" / "state.json").read_text()
+        filler.fill()  # the last pages too, which a refused append gave back
+        spool.ack(range(1, 6))  # an ack on a full disk must not fail
+        spool.flush()  # nor the flusher; it counts the failed state save
+        assert spool.stats().sync_errors >= 1
+        assert (fs / "spool" / "state.json").read_text() == state_before  # intact
+        assert sorted(p.name for p in (fs / "spool").iterdir()) == ["segments", "state.json"]
+
+        filler.free()  # space returns
+        seqs = spool.append(_records(3, start=9000))
+        assert seqs == [len(kept) + 1, len(kept) + 2, len(kept) + 3]
+        spool.flush()
+        assert json.loads((fs / "spool" / "state.json").read_text())["floor"] == 6
+        spool.close()
+        again = Spool(fs / "spool", max_bytes=1 << 30)
+        got = again.read(0, 10_000, 1 << 30)
+        assert got == kept[5:] + list(zip(seqs, _records(3, start=9000), strict=True))
+        assert again.stats().corrupt == 0  # no torn tail was left behind
+        again.close()
+
+
+@pytest.mark.parametrize(("fsync_interval", "synced"), [(0.2, True), (30.0, False)])
+def test_idle_spool_syncs_on_a_timer(tmp_path: Path, fsync_interval: float, synced: bool) -> None:
+    with small_ext4(tmp_path / "fs", 16 << 20) as fs:
+        spool = Spool(fs / "spool", max_bytes=1 << 20, fsync_interval=fsync_interval)
+        spool.append(_records(3))  # then no append follows: the agent is idle
+        before = sectors_written(fs)
+        assert wait_for(lambda: sectors_written(fs) > before, 2.0) is synced
+        spool.close()

@@ -133,7 +133,7 @@ def test_pypi_model_resolves_inside_installed_package(tmp_path):
 
 
 def test_models_list_json(tmp_path):
-    from shared.cli import app
+    from varta.cli import app
 
     runner = CliRunner()
     args = ["models", "pull", "--mirror", str(model_mirror()), "--dest", str(tmp_path)]
@@ -154,7 +154,7 @@ def test_models_list_json(tmp_path):
 
 
 def test_models_pull_cli_reports_corruption(tmp_path):
-    from shared.cli import app
+    from varta.cli import app
 
     mirror = fake_mirror(tmp_path, "flipped byte")
     result = CliRunner().invoke(

@@ -1,6 +1,6 @@
 """Render the configuration reference (docs/configuration.md) from the config models.
 
-``python -m shared.config_doc > docs/configuration.md``; a test keeps the file current.
+``python -m varta.config_doc > docs/configuration.md``; a test keeps the file current.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def render() -> str:
     parts = [
         "# Configuration reference",
         "",
-        "Generated from the config models by `python -m shared.config_doc`; do not edit.",
+        "Generated from the config models by `python -m varta.config_doc`; do not edit.",
         "Unknown keys are errors. `varta central check-config FILE` and",
         "`varta edge check-config FILE` validate a file and print it with defaults filled in.",
         "",

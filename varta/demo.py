@@ -87,8 +87,7 @@ class Demo:
             (p.keys / "allowed").mkdir(exist_ok=True)
             shutil.copy(public, p.keys / "allowed" / public.name)
         if not p.token.exists():
-            p.token.write_text("vt_" + secrets.token_urlsafe(32))
-            p.token.chmod(0o600)
+            keys.write_private(p.token, ("vt_" + secrets.token_urlsafe(32)).encode())
         if p.snapshots.exists():
             shutil.rmtree(p.snapshots)
         p.snapshots.mkdir()
@@ -246,7 +245,7 @@ def _kind_of(source: str) -> str:
 
 def _varta(*args: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-c", "from shared.cli import main; main()", *args], cwd=REPO_ROOT
+        [sys.executable, "-c", "from varta.cli import main; main()", *args], cwd=REPO_ROOT
     )
 
 

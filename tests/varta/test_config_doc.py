@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from shared.config_doc import render
 from shared.paths import REPO_ROOT
+from varta.config_doc import render
 
 
 def test_configuration_reference_is_current() -> None:
     doc = (REPO_ROOT / "docs" / "configuration.md").read_text()
-    assert doc == render(), "run: python -m shared.config_doc > docs/configuration.md"
+    assert doc == render(), "run: python -m varta.config_doc > docs/configuration.md"

@@ -43,7 +43,7 @@ def demo_cmd(
     root: Annotated[Path, typer.Option(help="Demo state directory.")] = Path("var/demo"),
 ) -> None:
     """The main job: central + an edge agent on sample cameras, sightings shown live."""
-    from shared.demo import run_demo
+    from varta.demo import run_demo
 
     shown = run_demo(root, port, source, seconds)
     typer.echo(f"demo stopped; {shown} sightings shown")
