@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from bench.vehicles import match, objects, same_type
 from edge_agent.detect import MOTORCYCLE, VEHICLE, Detections
-from shared.cli import app
+from varta.cli import app
 
 # Measured with `varta bench vehicles --dataset ../shared/data/vehicles-street --json`:
 # type agreement 76.3 % with the whole box and no prior, 95.5 % with the type view and the

@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from edge_agent.plate_gate import generic_only_first, is_plate, one_per_place
-from shared.cli import app
 from shared.wire import Plate
+from varta.cli import app
 
 
 @pytest.mark.parametrize(
