@@ -31,6 +31,15 @@ Time = Annotated[
 ]
 """A point in time as the API shows it (``rfc3339``); OpenAPI ``string``, ``date-time``."""
 
+TimeOrDate = Annotated[
+    str,
+    KwargDefinition(
+        description="A time in RFC 3339, e.g. 2026-12-05T09:04:21+00:00, or a date "
+        "(2026-12-05 or 05.12.2026) meaning that whole day",
+    ),
+]
+"""A point in time as the API takes it from registry rows: a date-time or a whole date."""
+
 DETAIL_TIME_SUFFIXES: Final = ("_at", "_seen", "_until")
 
 
@@ -213,6 +222,7 @@ class TrailItemRead(msgspec.Struct, kw_only=True):
     match_kind: str
     reason: str
     thumbnails: list[str] = []
+    historical: bool = False
 
 
 class HistoryItemRead(msgspec.Struct, kw_only=True):
@@ -247,6 +257,7 @@ class AlertRead(msgspec.Struct, kw_only=True):
     police_ack_by: str = ""
     police_ack_at: Time | None = None
     latest: TrailItemRead | None = None
+    historical: bool = False
 
 
 class AlertDetailRead(msgspec.Struct, kw_only=True):

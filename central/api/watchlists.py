@@ -9,7 +9,6 @@ background (historical alerts).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from functools import partial
 from typing import Annotated, Any, Final
 
@@ -20,6 +19,7 @@ from litestar.params import Parameter, QueryParameter
 
 from central.accounts import Principal, Role
 from central.api.auth import requires
+from central.api.dto import Time, TimeOrDate, to_read
 from central.watchlist.importer import Format, detect_format
 from central.watchlist.model import ImportReport, ListChange, ListSettings
 from central.watchlist.service import WatchlistService
@@ -93,8 +93,8 @@ class EntryCreate(msgspec.Struct, frozen=True, kw_only=True):
     priority: int | None = None
     reason: str = ""
     case_ref: str = ""
-    valid_from: str | None = None
-    valid_until: str | None = None
+    valid_from: TimeOrDate | None = None
+    valid_until: TimeOrDate | None = None
     source: str = ""
     vehicle_type: str = ""
     colour: str = ""
@@ -108,8 +108,8 @@ class EntryUpdate(msgspec.Struct, frozen=True, kw_only=True):
     priority: int | None = None
     reason: str | None = None
     case_ref: str | None = None
-    valid_from: str | None = None
-    valid_until: str | None = None
+    valid_from: TimeOrDate | None = None
+    valid_until: TimeOrDate | None = None
     source: str | None = None
     vehicle_type: str | None = None
     colour: str | None = None
@@ -127,13 +127,13 @@ class EntryRead(msgspec.Struct):
     priority: int
     reason: str
     case_ref: str
-    valid_from: str | None
-    valid_until: str | None
+    valid_from: Time | None
+    valid_until: Time | None
     source: str
     vehicle_type: str
     colour: str
-    listed_at: str
-    updated_at: str
+    listed_at: Time
+    updated_at: Time
 
 
 class EntryPage(msgspec.Struct):
@@ -143,15 +143,9 @@ class EntryPage(msgspec.Struct):
     next: str | None
 
 
-def _time(value: Any) -> str | None:
-    return None if value is None else datetime.fromtimestamp(float(value), UTC).isoformat()
-
-
 def entry_read(row: dict[str, Any]) -> EntryRead:
     """An entry as the repository gives it, for the API."""
-    times = {k: _time(row[k]) for k in ("valid_from", "valid_until", "listed_at", "updated_at")}
-    fields = {k: v for k, v in row.items() if k not in times}
-    return msgspec.convert({**fields, **times}, EntryRead)
+    return to_read(row, EntryRead)
 
 
 def list_read(settings: ListSettings, entries: int) -> ListRead:

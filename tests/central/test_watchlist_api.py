@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from central.api.dto import rfc3339
 from central.audit import AuditLog
 from tests.central.police_helpers import Agent, Server, police_config
 from tests.harness import KeyRing, make_keyring, role_token, wait_for
@@ -166,7 +167,10 @@ def test_entry_changes_apply_to_the_next_live_sighting(
             json={"category": "wanted", "valid_until": "2099-01-01T00:00:00Z"},
         )
     )
-    assert (edited["category"], edited["valid_until"]) == ("wanted", "2099-01-01T00:00:00+00:00")
+    assert (edited["category"], edited["valid_until"]) == (
+        "wanted",
+        "2099-01-01T00:00:00.000000+00:00",
+    )
     bad = supervisor.patch(
         "/api/v1/watchlists/desk/entries/BH4321KO",
         params={"reason": "typo"},
@@ -230,14 +234,14 @@ def test_new_entries_find_past_sightings_once(
     [alert] = _alerts(server, "AI5555MM")
     assert alert["historical"] is True
     assert alert["sightings"] == 2
-    assert alert["first_seen"] == pytest.approx(seen[0].captured_at, abs=1e-3)
+    assert alert["first_seen"] == rfc3339(seen[0].captured_at)
     with server.client() as police:
         detail = _ok(police.get(f"/api/v1/alerts/{alert['alert_id']}"))
     assert sorted(t["event_id"] for t in detail["trail"]) == sorted(s.event_id for s in seen)
     assert all(t["historical"] for t in detail["trail"])
-    assert [t["captured_at"] for t in detail["trail"]] == pytest.approx(
-        sorted(s.captured_at for s in seen), abs=1e-3
-    )
+    assert [t["captured_at"] for t in detail["trail"]] == [
+        rfc3339(t) for t in sorted(s.captured_at for s in seen)
+    ]
 
 
 def _stored(server: Server, event_id: str) -> bool:
