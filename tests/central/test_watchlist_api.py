@@ -6,6 +6,7 @@ entries are matched against past sightings (historical alerts, once)."""
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,6 @@ from typing import Any
 import httpx
 import pytest
 
-from central.api.dto import rfc3339
 from central.audit import AuditLog
 from tests.central.police_helpers import Agent, Server, police_config
 from tests.harness import KeyRing, make_keyring, role_token, wait_for
@@ -234,14 +234,18 @@ def test_new_entries_find_past_sightings_once(
     [alert] = _alerts(server, "AI5555MM")
     assert alert["historical"] is True
     assert alert["sightings"] == 2
-    assert alert["first_seen"] == rfc3339(seen[0].captured_at)
+    assert _epoch(alert["first_seen"]) == pytest.approx(seen[0].captured_at, abs=1e-3)
     with server.client() as police:
         detail = _ok(police.get(f"/api/v1/alerts/{alert['alert_id']}"))
     assert sorted(t["event_id"] for t in detail["trail"]) == sorted(s.event_id for s in seen)
     assert all(t["historical"] for t in detail["trail"])
-    assert [t["captured_at"] for t in detail["trail"]] == [
-        rfc3339(t) for t in sorted(s.captured_at for s in seen)
-    ]
+    assert [_epoch(t["captured_at"]) for t in detail["trail"]] == pytest.approx(
+        sorted(s.captured_at for s in seen), abs=1e-3
+    )
+
+
+def _epoch(rfc3339: str) -> float:
+    return datetime.fromisoformat(rfc3339).timestamp()
 
 
 def _stored(server: Server, event_id: str) -> bool:
