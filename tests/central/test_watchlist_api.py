@@ -6,8 +6,8 @@ entries are matched against past sightings (historical alerts, once)."""
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
