@@ -20,7 +20,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +84,12 @@ def _central(root: Path, http_port: int) -> tuple[Path, dict[str, Any]]:
     return path, config
 
 
+def _central_log() -> Any:
+    """Central's stderr: to the file named by ``$VARTA_BENCH_CENTRAL_LOG``, else dropped."""
+    path = os.environ.get("VARTA_BENCH_CENTRAL_LOG")
+    return open(path, "ab") if path else subprocess.DEVNULL
+
+
 def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -110,9 +118,17 @@ def _poll(url: str, until: float, headers: dict[str, str]) -> list[tuple[float, 
 
 
 def run(
-    entries: int = 1_000_000, rate: float = 1000.0, seconds: float = 20.0, hit_rate: float = 0.01
+    entries: int = 1_000_000,
+    rate: float = 1000.0,
+    seconds: float = 20.0,
+    hit_rate: float = 0.01,
+    upload_entries: int = 0,
 ) -> dict[str, Any]:
-    """Run the benchmark and return its result object."""
+    """Run the benchmark and return its result object.
+
+    ``upload_entries``: a second list of that many entries is uploaded over REST (a full
+    import) while the agent publishes, starting after a tenth of ``seconds``.
+    """
     logging.getLogger("httpx").setLevel(logging.WARNING)
     rng = random.Random(3)
     with tempfile.TemporaryDirectory(prefix="varta-bench-alerts-") as tmp:
@@ -127,13 +143,14 @@ def run(
         central = subprocess.Popen(
             [sys.executable, "-c", "from varta.cli import main; main()", "central", "serve",
              "--config", str(cfile)],
-            cwd=REPO_ROOT, stderr=subprocess.DEVNULL,
+            cwd=REPO_ROOT, stderr=_central_log(),
         )  # fmt: skip
         try:
             started = time.perf_counter()
             _wait_http(url, central, 600)
             startup_s = time.perf_counter() - started
-            result = _measure(root, config, url, rate, seconds, hit_rate)
+            upload = _Upload(root, url, upload_entries, rng) if upload_entries else None
+            result = _measure(root, config, url, rate, seconds, hit_rate, upload)
         finally:
             central.send_signal(signal.SIGTERM)
             central.wait(60)
@@ -143,8 +160,60 @@ def run(
         return result
 
 
+class _Upload:
+    """A full import of a generated export over REST, in a thread of its own."""
+
+    def __init__(self, root: Path, url: str, entries: int, rng: random.Random) -> None:
+        export = root / "upload.csv"
+        write_export(export, plates(rng, entries), rng, 0)
+        self._body = export.read_bytes()
+        export.unlink()
+        self._url, self._root, self.entries = url, root, entries
+        self.result: dict[str, Any] = {}
+        self._thread = threading.Thread(target=self._run, name="bench-upload", daemon=True)
+
+    def start(self, delay_s: float) -> None:
+        self._delay = delay_s
+        self._thread.start()
+
+    def _run(self) -> None:
+        time.sleep(self._delay)
+        token = (self._root / "admin.token").read_text().strip()
+        started = time.perf_counter()
+        answer = httpx.post(
+            f"{self._url}/api/v1/watchlists/registry/import",
+            params={"reason": "bench: registry export", "full": "true"},
+            content=self._body,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "text/csv"},
+            timeout=600,
+        )
+        took = time.perf_counter() - started
+        report = answer.json()
+        self.result = {
+            "upload_entries": self.entries,
+            "upload_status": answer.status_code,
+            "upload_added": report.get("added", 0),
+            "upload_s": round(took, 1),
+            "upload_import_s": round(float(report.get("seconds", 0.0)), 1),
+        }
+
+    def join(self, timeout: float) -> dict[str, Any]:
+        self._thread.join(timeout)
+        return self.result or {"upload_entries": self.entries, "upload_s": None}
+
+
+def _epoch(rfc3339: str) -> float:
+    return datetime.fromisoformat(rfc3339).timestamp()
+
+
 def _measure(
-    root: Path, config: dict[str, Any], url: str, rate: float, seconds: float, hit_rate: float
+    root: Path,
+    config: dict[str, Any],
+    url: str,
+    rate: float,
+    seconds: float,
+    hit_rate: float,
+    upload: _Upload | None = None,
 ) -> dict[str, Any]:
     agent_cfg = root / "agent.yaml"
     agent_cfg.write_text(
@@ -168,6 +237,8 @@ def _measure(
         cwd=REPO_ROOT,
     )  # fmt: skip
     auth = {"Authorization": f"Bearer {(root / 'admin.token').read_text().strip()}"}
+    if upload is not None:
+        upload.start(seconds / 10)
     changes = _poll(url, time.time() + seconds + 3.0, auth)
     status = httpx.get(f"{url}/api/v1/status/ingest", headers=auth).json()
     stored = status["sightings_stored"]
@@ -175,14 +246,24 @@ def _measure(
     report = json.loads(out.read_text())
     hits = set(report["hit_event_ids"])
     latencies = [
-        (arrived - c["alert"]["latest"]["captured_at"]) * 1000
+        (arrived - _epoch(c["alert"]["latest"]["captured_at"])) * 1000
         for arrived, c in changes
         if c["alert"]["kind"] == "watchlist"
         and c["change"] in ("created", "sighted")
         and c["alert"]["latest"]["event_id"] in hits
     ]
     alerted = {c["alert"]["latest"]["event_id"] for _, c in changes if c["alert"]["latest"]}
+    uploaded = upload.join(600) if upload is not None else {}
+    if trace := os.environ.get("VARTA_BENCH_TRACE"):  # arrival time and latency per alert
+        Path(trace).write_text(
+            "\n".join(
+                f"{arrived:.3f} {(arrived - _epoch(c['alert']['latest']['captured_at'])) * 1e3:.1f}"
+                for arrived, c in changes
+                if c["alert"]["latest"]
+            )
+        )
     return {
+        **uploaded,
         "p50_ms": round(percentile(latencies, 0.5), 1),
         "p95_ms": round(percentile(latencies, 0.95), 1),
         "p99_ms": round(percentile(latencies, 0.99), 1),

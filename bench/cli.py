@@ -109,6 +109,10 @@ def alerts_cmd(
     rate: Annotated[float, typer.Option(help="Sightings/s the agent publishes.")] = 1000.0,
     seconds: Annotated[float, typer.Option(help="How long the agent publishes.")] = 20.0,
     hit_rate: Annotated[float, typer.Option(help="Share of sightings of wanted plates.")] = 0.01,
+    upload_entries: Annotated[
+        int,
+        typer.Option(help="Entries of a second list uploaded over REST meanwhile (0: none)."),
+    ] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Sighting published by an agent -> alert seen by a long-polling police client."""
@@ -116,7 +120,7 @@ def alerts_cmd(
 
     from bench.alerts import run
 
-    result = run(entries, rate, seconds, hit_rate)
+    result = run(entries, rate, seconds, hit_rate, upload_entries)
     typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
 
 

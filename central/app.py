@@ -45,6 +45,7 @@ from central.services import (
 )
 from central.store.db import Database
 from central.store.thumbs import ThumbStore
+from central.watchlist.reading import ExportReader
 from central.watchlist.repository import WatchlistRepository
 from central.watchlist.scheduler import SyncScheduler, SyncSource
 from central.watchlist.service import WatchlistService
@@ -88,6 +89,8 @@ class Central:
             self.maintenance.stop()
         if self.syncs is not None:
             self.syncs.stop()
+        if self.watchlists is not None:
+            self.watchlists.close()
         self.ingest.stop()
         if self.past_reads is not None:
             self.past_reads.stop()
@@ -109,7 +112,7 @@ def build(config: CentralConfig) -> Central:
     server_keys = keys.load_pair(config.ingest.server_secret_key)
     allow = keys.load_allow_list(config.ingest.allowed_agents_dir)
     repo = WatchlistRepository(db)
-    watchlists = WatchlistService(repo, audit)
+    watchlists = WatchlistService(repo, audit, ExportReader(isolated=True))
     alerting = build_alerting(config, db, watchlists)
     past_reads = PastReads(
         db,

@@ -41,6 +41,9 @@ Format = Literal["csv", "json", "jsonl"]
 Progress = Callable[[int, int], None]
 """Called with (bytes done, bytes total) while a file is read."""
 
+ReadFile = Callable[[Path, "Format | None", int, "Progress | None"], "Batch"]
+"""``read_file``'s shape: (path, format or None to guess, default priority, progress)."""
+
 COLUMN_ALIASES: Final[dict[str, str]] = {
     "id": "id", "entry_id": "id", "external_id": "id", "ідентифікатор": "id",
     "plate": "plate", "plate_number": "plate", "registration": "plate", "pattern": "plate",

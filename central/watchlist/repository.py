@@ -135,7 +135,7 @@ class WatchlistRepository:
         """
         keep_table = pa.table({"entry_key": pa.array(list(keep), pa.string())})
 
-        def load(con: duckdb.DuckDBPyConnection) -> Counts:
+        def load(con: duckdb.DuckDBPyConnection) -> tuple[Counts, pa.Table]:
             _settings(con, list_name)
             con.register(_INCOMING, table)
             con.register(_KEEP, keep_table)
@@ -146,7 +146,8 @@ class WatchlistRepository:
                 con.unregister(_INCOMING)
                 con.unregister(_KEEP)
 
-        counts = self._db.writer.call(load, timeout=600.0)
+        counts, changed = self._db.writer.call(load, timeout=600.0)
+        counts = counts._replace(changed=tuple(changed.column(0).to_pylist()))
         log.info("list %s: %s", list_name, counts[:4])
         return counts
 
@@ -316,8 +317,9 @@ def _settings(con: duckdb.DuckDBPyConnection, name: str) -> ListSettings:
 
 def _apply(
     con: duckdb.DuckDBPyConnection, list_name: str, *, full: bool, max_removed: int | None
-) -> Counts:
-    """A load's difference computed and checked first, then written (writer thread)."""
+) -> tuple[Counts, pa.Table]:
+    """A load's difference computed and checked first, then written (writer thread); the
+    counts, and the keys added or updated."""
     now = utcnow()
     con.execute(
         "CREATE OR REPLACE TEMP TABLE wl_change AS "
@@ -342,12 +344,9 @@ def _apply(
             f"list {list_name}: the export would remove {removed} entries, "
             f"at most {max_removed} allowed; check the export or allow mass removal"
         )
-    changed = tuple(
-        str(r[0])
-        for r in con.execute(
-            "SELECT entry_key FROM wl_change WHERE change IN ('added', 'updated')"
-        ).fetchall()
-    )
+    changed = con.sql(  # Arrow: made Python strings off the writer thread
+        "SELECT entry_key FROM wl_change WHERE change IN ('added', 'updated')"
+    ).to_arrow_table()
     if removed:
         con.execute(
             "DELETE FROM watchlist_entries WHERE list_name = ? AND entry_key NOT IN "
@@ -372,6 +371,7 @@ def _apply(
             "WHERE c.change = 'added'",
             [list_name, now, now],
         )
-    return Counts(
-        tally.get("added", 0), tally.get("updated", 0), removed, tally.get("unchanged", 0), changed
+    counts = Counts(
+        tally.get("added", 0), tally.get("updated", 0), removed, tally.get("unchanged", 0)
     )
+    return counts, changed

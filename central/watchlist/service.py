@@ -14,7 +14,6 @@ Every change made by a person (``configure``, ``upload``, the entry changes,
 
 from __future__ import annotations
 
-import io
 import logging
 import threading
 import time
@@ -35,9 +34,10 @@ from central.watchlist.edits import (
     require_reason,
     with_file_settings,
 )
-from central.watchlist.importer import Batch, Format, Progress, read_csv, read_json
+from central.watchlist.importer import Batch, Format, Progress
 from central.watchlist.matcher import Matcher
 from central.watchlist.model import ImportReport, ListChange, ListSettings, Match
+from central.watchlist.reading import ExportReader
 from central.watchlist.repository import WatchlistRepository
 from shared.errors import Conflict, InvalidRequest, NotFound
 from shared.wire import Sighting
@@ -56,11 +56,19 @@ class WatchlistService:
     Args:
         repo: The repository.
         audit: Where changes are recorded; None records nothing (offline tools).
+        reader: Reads exports; by default on the caller's thread (central passes one
+            that reads in a worker process).
     """
 
-    def __init__(self, repo: WatchlistRepository, audit: AuditSink | None = None) -> None:
+    def __init__(
+        self,
+        repo: WatchlistRepository,
+        audit: AuditSink | None = None,
+        reader: ExportReader | None = None,
+    ) -> None:
         self._repo = repo
         self._audit = audit
+        self._reader = reader or ExportReader(isolated=False)
         self._rebuild = threading.Lock()
         self._listeners: list[ChangeListener] = []
         self._matcher = Matcher.from_repository(repo)
@@ -99,6 +107,10 @@ class WatchlistService:
             time.perf_counter() - started,
         )
         return matcher
+
+    def close(self) -> None:
+        """Stop the export reader's worker process, if any."""
+        self._reader.close()
 
     def retention_days(self) -> dict[str, int]:
         """How long each list keeps hit evidence after its alert closed, by list name."""
@@ -181,10 +193,7 @@ class WatchlistService:
         why = require_reason(reason)
         started = time.perf_counter()
         settings, before = self._merged(name, change)
-        if fmt == "csv":
-            batch = read_csv(io.BytesIO(data), settings.default_priority, len(data))
-        else:
-            batch = read_json(data, fmt == "jsonl", settings.default_priority)
+        batch = self._reader.read_bytes(data, fmt, settings.default_priority)
         if batch.settings:
             change = with_file_settings(change, batch.settings)
             settings, before = self._merged(name, change)
@@ -222,7 +231,9 @@ class WatchlistService:
         self, list_name: str, path: Path, *, full: bool = False, progress: Progress | None = None
     ) -> ImportReport:
         """Import an export file (see ``sync.import_file``) and refresh the matcher."""
-        report = sync.import_file(self._repo, list_name, path, full=full, progress=progress)
+        report = sync.import_file(
+            self._repo, list_name, path, full=full, progress=progress, read=self._reader.read_file
+        )
         self._after(report)
         return report
 
@@ -231,7 +242,13 @@ class WatchlistService:
     ) -> ImportReport | None:
         """Apply the newest full export in a drop folder (see ``sync.sync_folder``); a sync
         that changed the list is audited when ``actor`` is given."""
-        report = sync.sync_folder(self._repo, list_name, folder, max_remove_share=max_remove_share)
+        report = sync.sync_folder(
+            self._repo,
+            list_name,
+            folder,
+            max_remove_share=max_remove_share,
+            read=self._reader.read_file,
+        )
         self._synced(self._after(report), actor)
         return report
 
@@ -239,7 +256,13 @@ class WatchlistService:
         self, list_name: str, url: str, *, max_remove_share: float = 0.5, actor: str = ""
     ) -> ImportReport:
         """Sync a list to a full export at a URL (see ``sync.sync_url``); audited as above."""
-        report = sync.sync_url(self._repo, list_name, url, max_remove_share=max_remove_share)
+        report = sync.sync_url(
+            self._repo,
+            list_name,
+            url,
+            max_remove_share=max_remove_share,
+            read=self._reader.read_file,
+        )
         self._synced(self._after(report), actor)
         return report
 

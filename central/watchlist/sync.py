@@ -29,7 +29,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
-from central.watchlist.importer import Batch, Format, Progress, detect_format, read_file
+from central.watchlist.importer import (
+    Batch,
+    Format,
+    Progress,
+    ReadFile,
+    detect_format,
+    read_file,
+)
 from central.watchlist.model import ImportReport
 from central.watchlist.repository import WatchlistRepository
 from shared.errors import InvalidRequest, SourceUnavailable
@@ -48,6 +55,7 @@ def import_file(
     full: bool = False,
     fmt: Format | None = None,
     progress: Progress | None = None,
+    read: ReadFile = read_file,
 ) -> ImportReport:
     """Read an export file into a list.
 
@@ -64,7 +72,7 @@ def import_file(
     """
     started = time.perf_counter()
     settings = repo.get_list(list_name)
-    batch = read_file(path, fmt, settings.default_priority, progress)
+    batch = read(path, fmt, settings.default_priority, progress)
     return load_batch(repo, list_name, str(path), batch, full=full, started=started)
 
 
@@ -154,6 +162,7 @@ def sync_folder(
     settle_seconds: float = 2.0,
     max_remove_share: float = 0.5,
     progress: Progress | None = None,
+    read: ReadFile = read_file,
 ) -> ImportReport | None:
     """Apply the newest unseen full export in a drop folder; None when nothing is new.
 
@@ -172,7 +181,7 @@ def sync_folder(
         repo.record_sync(list_name, str(folder), fingerprint(path), counts=(0, 0, 0, 0, 0, 0))
     started = time.perf_counter()
     settings = repo.get_list(list_name)
-    batch = read_file(newest, None, settings.default_priority, progress)
+    batch = read(newest, None, settings.default_priority, progress)
     return load_batch(
         repo,
         list_name,
@@ -226,6 +235,7 @@ def sync_url(
     timeout: float = 60.0,
     max_remove_share: float = 0.5,
     progress: Progress | None = None,
+    read: ReadFile = read_file,
 ) -> ImportReport:
     """Fetch a full export over HTTP(S) and sync the list to it.
 
@@ -252,7 +262,7 @@ def sync_url(
         except NotModified:
             return ImportReport(list_name=list_name, source=url, not_modified=True)
         digest = _sha256(path)
-        batch = read_file(path, fmt, settings.default_priority, progress)
+        batch = read(path, fmt, settings.default_priority, progress)
     return load_batch(
         repo,
         list_name,
