@@ -50,5 +50,5 @@ def test_a_dead_worker_fails_one_read_and_is_replaced(reader: ExportReader) -> N
 def _worker_pid(reader: ExportReader) -> int:
     pool = reader._pool  # the one worker process of the pool
     assert pool is not None
-    [pid] = list(pool._processes)  # noqa: SLF001
+    [pid] = list(pool._processes)
     return int(pid)
