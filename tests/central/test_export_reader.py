@@ -39,7 +39,8 @@ def test_an_unreadable_file_is_refused_with_the_reason(reader: ExportReader) -> 
 
 
 def test_a_dead_worker_fails_one_read_and_is_replaced(reader: ExportReader) -> None:
-    pid = reader.read_bytes(b"plate\nAA1234BB\n", "csv", 3) and _worker_pid(reader)
+    reader.read_bytes(b"plate\nAA1234BB\n", "csv", 3)
+    pid = _worker_pid(reader)
     os.kill(pid, signal.SIGKILL)
     with pytest.raises(RuntimeError, match="reader process died"):
         reader.read_bytes(EXPORT.encode(), "csv", 3)
