@@ -226,6 +226,35 @@ CREATE TABLE IF NOT EXISTS webhook_queue (
     INSERT INTO match_state VALUES (1, now());
     CREATE TABLE probe (id INTEGER PRIMARY KEY, probed_at TIMESTAMPTZ NOT NULL);
     """,
+    # 5: large wanted-list imports, staged and applied in key ranges (watchlist/loading.py).
+    """
+    CREATE TABLE watchlist_imports (
+        import_id BIGINT PRIMARY KEY,
+        list_name VARCHAR NOT NULL,
+        full_load BOOLEAN NOT NULL,
+        state VARCHAR NOT NULL,
+        keep VARCHAR[] NOT NULL,
+        started_at TIMESTAMP NOT NULL,
+        applied_at TIMESTAMP NOT NULL,
+        applied_to VARCHAR
+    );
+    CREATE TABLE watchlist_import_rows (
+        import_id BIGINT NOT NULL,
+        entry_key VARCHAR NOT NULL,
+        kind VARCHAR NOT NULL,
+        plate VARCHAR NOT NULL,
+        plate_raw VARCHAR NOT NULL,
+        category VARCHAR NOT NULL,
+        priority SMALLINT NOT NULL,
+        reason VARCHAR NOT NULL,
+        case_ref VARCHAR NOT NULL,
+        valid_from TIMESTAMP,
+        valid_until TIMESTAMP,
+        source VARCHAR NOT NULL,
+        vehicle_type VARCHAR NOT NULL,
+        colour VARCHAR NOT NULL
+    );
+    """,
 )
 
 

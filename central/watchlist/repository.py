@@ -8,39 +8,22 @@ and writes only what changed.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Final, NamedTuple
+from typing import Final
 
 import duckdb
 import pyarrow as pa
 
 from central.store.db import Database
+from central.watchlist import loading
 from central.watchlist.importer import SCHEMA
+from central.watchlist.loading import Counts, utcnow
 from central.watchlist.model import ListSettings
-from shared.errors import InvalidRequest, NotFound
+from shared.errors import NotFound
 
 log = logging.getLogger(__name__)
-
-_CONTENT: Final = [name for name in SCHEMA.names if name != "entry_key"]
-_CHANGED: Final = " OR ".join(f"i.{c} IS DISTINCT FROM e.{c}" for c in _CONTENT)
-_INCOMING: Final = "wl_incoming"
-_KEEP: Final = "wl_keep"
-
-
-def utcnow() -> datetime:
-    """Now, UTC, without tzinfo (how the tables store times)."""
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
-class Counts(NamedTuple):
-    """What one load did to a list (``changed``: keys of the entries added or updated)."""
-
-    added: int
-    updated: int
-    removed: int
-    unchanged: int
-    changed: tuple[str, ...] = ()
 
 
 class WatchlistRepository:
@@ -55,6 +38,12 @@ class WatchlistRepository:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._applying = threading.RLock()  # held while a staged load writes a list
+
+    def finish_interrupted_imports(self) -> list[str]:
+        """Complete or drop imports a stop cut short (``loading.finish_interrupted``)."""
+        with self._applying:
+            return loading.finish_interrupted(self._db)
 
     def save_list(self, settings: ListSettings) -> None:
         """Create or replace a list's settings."""
@@ -113,7 +102,8 @@ class WatchlistRepository:
         max_removed: int | None = None,
         keep: Sequence[str] = (),
     ) -> Counts:
-        """Bring a list up to date with an export, in one transaction.
+        """Bring a list up to date with an export (see ``loading``: in one transaction, or
+        staged and applied in key ranges when large).
 
         Args:
             list_name: The list (must exist).
@@ -133,21 +123,16 @@ class WatchlistRepository:
             NotFound: The list does not exist.
             InvalidRequest: More than ``max_removed`` entries would be removed.
         """
-        keep_table = pa.table({"entry_key": pa.array(list(keep), pa.string())})
-
-        def load(con: duckdb.DuckDBPyConnection) -> tuple[Counts, pa.Table]:
-            _settings(con, list_name)
-            con.register(_INCOMING, table)
-            con.register(_KEEP, keep_table)
-            try:
-                return _apply(con, list_name, full=full, max_removed=max_removed)
-            finally:
-                con.execute("DROP TABLE IF EXISTS wl_change")
-                con.unregister(_INCOMING)
-                con.unregister(_KEEP)
-
-        counts, changed = self._db.writer.call(load, timeout=600.0)
-        counts = counts._replace(changed=tuple(changed.column(0).to_pylist()))
+        counts = loading.load(
+            self._db,
+            list_name,
+            table,
+            full=full,
+            max_removed=max_removed,
+            keep=keep,
+            applying=lambda: self._applying,
+            check=lambda con: _settings(con, list_name),
+        )
         log.info("list %s: %s", list_name, counts[:4])
         return counts
 
@@ -238,7 +223,7 @@ class WatchlistRepository:
         )
         when = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
         wanted = None if keys is None else list(keys)
-        with self._db.reader() as con:
+        with self._applying, self._db.reader() as con:  # never a half-applied import
             rel = con.sql(
                 f"SELECT {cols} FROM watchlist_entries WHERE (valid_until IS NULL OR "
                 "valid_until > ?) AND (?::VARCHAR IS NULL OR list_name = ?) AND "
@@ -313,65 +298,3 @@ def _settings(con: duckdb.DuckDBPyConnection, name: str) -> ListSettings:
         if settings.name == name:
             return settings
     raise NotFound(f"expected an existing watchlist, got unknown name {name!r}")
-
-
-def _apply(
-    con: duckdb.DuckDBPyConnection, list_name: str, *, full: bool, max_removed: int | None
-) -> tuple[Counts, pa.Table]:
-    """A load's difference computed and checked first, then written (writer thread); the
-    counts, and the keys added or updated."""
-    now = utcnow()
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE wl_change AS "
-        "SELECT i.entry_key, CASE WHEN e.entry_key IS NULL THEN 'added' "
-        f"WHEN {_CHANGED} THEN 'updated' ELSE 'unchanged' END AS change "
-        f"FROM {_INCOMING} i LEFT JOIN "
-        "(SELECT * FROM watchlist_entries WHERE list_name = ?) e USING (entry_key)",
-        [list_name],
-    )
-    tally = dict(con.execute("SELECT change, count(*) FROM wl_change GROUP BY change").fetchall())
-    removed = 0
-    if full:
-        removed = _scalar(
-            con,
-            "SELECT count(*) FROM watchlist_entries e WHERE list_name = ? AND NOT EXISTS "
-            "(SELECT 1 FROM wl_change c WHERE c.entry_key = e.entry_key) AND NOT EXISTS "
-            f"(SELECT 1 FROM {_KEEP} k WHERE k.entry_key = e.entry_key)",
-            [list_name],
-        )
-    if max_removed is not None and removed > max_removed:  # refused before any write
-        raise InvalidRequest(
-            f"list {list_name}: the export would remove {removed} entries, "
-            f"at most {max_removed} allowed; check the export or allow mass removal"
-        )
-    changed = con.sql(  # Arrow: made Python strings off the writer thread
-        "SELECT entry_key FROM wl_change WHERE change IN ('added', 'updated')"
-    ).to_arrow_table()
-    if removed:
-        con.execute(
-            "DELETE FROM watchlist_entries WHERE list_name = ? AND entry_key NOT IN "
-            f"(SELECT entry_key FROM wl_change UNION ALL SELECT entry_key FROM {_KEEP})",
-            [list_name],
-        )
-    columns = ", ".join(_CONTENT)
-    if tally.get("updated"):
-        assignments = ", ".join(f"{c} = i.{c}" for c in _CONTENT)
-        con.execute(
-            f"UPDATE watchlist_entries e SET {assignments}, updated_at = ? "
-            f"FROM {_INCOMING} i, wl_change c WHERE e.list_name = ? "
-            "AND e.entry_key = i.entry_key AND c.entry_key = i.entry_key "
-            "AND c.change = 'updated'",
-            [now, list_name],
-        )
-    if tally.get("added"):
-        con.execute(
-            f"INSERT INTO watchlist_entries (list_name, entry_key, {columns}, listed_at, "
-            f"updated_at) SELECT ?, i.entry_key, {', '.join('i.' + c for c in _CONTENT)}, "
-            f"?, ? FROM {_INCOMING} i JOIN wl_change c USING (entry_key) "
-            "WHERE c.change = 'added'",
-            [list_name, now, now],
-        )
-    counts = Counts(
-        tally.get("added", 0), tally.get("updated", 0), removed, tally.get("unchanged", 0)
-    )
-    return counts, changed

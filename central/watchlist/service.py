@@ -71,6 +71,9 @@ class WatchlistService:
         self._reader = reader or ExportReader(isolated=False)
         self._rebuild = threading.Lock()
         self._listeners: list[ChangeListener] = []
+        for name in repo.finish_interrupted_imports():
+            log.warning("list %s: entries of the interrupted import are not matched against "
+                        "past sightings", name)  # fmt: skip
         self._matcher = Matcher.from_repository(repo)
 
     @property
