@@ -170,6 +170,7 @@ class _Upload:
         export.unlink()
         self._url, self._root, self.entries = url, root, entries
         self.result: dict[str, Any] = {}
+        self.window = (0.0, 0.0)
         self._thread = threading.Thread(target=self._run, name="bench-upload", daemon=True)
 
     def start(self, delay_s: float) -> None:
@@ -189,6 +190,7 @@ class _Upload:
         )
         took = time.perf_counter() - started
         report = answer.json()
+        self.window = (time.time() - took, time.time())
         self.result = {
             "upload_entries": self.entries,
             "upload_status": answer.status_code,
@@ -254,6 +256,20 @@ def _measure(
     ]
     alerted = {c["alert"]["latest"]["event_id"] for _, c in changes if c["alert"]["latest"]}
     uploaded = upload.join(600) if upload is not None else {}
+    if upload is not None:  # alerts of sightings captured while the upload was under way
+        start, end = upload.window
+        during = [
+            (arrived - _epoch(c["alert"]["latest"]["captured_at"])) * 1000
+            for arrived, c in changes
+            if c["alert"]["latest"]
+            and start <= _epoch(c["alert"]["latest"]["captured_at"]) <= end
+            and c["alert"]["latest"]["event_id"] in hits
+        ]
+        uploaded |= {
+            "during_upload_alerts": len(during),
+            "during_upload_p95_ms": round(percentile(during, 0.95), 1),
+            "during_upload_max_ms": round(max(during, default=0.0), 1),
+        }
     if trace := os.environ.get("VARTA_BENCH_TRACE"):  # arrival time and latency per alert
         Path(trace).write_text(
             "\n".join(

@@ -17,6 +17,9 @@ Failure rules:
   that fails alone gets its exception.
 * A job submitted with ``alone=True`` runs outside any batch transaction and manages its
   own (``BEGIN``/``COMMIT``), for long maintenance steps and ``CHECKPOINT``.
+* A job submitted with ``background=True`` (one step of long work, such as a range of a
+  large wanted-list import) runs only when no other job waits, in a transaction of its
+  own: ingest and alerts wait at most for the one background step in progress.
 
 The writer connection never leaves this module's thread; readers use
 ``Database.reader()``, cursors in read-only transactions.
@@ -25,9 +28,9 @@ The writer connection never leaves this module's thread; readers use
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -86,7 +89,9 @@ class Writer:
         self._con = con
         self._max_batch = max_batch
         self._name = name
-        self._queue: queue.Queue[_Job | None] = queue.Queue()
+        self._ready = threading.Condition()
+        self._queue: deque[_Job | None] = deque()  # None: stop
+        self._background: deque[_Job] = deque()
         self._thread: threading.Thread | None = None
         self._rollback_listeners: list[Callable[[duckdb.DuckDBPyConnection], None]] = []
         self._commit_listeners: list[Callable[[], None]] = []
@@ -107,7 +112,7 @@ class Writer:
         """Run every job already queued, then stop the thread."""
         self._accepting = False
         if self._thread is not None:
-            self._queue.put(None)
+            self._put(None)
             self._thread.join(timeout)
             if self._thread.is_alive():
                 log.error("writer thread did not stop within %.0fs", timeout)
@@ -121,7 +126,7 @@ class Writer:
     @property
     def queued(self) -> int:
         """Jobs waiting for the writer."""
-        return self._queue.qsize()
+        return len(self._queue) + len(self._background)
 
     def on_rollback(self, listener: Callable[[duckdb.DuckDBPyConnection], None]) -> None:
         """Call ``listener(con)`` on the writer thread after every rollback (to reload
@@ -133,7 +138,7 @@ class Writer:
         committed jobs changed, e.g. the alert feed head)."""
         self._commit_listeners.append(listener)
 
-    def submit(self, run: Job[T], *, alone: bool = False) -> Future[T]:
+    def submit(self, run: Job[T], *, alone: bool = False, background: bool = False) -> Future[T]:
         """Queue ``run(con)``; the future resolves after its transaction commits.
 
         Raises:
@@ -142,10 +147,20 @@ class Writer:
         if not self._accepting:
             raise WriterStopped("the database writer is not running")
         job = _Job(run, alone)
-        self._queue.put(job)
+        self._put(job, background)
         return job.future
 
-    def call(self, run: Job[T], *, timeout: float = 60.0, alone: bool = False) -> T:
+    def _put(self, item: _Job | None, background: bool = False) -> None:
+        with self._ready:
+            if background and item is not None:
+                self._background.append(item)
+            else:
+                self._queue.append(item)
+            self._ready.notify()
+
+    def call(
+        self, run: Job[T], *, timeout: float = 60.0, alone: bool = False, background: bool = False
+    ) -> T:
         """Run ``run(con)`` on the writer thread and wait for its commit; its result.
 
         Raises:
@@ -153,17 +168,22 @@ class Writer:
         """
         if threading.current_thread() is self._thread:  # a job calling back: run inline
             return run(self._con)
-        result: T = self.submit(run, alone=alone).result(timeout)
+        result: T = self.submit(run, alone=alone, background=background).result(timeout)
         return result
 
     # -- the writer thread ------------------------------------------------------------------
 
     def _run(self) -> None:
         stopping = False
-        while not stopping:
+        while True:
+            taken, background = self._take(stopping)
+            if background is not None:
+                self._flush([background])
+                continue
+            if not taken and stopping:
+                return  # both lanes are empty
             jobs: list[_Job] = []
-            item = self._queue.get()
-            while True:
+            for item in taken:
                 if item is None:
                     stopping = True
                 elif item.alone:
@@ -172,13 +192,18 @@ class Writer:
                     self._run_alone(item)
                 else:
                     jobs.append(item)
-                if len(jobs) >= self._max_batch:
-                    break
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
             self._flush(jobs)
+
+    def _take(self, stopping: bool) -> tuple[list[_Job | None], _Job | None]:
+        """Up to ``max_batch`` queued jobs, else one background job; waits for either
+        (unless stopping: then nothing left means stop)."""
+        with self._ready:
+            while not stopping and not self._queue and not self._background:
+                self._ready.wait()
+            if self._queue:
+                count = min(len(self._queue), self._max_batch)
+                return [self._queue.popleft() for _ in range(count)], None
+            return [], self._background.popleft() if self._background else None
 
     def _flush(self, jobs: list[_Job]) -> None:
         if jobs and not self._commit(jobs, last_try=len(jobs) == 1):

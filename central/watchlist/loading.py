@@ -5,7 +5,9 @@ only what changed. Up to ``CHUNK_ROWS`` entries that is one writer job. A larger
 would hold the one database writer for a second or more (1M new entries: ~0.9 s), and
 every ingest turn and alert would wait behind it, so it is staged instead:
 
-1. the entries are copied into ``watchlist_import_rows`` in jobs of ``CHUNK_ROWS``,
+Every step is a background job of the writer (it runs when no ingest or alert job waits).
+
+1. the entries are copied into ``watchlist_import_rows`` in key order, ``CHUNK_ROWS`` a job,
    under a ``watchlist_imports`` row in state ``staging``;
 2. one job counts the difference (refusing a mass removal before anything changed) and
    moves the import to ``applying``;
@@ -32,7 +34,6 @@ from typing import Final, NamedTuple
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from central.store.db import Database
 from central.watchlist.importer import SCHEMA
@@ -40,8 +41,8 @@ from shared.errors import InvalidRequest
 
 log = logging.getLogger(__name__)
 
-CHUNK_ROWS: Final = 50_000
-"""Entries per writer job of a staged load (~50 ms of writer time each)."""
+CHUNK_ROWS: Final = 20_000
+"""Entries per writer job of a staged load (tens of milliseconds of writer time each)."""
 
 _CONTENT: Final = [name for name in SCHEMA.names if name != "entry_key"]
 _CHANGED: Final = " OR ".join(f"i.{c} IS DISTINCT FROM e.{c}" for c in _CONTENT)
@@ -164,8 +165,9 @@ def _diff(
         "SELECT i.entry_key, CASE WHEN e.entry_key IS NULL THEN 'added' "
         f"WHEN {_CHANGED} THEN 'updated' ELSE 'unchanged' END AS change "
         f"FROM {incoming} i LEFT JOIN "
-        "(SELECT * FROM watchlist_entries WHERE list_name = ?) e USING (entry_key)",
-        [list_name],
+        "(SELECT * FROM watchlist_entries WHERE list_name = ? AND "
+        f"{_IN_RANGE.format(k='entry_key')}) e USING (entry_key)",
+        [list_name, *_range_params(keys)],
     )
     tally = dict(con.execute("SELECT change, count(*) FROM wl_change GROUP BY change").fetchall())
     removed = 0
@@ -243,10 +245,10 @@ def _staged(
     applying: Callable[[], AbstractContextManager[object]],
     check: Callable[[duckdb.DuckDBPyConnection], object],
 ) -> tuple[Counts, pa.Array]:
-    import_id, now = time.time_ns(), utcnow()
+    import_id, now, started = time.time_ns(), utcnow(), time.perf_counter()
+    table = table.sort_by("entry_key")  # staged in key order: each range reads few blocks
     column = table.column("entry_key")
-    ordered = pc.take(column, pc.sort_indices(column))
-    bounds = [ordered[i].as_py() for i in range(CHUNK_ROWS, len(ordered), CHUNK_ROWS)]
+    bounds = [column[i].as_py() for i in range(CHUNK_ROWS, len(column), CHUNK_ROWS)]
     ranges: list[KeyRange] = list(zip([None, *bounds], [*bounds, None], strict=True))
     db.writer.call(
         lambda con: con.execute(
@@ -265,14 +267,23 @@ def _staged(
     except BaseException:
         db.writer.call(lambda con: _forget(con, import_id))
         raise
+    staged_s = time.perf_counter() - started
     changed: list[pa.Array] = []
     with applying():
         for key_range in ranges:
             apply = partial(_apply_range, import_id=import_id, list_name=list_name, full=full,
                             keep=keep, keys=key_range, now=now)  # fmt: skip
-            changed.append(db.writer.call(apply, timeout=600.0))
+            changed.append(db.writer.call(apply, timeout=600.0, background=True))
     for key_range in ranges:  # the import row is gone: these are left-overs now
-        db.writer.call(partial(_drop_staged, import_id=import_id, keys=key_range))
+        db.writer.call(partial(_drop_staged, import_id=import_id, keys=key_range), background=True)
+    log.info(
+        "list %s: %s entries staged and checked in %.2fs, applied in %s key ranges in %.2fs",
+        list_name,
+        table.num_rows,
+        staged_s,
+        len(ranges),
+        time.perf_counter() - started - staged_s,
+    )
     return counts, pa.concat_arrays(changed)
 
 
