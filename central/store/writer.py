@@ -18,8 +18,10 @@ Failure rules:
 * A job submitted with ``alone=True`` runs outside any batch transaction and manages its
   own (``BEGIN``/``COMMIT``), for long maintenance steps and ``CHECKPOINT``.
 * A job submitted with ``background=True`` (one step of long work, such as a range of a
-  large wanted-list import) runs only when no other job waits, in a transaction of its
-  own: ingest and alerts wait at most for the one background step in progress.
+  large wanted-list import) runs in a transaction of its own when no other job has
+  waited for ``BACKGROUND_GRACE_S`` (an ingest turn's alert follow-up comes right after
+  its commit), or when it has waited ``BACKGROUND_MAX_WAIT_S`` itself: ingest and alerts
+  wait at most for the one background step in progress, and long work still finishes.
 
 The writer connection never leaves this module's thread; readers use
 ``Database.reader()``, cursors in read-only transactions.
@@ -43,6 +45,12 @@ from shared.errors import VartaError
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+BACKGROUND_GRACE_S = 0.01
+"""A background job starts only after no other job has come for this long."""
+
+BACKGROUND_MAX_WAIT_S = 1.0
+"""...or once it has waited this long (work under full load still progresses)."""
 Job = Callable[[duckdb.DuckDBPyConnection], T]
 
 
@@ -68,6 +76,7 @@ class _Job:
     run: Callable[[duckdb.DuckDBPyConnection], Any]
     alone: bool = False
     future: Future[Any] = field(default_factory=Future)
+    queued_at: float = field(default_factory=time.monotonic)
 
 
 class WriterStopped(RuntimeError):
@@ -92,6 +101,7 @@ class Writer:
         self._ready = threading.Condition()
         self._queue: deque[_Job | None] = deque()  # None: stop
         self._background: deque[_Job] = deque()
+        self._last_job_at = 0.0  # monotonic time the last non-background jobs were done
         self._thread: threading.Thread | None = None
         self._rollback_listeners: list[Callable[[duckdb.DuckDBPyConnection], None]] = []
         self._commit_listeners: list[Callable[[], None]] = []
@@ -193,17 +203,27 @@ class Writer:
                 else:
                     jobs.append(item)
             self._flush(jobs)
+            self._last_job_at = time.monotonic()
 
     def _take(self, stopping: bool) -> tuple[list[_Job | None], _Job | None]:
-        """Up to ``max_batch`` queued jobs, else one background job; waits for either
-        (unless stopping: then nothing left means stop)."""
+        """Up to ``max_batch`` queued jobs, else one background job (see the module
+        docstring for when); waits for either (unless stopping: then nothing left means
+        stop)."""
         with self._ready:
-            while not stopping and not self._queue and not self._background:
-                self._ready.wait()
-            if self._queue:
-                count = min(len(self._queue), self._max_batch)
-                return [self._queue.popleft() for _ in range(count)], None
-            return [], self._background.popleft() if self._background else None
+            while True:
+                if self._queue:
+                    count = min(len(self._queue), self._max_batch)
+                    return [self._queue.popleft() for _ in range(count)], None
+                if not self._background:
+                    if stopping:
+                        return [], None
+                    self._ready.wait()
+                    continue
+                now, job = time.monotonic(), self._background[0]
+                quiet = now - self._last_job_at >= BACKGROUND_GRACE_S
+                if stopping or quiet or now - job.queued_at >= BACKGROUND_MAX_WAIT_S:
+                    return [], self._background.popleft()
+                self._ready.wait(BACKGROUND_GRACE_S - (now - self._last_job_at))
 
     def _flush(self, jobs: list[_Job]) -> None:
         if jobs and not self._commit(jobs, last_try=len(jobs) == 1):
