@@ -226,6 +226,15 @@ CREATE TABLE IF NOT EXISTS webhook_queue (
     INSERT INTO match_state VALUES (1, now());
     CREATE TABLE probe (id INTEGER PRIMARY KEY, probed_at TIMESTAMPTZ NOT NULL);
     """,
+    # 5: console preferences per user (central/accounts/prefs.py): language, sound muted.
+    """
+    CREATE TABLE user_prefs (
+        username VARCHAR PRIMARY KEY,
+        locale VARCHAR NOT NULL,
+        muted BOOLEAN NOT NULL,
+        updated_at TIMESTAMPTZ NOT NULL
+    );
+    """,
 )
 
 
