@@ -37,6 +37,8 @@ AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 PASSWORD = "correct horse battery"
 USERS = {"olena": "operator", "petro": "supervisor", "ivan": "engineer"}
+# (registry plate as written, category, priority): plates of photos in plates-ua-dev
+WANTED = [("АО1467ВН", "stolen", 1), ("КА7777СА", "wanted", 2), ("ВА5486НЕ", "violation", 4)]
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost"})
 
 
@@ -76,7 +78,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     root = tmp_path_factory.mktemp("console")
     ring = make_keyring(root / "keys", ["a1"])
     config = police_config(ring, root / "central")
-    write_wanted_list(Path(config.storage.data_dir) / config.storage.duckdb_file)
+    write_wanted_list(Path(config.storage.data_dir) / config.storage.duckdb_file, WANTED)
     process = spawn_central(central_yaml(root / "central.yaml", config))
     url = f"http://127.0.0.1:{config.http.port}"
     try:

@@ -2,11 +2,45 @@
 
 from __future__ import annotations
 
+import io
+import random
+from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
+from bench.loadgen import make_sighting
+from shared import wire
+from shared.paths import data_dir
+from tests.central.police_helpers import Agent
 from tests.web.conftest import AXE, PASSWORD, SCREENSHOTS, Site
 
 SERIOUS = ("serious", "critical")
+
+
+def photo(name: str) -> Path:
+    """A photo of a Ukrainian plate from the shared evaluation data."""
+    path = data_dir() / "plates-ua-dev" / "images" / name
+    assert path.is_file(), f"{path} is missing; set VARTA_SHARED to the shared folder"
+    return path
+
+
+def _jpeg(image: Image.Image, size: tuple[int, int]) -> bytes:
+    out = io.BytesIO()
+    image.convert("RGB").resize(size).save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+def sight_photo(agent: Agent, plate: str, picture: Path, camera: str = "cam-1") -> wire.Sighting:
+    """Publish a sighting of ``plate`` through the real agent with thumbnails of ``picture``
+    (the vehicle view and a crop of its lower middle, where the plate is)."""
+    sighting, _ = make_sighting(random.Random(plate), camera_id=camera, plate=plate)
+    with Image.open(picture) as image:
+        w, h = image.size
+        crop = image.crop((w // 4, h // 2, 3 * w // 4, h))
+        frames = [_jpeg(image, (320, 240)), _jpeg(crop, (160, 40))]
+    agent.agent.submit([(sighting, frames)])
+    return sighting
 
 
 def sign_in(page: Any, site: Site, user: str, lang: str = "uk") -> None:
@@ -16,6 +50,7 @@ def sign_in(page: Any, site: Site, user: str, lang: str = "uk") -> None:
     page.fill("#password", PASSWORD)
     page.click("form[action='/console/login'] button[type=submit]")
     page.wait_for_url(f"{site.url}/console/**")
+    page.wait_for_selector("body[data-ready=true]")
 
 
 def axe_violations(page: Any) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ import pytest
 
 from tests.central.police_helpers import Agent
 from tests.web.conftest import PASSWORD, Site
-from tests.web.console_helpers import check_page, sign_in
+from tests.web.console_helpers import check_page, photo, sight_photo, sign_in
 
 pytestmark = pytest.mark.slow
 
@@ -38,10 +38,11 @@ def test_live_alert_cue_and_lifecycle_in_ukrainian(page: Any, site: Site, agent:
     assert page.locator("h1").inner_text() == "Тривоги наживо"
     assert page.locator("a[data-nav=audit]").count() == 0  # operators have no audit viewer
     page.evaluate("window.__sameDocument = true")
-    agent.sight("AA7681TE")
-    row = _alert_row(page, "АА7681ТЕ")  # drawn as the registry writes it, in Cyrillic
+    sight_photo(agent, "AO1467BH", photo("AO1467BH.jpeg"))
+    row = _alert_row(page, "АО1467ВН")  # drawn as the registry writes it, in Cyrillic
     assert page.evaluate("window.__sameDocument") is True  # it came without a reload
     assert row.get_attribute("data-state") == "new"
+    page.wait_for_function("document.body.dataset.cueCount >= 1")
     page.wait_for_function("document.body.dataset.cuePlayed >= 1")
     assert int(page.locator("body").get_attribute("data-cue-count") or 0) >= 1
     assert page.locator("[data-count=new]").inner_text() == "1"
@@ -50,6 +51,7 @@ def test_live_alert_cue_and_lifecycle_in_ukrainian(page: Any, site: Site, agent:
     alert_id = row.get_attribute("data-alert-id")
     row.locator("a").click()
     page.wait_for_url(f"**/console/alerts/{alert_id}")
+    page.wait_for_selector("body[data-ready=true]")
     detail = page.locator("article.alert-detail")
     assert "12025000000" in detail.inner_text()  # the case reference of the wanted entry
     assert page.locator("table.candidates tr").count() >= 2
@@ -59,12 +61,12 @@ def test_live_alert_cue_and_lifecycle_in_ukrainian(page: Any, site: Site, agent:
     check_page(page, "alert")
 
     page.keyboard.press("a")  # acknowledge: one key
-    page.wait_for_selector("article[data-state=acknowledged]")
+    page.wait_for_selector("body[data-ready=true] article[data-state=acknowledged]")
     page.keyboard.press("d")  # dispatch: the crew field opens and takes the focus
     page.keyboard.type("Патруль 12")
     page.fill("#dispatch-note", "білий седан, рух на захід")
     page.click("#act-dispatched button[type=submit]")
-    page.wait_for_selector("article[data-state=dispatched]")
+    page.wait_for_selector("body[data-ready=true] article[data-state=dispatched]")
     page.keyboard.press("r")  # resolve, after its confirmation
     page.keyboard.press("Enter")
     page.wait_for_selector("article[data-state=resolved]")
@@ -86,15 +88,16 @@ def test_reject_with_reason_in_english_and_audit_chain(page: Any, site: Site, ag
     page.click("form:has(#pref-locale) button[type=submit]")
     page.wait_for_selector("html[lang=en]")
     assert page.locator("h1").inner_text() == "Live alerts"
-    agent.sight("BC1234HH", camera="cam-2")
-    row = _alert_row(page, "ВС1234НН")
+    sight_photo(agent, "KA7777CA", photo("KA7777CA.jpg"), camera="cam-2")
+    row = _alert_row(page, "КА7777СА")
     alert_id = row.get_attribute("data-alert-id")
     page.goto(f"{site.url}/console/alerts/{alert_id}")
+    page.wait_for_selector("body[data-ready=true]")
     page.keyboard.press("x")
     page.select_option("#reject-reason", "Plate misread")
     page.fill("#reject-note", "a different car")
     page.click("#act-rejected button[type=submit]")
-    page.wait_for_selector("article[data-state=rejected]")
+    page.wait_for_selector("body[data-ready=true] article[data-state=rejected]")
     assert page.locator("#alert-state").inner_text() == "rejected"
     check_page(page, "alert-en")
     assert _history(site, alert_id or "")[-1]["reason"] == "Plate misread: a different car"
@@ -137,9 +140,11 @@ def test_form_post_without_csrf_token_is_refused(page: Any, site: Site) -> None:
 def test_mute_is_kept_per_user(page: Any, site: Site) -> None:
     sign_in(page, site, "olena")
     assert page.locator("body").get_attribute("data-muted") == "false"
+    page.wait_for_selector("body[data-ready=true]")
     page.keyboard.press("m")
-    page.wait_for_selector("body[data-muted=true]")
+    page.wait_for_selector("body[data-muted=true][data-ready=true]")
     page.goto(f"{site.url}/console/")
+    page.wait_for_selector("body[data-ready=true]")
     assert page.locator("body").get_attribute("data-muted") == "true"
     page.keyboard.press("m")
     page.wait_for_selector("body[data-muted=false]")

@@ -117,6 +117,8 @@
     if (row && !ev.target.closest("a, button")) { select(row); }
   });
 
+  body.dataset.ready = "true";  // shortcuts are live (tests wait for this)
+
   // The session ended while the board was open: go to the login page.
   document.addEventListener("htmx:responseError", function (ev) {
     if (ev.detail && ev.detail.xhr && ev.detail.xhr.status === 401) { window.location.reload(); }
