@@ -57,12 +57,15 @@ class Board:
         counts: Alerts per state under the list and camera filters (every state present).
         head: The change feed's head this drawing reflects at least.
         max_id: The highest alert id on the board (the page cues when it grows).
+        confidence: Plate read confidence of each alert's latest sighting, by alert id
+            (absent when the sighting was purged or the alert has none).
     """
 
     alerts: list[Alert]
     counts: dict[str, int]
     head: int
     max_id: int = 0
+    confidence: dict[int, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -77,14 +80,20 @@ class BoardOptions:
 class BoardRepository:
     """SQL of the board; each method takes a reader cursor."""
 
-    def alerts(self, con: duckdb.DuckDBPyConnection, f: BoardFilter) -> list[Alert]:
-        """Alerts matching ``f``, newest first."""
+    def alerts(
+        self, con: duckdb.DuckDBPyConnection, f: BoardFilter
+    ) -> list[tuple[Alert, float | None]]:
+        """Alerts matching ``f``, newest first, with their latest sighting's read confidence."""
         where, args = self._where(f, with_state=True)
         rows = con.execute(
-            f"SELECT body FROM alerts WHERE {where} ORDER BY alert_id DESC LIMIT ?",
+            f"SELECT a.body, s.plate_confidence FROM (SELECT alert_id, body FROM alerts "
+            f"WHERE {where} ORDER BY alert_id DESC LIMIT ?) a "
+            "LEFT JOIN sightings s "
+            "ON s.event_id = TRY_CAST(json_extract_string(a.body, '$.latest.event_id') AS UUID) "
+            "ORDER BY a.alert_id DESC",
             [*args, f.limit],
         ).fetchall()
-        return [_ALERT.decode(r[0]) for r in rows]
+        return [(_ALERT.decode(r[0]), r[1]) for r in rows]
 
     def counts(self, con: duckdb.DuckDBPyConnection, f: BoardFilter) -> dict[str, int]:
         """Alerts per state under ``f``'s list and camera filters."""
@@ -119,7 +128,8 @@ class BoardRepository:
 
     @staticmethod
     def _where(f: BoardFilter, with_state: bool) -> tuple[str, list[object]]:
-        where, args = ["TRUE"], []
+        where: list[str] = ["TRUE"]
+        args: list[object] = []
         if f.list_name:
             where.append(f"{_LIST} = ?")
             args.append(f.list_name)
@@ -146,10 +156,12 @@ class BoardService:
     def board(self, f: BoardFilter, head: int) -> Board:
         """The board under ``f``; ``head`` is the change feed's head read before this."""
         with self._db.reader() as con:
-            alerts = self._repo.alerts(con, f)
+            rows = self._repo.alerts(con, f)
             counts = self._repo.counts(con, f)
+        alerts = [a for a, _ in rows]
+        confidence = {a.alert_id: c for a, c in rows if c is not None}
         max_id = max((a.alert_id for a in alerts), default=0)
-        return Board(alerts, counts, head, max_id)
+        return Board(alerts, counts, head, max_id, confidence)
 
     def options(self) -> BoardOptions:
         """The filters' choices."""
