@@ -91,8 +91,12 @@ def test_reject_with_reason_in_english_and_audit_chain(page: Any, site: Site, ag
     sight_photo(agent, "KA7777CA", photo("KA7777CA.jpg"), camera="cam-2")
     row = _alert_row(page, "КА7777СА")
     alert_id = row.get_attribute("data-alert-id")
-    page.goto(f"{site.url}/console/alerts/{alert_id}")
-    page.wait_for_selector("body[data-ready=true]")
+    page.keyboard.press("j")  # select the newest row, acknowledge it by htmx (CSRF header)
+    page.keyboard.press("a")
+    page.wait_for_selector(f"#alert-{alert_id}[data-state=acknowledged]")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/console/alerts/{alert_id}")
+    page.wait_for_selector("body[data-ready=true] article[data-state=acknowledged]")
     page.keyboard.press("x")
     page.select_option("#reject-reason", "Plate misread")
     page.fill("#reject-note", "a different car")
@@ -153,6 +157,8 @@ def test_mute_is_kept_per_user(page: Any, site: Site) -> None:
 def test_ended_session_goes_to_login_and_engineer_sees_no_alerts(page: Any, site: Site) -> None:
     sign_in(page, site, "ivan")
     assert page.locator("a[data-nav=board]").count() == 0
+    assert page.locator("a[data-nav=api]").count() == 1
+    check_page(page, "home-engineer")
     response = page.goto(f"{site.url}/console/alerts/1")
     assert response is not None and response.status == 403
     with site.api() as api:  # an administrator resets ivan's password: his sessions end
