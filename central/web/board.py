@@ -3,24 +3,29 @@ that tells the page when to fetch the rows again.
 
 The stream waits on the alert change feed (``AlertService.wait_for_change``, the wait the
 police long-poll uses): a board is redrawn only after an alert changed, with at most one
-event per ``COALESCE_S`` however busy the feed is, and an idle board costs no query.
+event per ``COALESCE_S`` however busy the feed is, and an idle board costs no query but
+one check of the session every ``KEEPALIVE_S``: when the session has ended (logout,
+expiry, revocation) the stream says ``ended`` and closes, and the page goes to the login.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, Final
 
+import anyio.to_thread
 from litestar import Controller, Request, get
 from litestar.params import Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage, Template
 
 from central.accounts.model import Principal
 from central.alerts.board import BoardFilter
-from central.api.auth import ALL_ROLES, requires
+from central.alerts.service import AlertService
+from central.api.auth import ALL_ROLES, CookiePolicy, requires
 from central.web.access import ALERTS_ACT, ALERTS_VIEW, allowed, holds
 from central.web.pages import Console, render
+from shared.errors import Unauthorized
 
 KEEPALIVE_S: Final = 15.0
 COALESCE_S: Final = 0.2
@@ -93,22 +98,45 @@ class BoardController(Controller):
 
     @get("/board/events", guards=[allowed(ALERTS_VIEW)], sync_to_thread=False)
     def events(
-        self, request: Request[Any, Any, Any], console: Console, after: int = 0
+        self,
+        request: Request[Any, Any, Any],
+        console: Console,
+        cookie_policy: CookiePolicy,
+        after: int = 0,
     ) -> ServerSentEvent:
         """``changed`` events (data: the feed's head) whenever an alert changed."""
         last = request.headers.get("last-event-id", "")
         start = int(last) if last.isdigit() else after
-        return ServerSentEvent(changes(console, start if start > 0 else console.alerts.head))
+        secret = request.cookies.get(cookie_policy.name, "")
+
+        def session_valid() -> bool:
+            try:
+                console.accounts.authenticate(secret)
+            except Unauthorized:
+                return False
+            return True
+
+        seq = start if start > 0 else console.alerts.head
+        return ServerSentEvent(changes(console.alerts, seq, session_valid))
 
 
-async def changes(console: Console, seq: int) -> AsyncIterator[ServerSentEventMessage]:
-    """The event stream from change ``seq`` on (ends when the client goes away)."""
+async def changes(
+    alerts: AlertService,
+    seq: int,
+    session_valid: Callable[[], bool],
+    keepalive_s: float = KEEPALIVE_S,
+) -> AsyncIterator[ServerSentEventMessage]:
+    """The event stream from change ``seq`` on (ends when the client goes away or the
+    session ends; ``session_valid`` runs on a worker thread between changes)."""
     yield ServerSentEventMessage(comment="connected", retry=2000)
     while True:
-        head = await console.alerts.wait_for_change(seq, KEEPALIVE_S)
+        head = await alerts.wait_for_change(seq, keepalive_s)
         if head > seq:
             seq = head
             yield ServerSentEventMessage(event="changed", data=str(head), id=head)
             await asyncio.sleep(COALESCE_S)
+        elif not await anyio.to_thread.run_sync(session_valid):
+            yield ServerSentEventMessage(event="ended", data="session")
+            return
         else:
             yield ServerSentEventMessage(comment="keepalive")

@@ -19,7 +19,7 @@ from litestar.config.csrf import CSRFConfig
 from litestar.di import Provide
 from litestar.handlers import get
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.plugins import SwaggerRenderPlugin, YamlRenderPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
@@ -144,7 +144,8 @@ def console_parts(console: Console, data_dir: Path, cookie_secure: bool) -> Cons
                 css_url=f"{SWAGGER}/swagger-ui.css",
                 standalone_preset_js_url=f"{SWAGGER}/swagger-ui-standalone-preset.js",
                 favicon=f"<link rel='icon' href='{STATIC}/favicon.svg'>",
-            )
+            ),
+            YamlRenderPlugin(path="/openapi.yaml"),
         ],
     )
     return ConsoleParts(router, static, templates, csrf, openapi)

@@ -15,6 +15,7 @@ from central.alerts.service import AlertService
 from central.store.db import Database
 from central.watchlist.repository import WatchlistRepository
 from central.watchlist.service import WatchlistService
+from central.web.board import changes
 from tests.central.alerts_helpers import incoming, write_wanted_list
 from tests.harness import wait_for
 
@@ -92,3 +93,24 @@ def test_wait_for_change_wakes_on_a_new_alert(db: Database, engine: AlertEngine)
     idle, woke = asyncio.run(scenario())
     assert idle == 0 and woke >= 1
     assert wait_for(lambda: len(engine.open_alerts) == 1, 5)
+
+
+def test_event_stream_pushes_changes_and_ends_with_the_session(
+    db: Database, engine: AlertEngine
+) -> None:
+    alerts = AlertService(engine, db)
+    valid = [True]
+
+    async def scenario() -> list[tuple[str | None, object]]:
+        stream = changes(alerts, alerts.head, lambda: valid[0], keepalive_s=0.05)
+        seen = [await anext(stream), await anext(stream)]  # connected, then a keepalive
+        engine.on_commit([incoming("AA7681TE")])
+        seen.append(await anext(stream))
+        valid[0] = False  # logged out, expired or revoked
+        seen += [m async for m in stream]
+        return [(m.event, m.data if m.event else m.comment) for m in seen]
+
+    got = asyncio.run(scenario())
+    assert got[:2] == [(None, "connected"), (None, "keepalive")]
+    assert got[2][0] == "changed" and int(str(got[2][1])) >= 1
+    assert got[-1] == ("ended", "session")

@@ -119,7 +119,11 @@
 
   body.dataset.ready = "true";  // shortcuts are live (tests wait for this)
 
-  // The session ended while the board was open: go to the login page.
+  // The session ended while the board was open (the stream says "ended", or a request is
+  // refused): reload, and the server sends the browser to the login page.
+  document.addEventListener("htmx:sseClose", function (ev) {
+    if (ev.detail && ev.detail.type === "message") { window.location.reload(); }
+  });
   document.addEventListener("htmx:responseError", function (ev) {
     if (ev.detail && ev.detail.xhr && ev.detail.xhr.status === 401) { window.location.reload(); }
   });
