@@ -65,6 +65,17 @@ def test_wrong_password_is_answered_on_the_page(client: TestClient[Litestar]) ->
     assert resp.status_code == 401 and "Wrong user name or password." in resp.text
 
 
+def test_repeated_failures_are_throttled_like_the_api(client: TestClient[Litestar]) -> None:
+    token = _token(client)
+    statuses = []
+    for _ in range(6):
+        body = {"username": "olena", "password": "wrong", "_csrf_token": token, "lang": "en"}
+        resp = client.post("/console/login", data=body)
+        statuses.append(resp.status_code)
+    assert statuses[:3] == [401, 401, 401] and statuses[-1] == 429
+    assert "Too many attempts. Try again in" in resp.text
+
+
 @pytest.mark.parametrize(
     ("headers", "status", "where"),
     [

@@ -58,9 +58,16 @@ class Site:
 
 @dataclass
 class Outside:
-    """Requests the browser tried to send anywhere but localhost (each one aborted)."""
+    """Requests the browser tried to send anywhere but localhost (each one aborted), and
+    script errors or console errors (a refused Content-Security-Policy shows there)."""
 
     attempts: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def console(self, message: Any) -> None:
+        # A refused request is logged as "Failed to load resource": tests ask for those.
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+            self.errors.append(message.text)
 
 
 def _up(url: str) -> bool:
@@ -144,6 +151,9 @@ def page(page: Any, outside: Outside) -> Iterator[Any]:
             route.abort()
 
     page.context.route("**/*", only_local)
+    page.on("console", outside.console)
+    page.on("pageerror", lambda err: outside.errors.append(str(err)))
     page.set_default_timeout(15_000)
     yield page
     assert outside.attempts == [], f"the browser tried to reach {outside.attempts}"
+    assert outside.errors == [], f"errors in the page: {outside.errors}"
