@@ -80,20 +80,32 @@ class BoardOptions:
 class BoardRepository:
     """SQL of the board; each method takes a reader cursor."""
 
-    def alerts(
-        self, con: duckdb.DuckDBPyConnection, f: BoardFilter
-    ) -> list[tuple[Alert, float | None]]:
-        """Alerts matching ``f``, newest first, with their latest sighting's read confidence."""
+    def alerts(self, con: duckdb.DuckDBPyConnection, f: BoardFilter) -> list[Alert]:
+        """Alerts matching ``f``, newest first."""
         where, args = self._where(f, with_state=True)
         rows = con.execute(
-            f"SELECT a.body, s.plate_confidence FROM (SELECT alert_id, body FROM alerts "
-            f"WHERE {where} ORDER BY alert_id DESC LIMIT ?) a "
-            "LEFT JOIN sightings s "
-            "ON s.event_id = TRY_CAST(json_extract_string(a.body, '$.latest.event_id') AS UUID) "
-            "ORDER BY a.alert_id DESC",
+            f"SELECT body FROM alerts WHERE {where} ORDER BY alert_id DESC LIMIT ?",
             [*args, f.limit],
         ).fetchall()
-        return [(_ALERT.decode(r[0]), r[1]) for r in rows]
+        return [_ALERT.decode(r[0]) for r in rows]
+
+    def confidences(self, con: duckdb.DuckDBPyConnection, alerts: list[Alert]) -> dict[int, float]:
+        """The plate read confidence of each alert's latest sighting, by alert id.
+
+        The capture-time range lets DuckDB skip the row groups of other times (sightings
+        arrive roughly in capture order), so a board costs no scan of every sighting.
+        """
+        latest = {a.latest.event_id: a.alert_id for a in alerts if a.latest is not None}
+        if not latest:
+            return {}
+        times = [a.latest.captured_at for a in alerts if a.latest is not None]
+        rows = con.execute(
+            "SELECT event_id::VARCHAR, plate_confidence FROM sightings "
+            "WHERE captured_at BETWEEN to_timestamp(?) AND to_timestamp(?) "
+            "AND event_id IN (SELECT TRY_CAST(unnest(?::VARCHAR[]) AS UUID))",
+            [min(times) - 1, max(times) + 1, list(latest)],
+        ).fetchall()
+        return {latest[r[0]]: float(r[1]) for r in rows if r[1] is not None and r[0] in latest}
 
     def counts(self, con: duckdb.DuckDBPyConnection, f: BoardFilter) -> dict[str, int]:
         """Alerts per state under ``f``'s list and camera filters."""
@@ -156,10 +168,9 @@ class BoardService:
     def board(self, f: BoardFilter, head: int) -> Board:
         """The board under ``f``; ``head`` is the change feed's head read before this."""
         with self._db.reader() as con:
-            rows = self._repo.alerts(con, f)
+            alerts = self._repo.alerts(con, f)
             counts = self._repo.counts(con, f)
-        alerts = [a for a, _ in rows]
-        confidence = {a.alert_id: c for a, c in rows if c is not None}
+            confidence = self._repo.confidences(con, alerts)
         max_id = max((a.alert_id for a in alerts), default=0)
         return Board(alerts, counts, head, max_id, confidence)
 

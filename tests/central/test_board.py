@@ -4,8 +4,10 @@ the change feed wait the board's event stream uses."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
@@ -18,6 +20,14 @@ from central.watchlist.service import WatchlistService
 from central.web.board import changes
 from tests.central.alerts_helpers import incoming, write_wanted_list
 from tests.harness import wait_for
+
+T = TypeVar("T")
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` on a thread of its own (pytest-playwright keeps a loop on this one)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 @pytest.fixture
@@ -90,7 +100,7 @@ def test_wait_for_change_wakes_on_a_new_alert(db: Database, engine: AlertEngine)
         engine.on_commit([incoming("AA7681TE")])
         return idle - start, await waiting - start
 
-    idle, woke = asyncio.run(scenario())
+    idle, woke = run(scenario())
     assert idle == 0 and woke >= 1
     assert wait_for(lambda: len(engine.open_alerts) == 1, 5)
 
@@ -110,7 +120,7 @@ def test_event_stream_pushes_changes_and_ends_with_the_session(
         seen += [m async for m in stream]
         return [(m.event, m.data if m.event else m.comment) for m in seen]
 
-    got = asyncio.run(scenario())
+    got = run(scenario())
     assert got[:2] == [(None, "connected"), (None, "keepalive")]
     assert got[2][0] == "changed" and int(str(got[2][1])) >= 1
     assert got[-1] == ("ended", "session")

@@ -42,6 +42,7 @@ def test_live_alert_cue_and_lifecycle_in_ukrainian(page: Any, site: Site, agent:
     row = _alert_row(page, "АО1467ВН")  # drawn as the registry writes it, in Cyrillic
     assert page.evaluate("window.__sameDocument") is True  # it came without a reload
     assert row.get_attribute("data-state") == "new"
+    assert row.locator(".conf").inner_text().endswith("%")  # the read confidence, per locale
     page.wait_for_function("document.body.dataset.cueCount >= 1")
     page.wait_for_function("document.body.dataset.cuePlayed >= 1")
     assert int(page.locator("body").get_attribute("data-cue-count") or 0) >= 1
@@ -110,6 +111,13 @@ def test_reject_with_reason_in_english_and_audit_chain(page: Any, site: Site, ag
     page.wait_for_selector("#chain-status[data-ok=true]")
     assert "Chain verified" in page.locator("#chain-status").inner_text()
     check_page(page, "audit")
+    page.click("a[data-nav=board]")
+    page.select_option("#f-state", "rejected")  # the board's filters are a plain GET form
+    page.select_option("#f-camera", "cam-2")
+    page.click("form.filters button[type=submit]")
+    page.wait_for_url("**/console/?*state=rejected*")
+    states = page.locator(ROW).evaluate_all("rows => rows.map(r => r.dataset.state)")
+    assert states == ["rejected"]
     page.select_option("#pref-locale", "uk")  # leave petro as he was
     page.click("form:has(#pref-locale) button[type=submit]")
     page.wait_for_selector("html[lang=uk]")
@@ -141,7 +149,7 @@ def test_form_post_without_csrf_token_is_refused(page: Any, site: Site) -> None:
     assert page.locator("body").get_attribute("data-muted") == "false"
 
 
-def test_mute_is_kept_per_user(page: Any, site: Site) -> None:
+def test_mute_is_kept_per_user(page: Any, site: Site, agent: Agent) -> None:
     sign_in(page, site, "olena")
     assert page.locator("body").get_attribute("data-muted") == "false"
     page.wait_for_selector("body[data-ready=true]")
@@ -150,6 +158,10 @@ def test_mute_is_kept_per_user(page: Any, site: Site) -> None:
     page.goto(f"{site.url}/console/")
     page.wait_for_selector("body[data-ready=true]")
     assert page.locator("body").get_attribute("data-muted") == "true"
+    sight_photo(agent, "BA5486HE", photo("BA5486HE.jpg"), camera="cam-3")
+    _alert_row(page, "ВА5486НЕ")
+    page.wait_for_function("document.body.dataset.cueCount >= 1")  # the visual cue only
+    assert page.locator("body").get_attribute("data-cue-played") == "0"
     page.keyboard.press("m")
     page.wait_for_selector("body[data-muted=false]")
 
