@@ -9,10 +9,11 @@ from pathlib import Path
 
 from litestar import Litestar
 from litestar.di import Provide
-from litestar.openapi import OpenAPIConfig
 
 from central.accounts import AccountService
 from central.accounts.bootstrap import build_accounts
+from central.accounts.prefs import PrefsService
+from central.alerts.board import BoardService
 from central.alerts.past_reads import PastReads
 from central.alerts.runtime import Alerting, build_alerting
 from central.alerts.service import AlertService
@@ -49,6 +50,9 @@ from central.watchlist.reading import ExportReader
 from central.watchlist.repository import WatchlistRepository
 from central.watchlist.scheduler import SyncScheduler, SyncSource
 from central.watchlist.service import WatchlistService
+from central.web.i18n import Catalogues
+from central.web.mount import console_parts
+from central.web.pages import Console
 from shared import keys
 
 log = logging.getLogger(__name__)
@@ -220,6 +224,16 @@ def create_app(central: Central) -> Litestar:
     watchlists = central.watchlists
     cookie = CookiePolicy(auth.session_cookie, auth.cookie_secure, int(auth.session_ttl_s))
     gate = LoginGate(auth.login.hash_concurrency, auth.login.queue)
+    console = Console(
+        alerts=alerts,
+        board=BoardService(central.db),
+        prefs=PrefsService(central.db),
+        accounts=central.accounts,
+        audit=audit,
+        catalogues=Catalogues(central.config.console.timezone),
+        config=central.config.console,
+    )
+    web = console_parts(console, Path(central.config.storage.data_dir), auth.cookie_secure)
     app = Litestar(
         route_handlers=[
             AgentController,
@@ -232,6 +246,8 @@ def create_app(central: Central) -> Litestar:
             AuditController,
             SearchController,
             WatchlistController,
+            web.router,
+            web.static,
         ],
         dependencies={
             "agents": Provide(lambda: agents, sync_to_thread=False),
@@ -249,7 +265,9 @@ def create_app(central: Central) -> Litestar:
         exception_handlers=HANDLERS,
         on_startup=[central.start],
         on_shutdown=[central.stop],
-        openapi_config=OpenAPIConfig(title="Varta central API", version="1.0.0", path="/schema"),
+        openapi_config=web.openapi_config,
+        template_config=web.template_config,
+        csrf_config=web.csrf_config,
     )
     document_errors(app)
     return app

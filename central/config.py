@@ -297,6 +297,33 @@ class SearchConfig(StrictModel):
     )
 
 
+DEFAULT_REJECT_REASONS = [
+    "Plate misread",
+    "Different vehicle (plate matches, vehicle does not)",
+    "Entry no longer wanted",
+    "Duplicate of another alert",
+    "Test or training",
+]
+
+
+class ConsoleConfig(StrictModel):
+    """The operator console (the web UI under /console)."""
+
+    reject_reasons: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_REJECT_REASONS),
+        min_length=1,
+        description="Reasons an operator picks from to reject an alert (written to the "
+        "alert's history and the audit log as chosen).",
+    )
+    timezone: str = Field(
+        "Europe/Kyiv",
+        description="IANA time zone the console shows times in (e.g. Europe/Kyiv, UTC).",
+    )
+    max_rows: int = Field(
+        100, ge=1, le=200, description="Alerts the live board shows at most, newest first."
+    )
+
+
 class CentralConfig(StrictModel):
     """Everything `varta central serve` needs."""
 
@@ -316,3 +343,6 @@ class CentralConfig(StrictModel):
         default_factory=RetentionConfig, description="Purge of sightings that hit nothing."
     )
     search: SearchConfig = Field(default_factory=SearchConfig, description="Sighting search.")
+    console: ConsoleConfig = Field(
+        default_factory=ConsoleConfig, description="The operator console (web UI)."
+    )

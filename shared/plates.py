@@ -234,6 +234,23 @@ def fold(text: str) -> str:
     return text.upper().translate(CYRILLIC_TO_LATIN).translate(_SEPARATORS)
 
 
+# The inverse of the 12 base letters (Ї and Є fold too, but registries never print them).
+_LATIN_TO_CYRILLIC: Final = {
+    latin: chr(cyr) for cyr, latin in CYRILLIC_TO_LATIN.items() if chr(cyr) not in "ЇЄ"
+}
+
+
+def registry_form(text: str) -> str:
+    """A folded Ukrainian plate written as the registry writes it, in Cyrillic letters.
+
+    Only the 12 letters Ukrainian plates use are changed; call it for Ukrainian formats.
+
+    >>> registry_form("AA7681TE")
+    'АА7681ТЕ'
+    """
+    return "".join(_LATIN_TO_CYRILLIC.get(c, c) for c in fold(text))
+
+
 def parse(text: str) -> PlateInfo:
     """Name the format and region of a plate text (Cyrillic or Latin, any separators).
 

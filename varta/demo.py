@@ -10,6 +10,7 @@ arrives, reading central's REST API like any client.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import secrets
@@ -29,12 +30,12 @@ import yaml
 
 from shared import keys
 from shared.paths import REPO_ROOT, data_dir
+from shared.plates import registry_form
 
 log = logging.getLogger(__name__)
 
 ROAD_VIDEO = "traffic-video/videos/vehiclecounting__input_video.mp4"
 SNAPSHOT_SET = "plates-ua-dev"
-LATIN_TO_CYRILLIC = str.maketrans("ABEIKMHOPCTX", "АВЕІКМНОРСТХ")
 
 
 @dataclass
@@ -64,6 +65,11 @@ class DemoPaths:
         """The demo's API token (central's bootstrap admin token)."""
         return self.root / "api.token"
 
+    @property
+    def operator_password(self) -> Path:
+        """The password of the demo's console user ``operator``."""
+        return self.root / "operator.password"
+
 
 @dataclass
 class Demo:
@@ -88,6 +94,8 @@ class Demo:
             shutil.copy(public, p.keys / "allowed" / public.name)
         if not p.token.exists():
             keys.write_private(p.token, ("vt_" + secrets.token_urlsafe(32)).encode())
+        if not p.operator_password.exists():
+            keys.write_private(p.operator_password, secrets.token_urlsafe(12).encode())
         if p.snapshots.exists():
             shutil.rmtree(p.snapshots)
         p.snapshots.mkdir()
@@ -104,7 +112,7 @@ class Demo:
         plates = sorted({row.split(",")[1] for row in gt if row})[::2]
         rows = ["plate,category,priority,reason,case_ref,source"]
         rows += [
-            f"{p.translate(LATIN_TO_CYRILLIC)},stolen,1,demo: reported stolen,DEMO-{i:04d},demo"
+            f"{registry_form(p)},stolen,1,demo: reported stolen,DEMO-{i:04d},demo"
             for i, p in enumerate(plates, start=1)
         ]
         wanted = self.paths.root / "wanted.csv"
@@ -117,6 +125,8 @@ class Demo:
             "--list",
             "demo-wanted",
             "--full",
+            "--reason",
+            "demo wanted list",
             "--config",
             str(self.paths.central_yaml),
         )
@@ -170,8 +180,32 @@ class Demo:
         self.processes.append(_varta("central", "serve", "--config", str(self.paths.central_yaml)))
         if not _wait_http(f"{self.base}/api/v1/health", 60):
             raise RuntimeError("central did not come up; see its log above")
+        self._console_user()
         self.processes.append(_varta("edge", "run", "--config", str(self.paths.agent_yaml)))
         threading.Thread(target=self._feed_snapshots, name="snapshot-feeder", daemon=True).start()
+
+    def _console_user(self) -> None:
+        """The operator account the console is tried with (kept when it exists already)."""
+        token = self.paths.token.read_text().strip()
+        if _get(f"{self.base}/api/v1/users/operator", token):
+            return  # made by an earlier run
+        body = {
+            "username": "operator",
+            "role": "operator",
+            "password": self.paths.operator_password.read_text().strip(),
+        }
+        request = urllib.request.Request(
+            f"{self.base}/api/v1/users",
+            data=json.dumps(body).encode(),
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Content-Type": "application/json",
+            },
+        )
+        try:
+            urllib.request.urlopen(request, timeout=10).close()
+        except urllib.error.URLError as err:
+            raise RuntimeError(f"could not create the console user: {err}") from err
 
     @property
     def base(self) -> str:
@@ -198,6 +232,8 @@ class Demo:
             "Police clients pull alerts (long-poll, cursor in 'next') like this:\n"
             f'  curl -H "Authorization: Bearer $(cat {self.paths.token})" '
             f'"{self.base}/api/v1/alerts?wait=30"\n'
+            f"Operator console: {self.base}/console/ (user 'operator', password in "
+            f"{self.paths.operator_password})\n"
         )
         cursor = ""
         while not self.stop.is_set():
@@ -270,8 +306,15 @@ def _wait_http(url: str, timeout: float) -> bool:
     return False
 
 
+def _local_clock(value: str | float) -> str:
+    """``HH:MM:SS`` local time of an API time (RFC 3339 since the API shows times so)."""
+    if isinstance(value, str):
+        return dt.datetime.fromisoformat(value).astimezone().strftime("%H:%M:%S")
+    return time.strftime("%H:%M:%S", time.localtime(value))
+
+
 def _sighting_line(s: dict[str, Any]) -> str:
-    when = time.strftime("%H:%M:%S", time.localtime(s["captured_at"]))
+    when = _local_clock(s["captured_at"])
     plate = s.get("plate") or "-"
     conf = f" ({s['plate_confidence']:.2f})" if s.get("plate_confidence") else ""
     what = " ".join(x for x in (s.get("colour"), s.get("vehicle_type")) if x) or "vehicle"

@@ -50,6 +50,14 @@ class IllegalTransition(InvalidRequest):
     """The alert's state does not allow the requested transition (HTTP 409)."""
 
 
+def next_states(kind: str, current: str) -> frozenset[str]:
+    """The states an alert of ``kind`` in state ``current`` may move to."""
+    allowed = set(_NEXT.get(current, frozenset()))
+    if kind in SYSTEM_KINDS and current == "new":
+        allowed.add("resolved")
+    return frozenset(allowed)
+
+
 def check_transition(kind: str, current: str, target: str, reason: str) -> None:
     """Raise unless ``current -> target`` is legal for an alert of ``kind``.
 
@@ -67,9 +75,7 @@ def check_transition(kind: str, current: str, target: str, reason: str) -> None:
         raise InvalidRequest(f"expected 'to' to be one of {', '.join(STATES)}, got {target!r}")
     if target == "rejected" and not reason.strip():
         raise InvalidRequest("rejecting an alert requires a reason, got an empty one")
-    allowed = set(_NEXT[current])
-    if kind in SYSTEM_KINDS and current == "new":
-        allowed.add("resolved")
+    allowed = next_states(kind, current)
     if target not in allowed:
         options = ", ".join(sorted(allowed)) or "none (the alert is closed)"
         raise IllegalTransition(

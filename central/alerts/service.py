@@ -49,6 +49,19 @@ class AlertService:
             return ChangePage(items=[], next=encode_cursor(seq))
         return await asyncio.to_thread(self._page, seq, limit)
 
+    @property
+    def head(self) -> int:
+        """The change feed's committed head (the seq of the latest change)."""
+        return self._engine.feed.head
+
+    async def wait_for_change(self, after: int, wait: float) -> int:
+        """Await a change after seq ``after`` (at most ``wait`` s); return the head.
+
+        The same wait as ``changes`` long-polls on: resolved by the writer after a commit,
+        so a waiting console costs no query.
+        """
+        return await self._engine.feed.wait_async(after, wait)
+
     def _page(self, seq: int, limit: int) -> ChangePage:
         with self._db.reader() as con:
             items = self._repo.changes(con, seq, limit)

@@ -255,6 +255,15 @@ CREATE TABLE IF NOT EXISTS webhook_queue (
         colour VARCHAR NOT NULL
     );
     """,
+    # 6: console preferences per user (central/accounts/prefs.py): language, sound muted.
+    """
+    CREATE TABLE user_prefs (
+        username VARCHAR PRIMARY KEY,
+        locale VARCHAR NOT NULL,
+        muted BOOLEAN NOT NULL,
+        updated_at TIMESTAMPTZ NOT NULL
+    );
+    """,
 )
 
 

@@ -1,0 +1,142 @@
+"""The live alert board: the page, its rows as a fragment, and the Server-Sent Events stream
+that tells the page when to fetch the rows again.
+
+The stream waits on the alert change feed (``AlertService.wait_for_change``, the wait the
+police long-poll uses): a board is redrawn only after an alert changed, with at most one
+event per ``COALESCE_S`` however busy the feed is, and an idle board costs no query but
+one check of the session every ``KEEPALIVE_S``: when the session has ended (logout,
+expiry, revocation) the stream says ``ended`` and closes, and the page goes to the login.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any, Final
+
+import anyio.to_thread
+from litestar import Controller, Request, get
+from litestar.params import Parameter
+from litestar.response import ServerSentEvent, ServerSentEventMessage, Template
+
+from central.accounts.model import Principal
+from central.alerts.board import BoardFilter
+from central.alerts.service import AlertService
+from central.api.auth import ALL_ROLES, CookiePolicy, requires
+from central.web.access import ALERTS_ACT, ALERTS_VIEW, allowed, holds
+from central.web.pages import Console, render
+from shared.errors import Unauthorized
+
+KEEPALIVE_S: Final = 15.0
+COALESCE_S: Final = 0.2
+PRIORITY_NAMES: Final = {1: "critical", 2: "high", 3: "medium", 4: "low", 5: "info"}
+
+
+def _filter(console: Console, list_name: str, camera: str, state: str) -> BoardFilter:
+    return BoardFilter(
+        list_name=list_name, camera_id=camera, state=state, limit=console.config.max_rows
+    )
+
+
+class BoardController(Controller):
+    """``/console/``: the board (or, for roles without alert access, the start page)."""
+
+    path = "/console"
+    include_in_schema = False
+
+    @get("/", guards=[requires(*ALL_ROLES)], sync_to_thread=True)
+    def home(
+        self,
+        request: Request[Any, Any, Any],
+        console: Console,
+        principal: Principal,
+        list_name: str = "",
+        camera: str = "",
+        in_state: Annotated[str, Parameter(query="state")] = "",
+    ) -> Template:
+        """The board with its filters; the start page for roles without alert access."""
+        if not holds(principal.role, ALERTS_VIEW):
+            return render(console, request, "home.html", "home")
+        board = console.board.board(
+            _filter(console, list_name, camera, in_state), console.alerts.head
+        )
+        return render(
+            console,
+            request,
+            "board.html",
+            "board",
+            board=board,
+            options=console.board.options(),
+            chosen={"list_name": list_name, "camera": camera, "state": in_state},
+            can_act=holds(principal.role, ALERTS_ACT),
+            priorities=PRIORITY_NAMES,
+        )
+
+    @get("/board/rows", guards=[allowed(ALERTS_VIEW)], sync_to_thread=True)
+    def rows(
+        self,
+        request: Request[Any, Any, Any],
+        console: Console,
+        principal: Principal,
+        list_name: str = "",
+        camera: str = "",
+        in_state: Annotated[str, Parameter(query="state")] = "",
+    ) -> Template:
+        """The board's counts and rows (what the page swaps in after an event)."""
+        board = console.board.board(
+            _filter(console, list_name, camera, in_state), console.alerts.head
+        )
+        return render(
+            console,
+            request,
+            "_board.html",
+            "board",
+            board=board,
+            can_act=holds(principal.role, ALERTS_ACT),
+            priorities=PRIORITY_NAMES,
+        )
+
+    @get("/board/events", guards=[allowed(ALERTS_VIEW)], sync_to_thread=False)
+    def events(
+        self,
+        request: Request[Any, Any, Any],
+        console: Console,
+        cookie_policy: CookiePolicy,
+        after: int = 0,
+    ) -> ServerSentEvent:
+        """``changed`` events (data: the feed's head) whenever an alert changed."""
+        last = request.headers.get("last-event-id", "")
+        start = int(last) if last.isdigit() else after
+        secret = request.cookies.get(cookie_policy.name, "")
+
+        def session_valid() -> bool:
+            try:
+                console.accounts.authenticate(secret)
+            except Unauthorized:
+                return False
+            return True
+
+        seq = start if start > 0 else console.alerts.head
+        return ServerSentEvent(changes(console.alerts, seq, session_valid))
+
+
+async def changes(
+    alerts: AlertService,
+    seq: int,
+    session_valid: Callable[[], bool],
+    keepalive_s: float = KEEPALIVE_S,
+) -> AsyncIterator[ServerSentEventMessage]:
+    """The event stream from change ``seq`` on (ends when the client goes away or the
+    session ends; ``session_valid`` runs on a worker thread between changes)."""
+    yield ServerSentEventMessage(comment="connected", retry=2000)
+    while True:
+        head = await alerts.wait_for_change(seq, keepalive_s)
+        if head > seq:
+            seq = head
+            yield ServerSentEventMessage(event="changed", data=str(head), id=head)
+            await asyncio.sleep(COALESCE_S)
+        elif not await anyio.to_thread.run_sync(session_valid):
+            yield ServerSentEventMessage(event="ended", data="session")
+            return
+        else:
+            yield ServerSentEventMessage(comment="keepalive")
