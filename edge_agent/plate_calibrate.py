@@ -11,7 +11,9 @@ with a logistic model (Platt scaling with a few more inputs) over :func:`feature
 - whether the read is the generic fallback rather than a named format;
 - the margin to the runner-up candidate (log ratio): a read whose second reading is
   almost as likely is a coin toss between the two;
-- the text height in pixels (log): small text misreads more.
+- the text height in pixels (log): small text misreads more;
+- the reader's confidence (logit) again for named-format reads only: the reader's scale
+  means something else for a read the grammar shaped than for the generic fallback.
 
 The weights live in ``plate_calibration.json`` next to this module, written by
 ``varta bench calibrate`` with their provenance (data sets, counts, date, held-out
@@ -49,6 +51,7 @@ FEATURES: Final = (
     "generic",
     "log_margin",
     "log_height",
+    "named_logit_confidence",
 )
 DEFAULT_PATH: Final = Path(__file__).with_name("plate_calibration.json")
 SCHEMA: Final = 1
@@ -71,14 +74,16 @@ def features(plate: Plate) -> list[float]:
     height = 0.0
     if plate.box is not None:
         height = min(max(plate.box[3] - plate.box[1], _HEIGHT_RANGE[0]), _HEIGHT_RANGE[1])
+    generic = plate.format in ("", plates.GENERIC)
     return [
         1.0,
         _logit(plate.confidence),
         _logit(min(chars)),
         _logit(sum(chars) / len(chars)),
-        1.0 if plate.format in ("", plates.GENERIC) else 0.0,
+        1.0 if generic else 0.0,
         min(margin, _MAX_MARGIN),
         math.log(height) if height else math.log(_HEIGHT_RANGE[0]),
+        0.0 if generic else _logit(plate.confidence),
     ]
 
 
