@@ -85,6 +85,37 @@ def plates_cmd(
     typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
 
 
+@app.command("calibrate")
+def calibrate_cmd(
+    dataset: Annotated[
+        list[Path],
+        typer.Option(
+            help="Labelled data set folder, or a folder of plate-less images as negatives "
+            "(repeatable)."
+        ),
+    ],
+    models: Annotated[
+        Path | None, typer.Option(help="Model store root (default: $VARTA_MODELS).")
+    ] = None,
+    cache: Annotated[
+        Path | None,
+        typer.Option(help="JSON-lines file of reads: loaded when present, else written."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Write the parameter file here (edge_agent/plate_calibration.json)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Fit the plate-confidence calibration on half the photos and report both halves."""
+    import json
+
+    from bench.calibrate import run
+
+    result = run(dataset, models, cache, out)
+    typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
+
+
 @app.command("vehicles")
 def vehicles_cmd(
     dataset: Annotated[Path, typer.Option(help="Data set folder with vehicle boxes.")],

@@ -26,8 +26,10 @@ read (rightly or not); every other reported plate is text taken for a plate (a b
 lettering on a truck, a sign). A set without plate labels (``ground_truth.csv`` with no
 ``plate_text`` column, such as vehicles-street, or a folder of images without a
 ``ground_truth.csv``) has no legible plate, so every plate read there is false.
-``worst`` lists the photos that went worst (false reads first, then the furthest
-misreads and the plates not found) with what was read, so that regressions show.
+The reader's confidences are calibrated (:mod:`edge_agent.plate_calibrate`), as on a
+sighting: ``reliability`` shows how well. ``worst`` lists the photos that went worst
+(false reads first, then the furthest misreads and the plates not found) with what was
+read, so that regressions show.
 """
 
 from __future__ import annotations
@@ -322,9 +324,11 @@ def readers(models_dir: Path | None = None, vehicles: bool = False) -> tuple[Rea
     import openvino as ov
 
     from edge_agent.ocr import TextDetector, TextRecognizer
+    from edge_agent.plate_calibrate import PlateCalibrator
     from edge_agent.plate_reader import PPOCRPlateReader
     from models.store import ModelStore, default_models_dir
 
+    calibrator = PlateCalibrator.load()
     store = ModelStore(models_dir or default_models_dir())
     det_path, rec_path = store.path("PP-OCRv6_det_small"), store.path("PP-OCRv6_rec_small")
     core = ov.Core()
@@ -343,7 +347,8 @@ def readers(models_dir: Path | None = None, vehicles: bool = False) -> tuple[Rea
                 (float(a), float(b), float(c), float(d))
                 for a, b, c, d in detector.detect(image).xyxy
             ]
-        found = [Read(p.text, p.box, p.confidence) for p in reader.read(image, boxes)]
+        plates = [calibrator.apply(p) for p in reader.read(image, boxes)]
+        found = [Read(p.text, p.box, p.confidence) for p in plates]
         return found, tuple(p.text for p in found)
 
     naive = baseline_reader(

@@ -13,6 +13,9 @@ detector, then the type of each four-wheeled box (:meth:`VehicleAttributeClassif
   A few objects are boxed twice under two names (one vehicle both ``bus`` and ``truck``):
   such duplicates (IoU at least 0.85) are one object, found once, and either name agrees.
 - ``confusion``: label -> type given -> count, over the same vehicles.
+- ``type_reliability``: the same vehicles by type confidence band (0.1 wide): how many,
+  and the share whose type agrees. It shows whether the type confidence is calibrated
+  (it is not yet: see the README).
 
 Labels are not exhaustive (distant vehicles are often not boxed), so precision is not
 reported.
@@ -116,6 +119,7 @@ def run(dataset: Path, models_dir: Path | None = None, threads: int = 2) -> dict
     total: Counter[str] = Counter()
     agree = typed = 0
     confusion: dict[str, Counter[str]] = defaultdict(Counter)
+    bands: dict[str, list[int]] = {}
     start = time.perf_counter()
     files = load_boxes(dataset)
     for name, truth in files.items():
@@ -134,7 +138,12 @@ def run(dataset: Path, models_dir: Path | None = None, threads: int = 2) -> dict
                     continue
                 given = attrs[hit].type
                 typed += 1
-                agree += any(same_type(label, given) for label in names)
+                right = any(same_type(label, given) for label in names)
+                agree += right
+                low = min(int(attrs[hit].type_confidence * 10), 9) / 10
+                band = bands.setdefault(f"{low:.1f}-{low + 0.1:.1f}", [0, 0])
+                band[0] += 1
+                band[1] += right
                 confusion["/".join(sorted(set(names)))][given] += 1
     result: dict[str, Any] = {
         "dataset": dataset.name,
@@ -146,5 +155,8 @@ def run(dataset: Path, models_dir: Path | None = None, threads: int = 2) -> dict
         result[f"recall_{label}"] = round(found[label] / max(total[label], 1), 4)
         result[f"labelled_{label}"] = total[label]
     result["confusion"] = {k: dict(v) for k, v in sorted(confusion.items())}
+    result["type_reliability"] = {
+        k: {"vehicles": n, "agree": round(ok / n, 3)} for k, (n, ok) in sorted(bands.items())
+    }
     result["seconds"] = round(time.perf_counter() - start, 1)
     return result

@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field
 
 from shared.config import StrictModel
+from shared.plates import STRICT_MIN_CONFIDENCE
 
 
 class IngestConfig(StrictModel):
@@ -78,6 +79,14 @@ class AlertsConfig(StrictModel):
 
     min_score: float = Field(
         0.6, ge=0.0, le=1.0, description="Watchlist matches scoring below this raise no alert."
+    )
+    strict_min_plate_confidence: float = Field(
+        STRICT_MIN_CONFIDENCE,
+        ge=0.0,
+        le=1.0,
+        description="Plate reads less confident than this (calibrated: the share of reads "
+        "that are exact) never match a strict wanted list; they stay candidates for search "
+        "and for the OCR-tolerant lists.",
     )
     dedup_window_s: float = Field(
         600.0,

@@ -57,6 +57,7 @@ if TYPE_CHECKING:
 
     from edge_agent.attributes import VehicleAttributeClassifier
     from edge_agent.capture import CameraConfig, CapturedFrame
+    from edge_agent.plate_calibrate import PlateCalibrator
     from edge_agent.plate_reader import PlateReader
     from models.store import ModelStore
 
@@ -128,6 +129,8 @@ class Pipeline:
             other camera ids use default motion settings.
         still_reader: Plate reader for stills (default: ``reader``).
         model_versions: Model name -> version, for the agent's hello.
+        calibrator: Turns the reader's plate confidence into the probability that the
+            read is exact, on every sighting's plate; None leaves it as read.
     """
 
     def __init__(
@@ -139,8 +142,10 @@ class Pipeline:
         cameras: Sequence[CameraConfig] = (),
         still_reader: PlateReader | None = None,
         model_versions: dict[str, str] | None = None,
+        calibrator: PlateCalibrator | None = None,
     ) -> None:
         self.detector, self.attributes, self.reader = detector, attributes, reader
+        self.calibrator = calibrator
         self.still_reader = still_reader if still_reader is not None else reader
         self.config = config if config is not None else PipelineConfig()
         self.model_versions = dict(model_versions or {})
@@ -148,7 +153,7 @@ class Pipeline:
         self._configs = {c.camera_id: c for c in cameras}
         self._stills = {c.camera_id for c in cameras if c.kind == "snapshots"}
         self._cameras: dict[str, _Camera] = {}
-        self._still = StillReader(detector, attributes, self.still_reader, self.config)
+        self._still = StillReader(detector, attributes, self.still_reader, self.config, calibrator)
         self._trimmer = HeapTrimmer(self.config.heap_trim_s)
 
     def process(self, frames: Sequence[CapturedFrame]) -> list[Emitted]:
@@ -322,11 +327,14 @@ class Pipeline:
             type=kind, type_confidence=kind_conf, colour=colour, colour_confidence=colour_conf,
         )  # fmt: skip
         best = plate_shot or shot
+        plate = track.plate
+        if plate is not None and self.calibrator is not None:
+            plate = self.calibrator.apply_track(plate, track.reads)
         sighting, jpegs = make_sighting(
             camera.camera_id,
             best.time if best is not None else track.last_seen,
             vehicle,
-            track.plate,
+            plate,
             [("vehicle", shot), ("plate", plate_shot)],
             self.config.thumbnails.quality,
             track_frames=track.hits,
@@ -387,6 +395,7 @@ def build_pipeline(
     from edge_agent.attributes import VehicleAttributeClassifier
     from edge_agent.detect import OpenVINOVehicleDetector
     from edge_agent.ocr import TextDetector, TextRecognizer
+    from edge_agent.plate_calibrate import PlateCalibrator
     from edge_agent.plate_locate import PlateLocator
     from edge_agent.plate_reader import PPOCRPlateReader
 
@@ -405,15 +414,18 @@ def build_pipeline(
     attributes = None
     if config.attributes:
         attributes = VehicleAttributeClassifier(store, None, config.inference, core)
-    reader = still_reader = None
+    reader = still_reader = calibrator = None
     if config.plates.enabled:
+        calibrator = PlateCalibrator.load()
         # Every video read runs at the search window's size: a static model for it.
         text_detector = TextDetector(store.path(OCR_DETECTION), core, static_shapes=[SEARCH_SHAPE])
         locator = PlateLocator(text_detector)
         recognizer = TextRecognizer(store.path(OCR_RECOGNITION), core)
         reader = PPOCRPlateReader(locator, recognizer, fallback_side=config.plates.fallback_side)
         still_reader = PPOCRPlateReader(locator, recognizer)
-    return Pipeline(detector, attributes, reader, config, cameras, still_reader, versions)
+    return Pipeline(
+        detector, attributes, reader, config, cameras, still_reader, versions, calibrator
+    )
 
 
 def _version(store: ModelStore, name: str, precision: str | None) -> str:

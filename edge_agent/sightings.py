@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from edge_agent.attributes import VehicleAttributeClassifier
     from edge_agent.capture import CapturedFrame
     from edge_agent.detect import Detector
+    from edge_agent.plate_calibrate import PlateCalibrator
     from edge_agent.plate_reader import PlateReader
 
 log = logging.getLogger(__name__)
@@ -185,9 +186,11 @@ class StillReader:
         attributes: VehicleAttributeClassifier | None,
         reader: PlateReader | None,
         config: PipelineConfig,
+        calibrator: PlateCalibrator | None = None,
     ) -> None:
         self.detector, self.attributes, self.reader = detector, attributes, reader
         self.config = config
+        self.calibrator = calibrator
 
     def read(self, frame: CapturedFrame) -> list[Emitted]:
         """The sightings of one frame, vehicles first (largest first), then lone plates."""
@@ -198,11 +201,14 @@ class StillReader:
         thumbs = self.config.thumbnails
         for item in found:
             pshot = plate_snapshot(frame, item.plate, thumbs.plate_width) if item.plate else None
+            plate = item.plate
+            if plate is not None and self.calibrator is not None:
+                plate = self.calibrator.apply(plate)
             sighting, jpegs = make_sighting(
                 frame.camera_id,
                 frame.captured_at,
                 item.vehicle,
-                item.plate,
+                plate,
                 [("vehicle", item.vehicle_shot), ("plate", pshot)],
                 thumbs.quality,
             )

@@ -216,6 +216,10 @@ FORMATS: Final[tuple[PlateFormat, ...]] = (
     _format("sk_vanity", "LL|_|AAAAA", 0.5, _sk_district, L=_L, A=_L + _D),
 )
 GENERIC_PRIOR: Final = 0.4  # confidence factor of the generic fallback read
+#: Calibrated plate confidence at or above which a read may hit a strict wanted list: the
+#: alert threshold that ``varta bench calibrate`` chose (edge_agent/plate_calibration.json,
+#: a test keeps the two equal). Below it a read is a candidate for search only.
+STRICT_MIN_CONFIDENCE: Final = 0.99
 _GENERIC_RE: Final = re.compile(r"[A-Z0-9]{3,10}")
 # Layouts recognised by parse() only (no candidate search): military, diplomatic, transit.
 _EXTRA_RE: Final = (

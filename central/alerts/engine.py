@@ -47,6 +47,7 @@ from central.store.sightings import FollowUp, IncomingSighting, SightingReposito
 from central.watchlist.model import Match
 from central.watchlist.service import WatchlistService
 from shared.errors import NotFound
+from shared.plates import STRICT_MIN_CONFIDENCE
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,8 @@ class AlertEngine:
         db: Central's database.
         watchlists: The watchlist service whose current matcher is used.
         min_score: Matches scoring below this raise no alert.
+        strict_min_confidence: Plate texts read less confidently than this do not match
+            strict lists (see ``Matcher.match``).
         dedup_window_s: Sightings of the same entry and plate within this window join the
             open alert instead of raising a new one.
         webhooks: Filters of the configured webhook endpoints (changes are queued for each
@@ -95,6 +98,7 @@ class AlertEngine:
         watchlists: WatchlistService | None,
         *,
         min_score: float = 0.6,
+        strict_min_confidence: float = STRICT_MIN_CONFIDENCE,
         dedup_window_s: float = 600.0,
         webhooks: Sequence[WebhookFilter] = (),
         clock: Callable[[], float] = time.time,
@@ -103,6 +107,7 @@ class AlertEngine:
         self._db = db
         self._watchlists = watchlists
         self._min_score = min_score
+        self.strict_min_confidence = strict_min_confidence
         self._window = dedup_window_s
         self._webhooks = list(webhooks)
         self._clock = clock
@@ -146,7 +151,11 @@ class AlertEngine:
         for inc in items:
             checked += 1
             try:
-                found = matcher.match(inc.sighting, min_score=self._min_score)
+                found = matcher.match(
+                    inc.sighting,
+                    min_score=self._min_score,
+                    strict_min_confidence=self.strict_min_confidence,
+                )
             except Exception as err:  # one odd sighting must not cost the others their match
                 self.stats.match_errors += 1
                 self.stats.last_error = f"match failed: {err}"

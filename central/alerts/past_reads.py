@@ -285,7 +285,11 @@ class PastReads:
         hits: Hits = []
         for row in rows:
             inc = incoming(row)
-            found = matcher.match(inc.sighting, min_score=self._min_score)
+            found = matcher.match(
+                inc.sighting,
+                min_score=self._min_score,
+                strict_min_confidence=self._engine.strict_min_confidence,
+            )
             if found:
                 hits.append((inc, found))
         found_at = time.perf_counter()

@@ -94,6 +94,7 @@ def build_alerting(
         db,
         watchlists,
         min_score=config.alerts.min_score,
+        strict_min_confidence=config.alerts.strict_min_plate_confidence,
         dedup_window_s=config.alerts.dedup_window_s,
         webhooks=[h.filter for h in hooks],
     )

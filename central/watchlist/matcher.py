@@ -16,8 +16,11 @@ output and each top-N candidate. Per candidate:
 Texts that fold to the same canonical key share steps 1-3, so OCR candidates that differ
 only by confusable characters cost little more than one.
 
-Strict lists match exact folded plates (and patterns literally) only. Entries outside
-their validity interval at the capture time are not matched.
+Strict lists match exact folded plates (and patterns literally) only, and only texts
+read with a confidence of at least ``strict_min_confidence`` (the calibrated alert
+threshold, :data:`shared.plates.STRICT_MIN_CONFIDENCE`, where central passes it): a read
+below it is a candidate for search and for the OCR-tolerant lists, never a strict-list
+hit. Entries outside their validity interval at the capture time are not matched.
 
 Score = quality x (0.5 + 0.5 x candidate confidence); quality is 1.0 for exact, minus 0.1
 per OCR-equivalent character and 0.25 for an insertion/deletion; 0.9 for a literal pattern
@@ -176,7 +179,11 @@ class Matcher:
         return self._deletions.nbytes + self._records.nbytes
 
     def match(
-        self, sighting: Sighting, now: float | None = None, min_score: float = 0.0
+        self,
+        sighting: Sighting,
+        now: float | None = None,
+        min_score: float = 0.0,
+        strict_min_confidence: float = 0.0,
     ) -> list[Match]:
         """Entries a sighting matches, strongest first.
 
@@ -185,6 +192,8 @@ class Matcher:
             now: Time at which entries must be valid (UNIX seconds); default the capture
                 time.
             min_score: Drop matches scoring below this (e.g. edits on weak candidates).
+            strict_min_confidence: Texts read less confidently than this are not
+                matched against strict lists.
 
         Returns:
             One ``Match`` per matched entry (its best candidate), by score then priority.
@@ -195,7 +204,7 @@ class Matcher:
             texts = [(plate.text, plate.confidence), (plate.raw, plate.confidence)]
             texts.extend((c.text, c.confidence) for c in plate.candidates)
         when = sighting.captured_at if now is None else now
-        return self.match_texts(texts, sighting.vehicle, when, min_score)
+        return self.match_texts(texts, sighting.vehicle, when, min_score, strict_min_confidence)
 
     def match_texts(
         self,
@@ -203,8 +212,10 @@ class Matcher:
         vehicle: Vehicle | None,
         now: float,
         min_score: float = 0.0,
+        strict_min_confidence: float = 0.0,
     ) -> list[Match]:
-        """Match plate texts with confidences (index 0 is the best read) and a vehicle."""
+        """Match plate texts with confidences (index 0 is the best read) and a vehicle;
+        strict lists see only texts of at least ``strict_min_confidence``."""
         best: dict[int, Hit] = {}
         groups: dict[bytes, list[tuple[int, str]]] = {}  # canonical key -> candidates
         seen: set[str] = set()
@@ -220,7 +231,9 @@ class Matcher:
             if found is None:
                 continue
             for i, text in groups[key]:
-                self._evaluate(best, found, _Read(i, text, key, texts[i][1]), seen_as)
+                conf = texts[i][1]
+                read = _Read(i, text, key, conf, conf >= strict_min_confidence)
+                self._evaluate(best, found, read, seen_as)
         if seen_as is not None and self._attributes:
             self._vehicle(best, seen_as)
         hits = [
@@ -265,6 +278,8 @@ class Matcher:
         """Score one read against what its canonical key found."""
         i, text, conf = read.cand, read.text, read.confidence
         for row in found.exact:
+            if self._strict[row] and not read.strict_ok:
+                continue
             listed = self._plates[row]
             if listed == text:
                 self._keep(best, Hit(_score(1.0, conf), row, "exact", i, text, conf))
@@ -302,6 +317,8 @@ class Matcher:
     ) -> None:
         i, text, conf = read.cand, read.text, read.confidence
         for pattern in patterns:
+            if self._strict[pattern.row] and not read.strict_ok:
+                continue
             if pattern.folded.fullmatch(text):
                 quality = 0.9
             elif not self._strict[pattern.row] and pattern.canon.fullmatch(read.canon):
@@ -363,6 +380,7 @@ class _Read(NamedTuple):
     text: str  # folded
     canon: bytes
     confidence: float
+    strict_ok: bool  # confident enough for strict lists
 
 
 class _Found(NamedTuple):

@@ -58,3 +58,7 @@ def test_bench_vehicles_on_vehicles_street(model_store, shared_data):
     assert np.isclose(
         sum(sum(c.values()) for c in out["confusion"].values()), out["typed_vehicles"]
     )
+    bands = out["type_reliability"]
+    assert sum(b["vehicles"] for b in bands.values()) == out["typed_vehicles"]
+    agreeing = sum(b["vehicles"] * b["agree"] for b in bands.values())
+    assert agreeing == pytest.approx(out["type_agreement"] * out["typed_vehicles"], abs=1.0)
