@@ -28,12 +28,14 @@ from central.api.alerts import AlertController
 from central.api.auth import CookiePolicy, auth_dependencies, auth_middleware
 from central.api.controllers import AgentController, SightingController, StatusController
 from central.api.errors import HANDLERS
+from central.api.evidence import EvidenceController
 from central.api.login_gate import LoginGate
 from central.api.openapi import document_errors
 from central.api.search import SearchController
 from central.api.watchlists import WatchlistController
 from central.audit import AuditLog
 from central.config import CentralConfig, IngestConfig
+from central.evidence import EvidenceService
 from central.ingest import IngestLimits, IngestServer
 from central.retention import Scheduler, build_maintenance
 from central.search import SearchService
@@ -221,6 +223,7 @@ def create_app(central: Central) -> Litestar:
     alerts = AlertService(central.alerting.engine, central.db, central.audit)
     audit, auth = central.audit, central.config.auth
     searches = SearchService(central.db, audit)
+    evidence = EvidenceService(central.db, central.thumbs, audit, alerts, searches)
     watchlists = central.watchlists
     cookie = CookiePolicy(auth.session_cookie, auth.cookie_secure, int(auth.session_ttl_s))
     gate = LoginGate(auth.login.hash_concurrency, auth.login.queue)
@@ -232,6 +235,9 @@ def create_app(central: Central) -> Litestar:
         audit=audit,
         catalogues=Catalogues(central.config.console.timezone),
         config=central.config.console,
+        searches=searches,
+        evidence=evidence,
+        cameras=tuple(central.config.cameras),
     )
     web = console_parts(console, Path(central.config.storage.data_dir), auth.cookie_secure)
     app = Litestar(
@@ -245,6 +251,7 @@ def create_app(central: Central) -> Litestar:
             TokenController,
             AuditController,
             SearchController,
+            EvidenceController,
             WatchlistController,
             web.router,
             web.static,
@@ -257,6 +264,7 @@ def create_app(central: Central) -> Litestar:
             "alerts": Provide(lambda: alerts, sync_to_thread=False),
             "audit": Provide(lambda: audit, sync_to_thread=False),
             "searches": Provide(lambda: searches, sync_to_thread=False),
+            "evidence": Provide(lambda: evidence, sync_to_thread=False),
             "login_gate": Provide(lambda: gate, sync_to_thread=False),
             "watchlists": Provide(lambda: watchlists, sync_to_thread=False),
             **auth_dependencies(central.accounts, cookie),

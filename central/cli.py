@@ -395,3 +395,33 @@ def retention_run_cmd(
     finally:
         db.close()
     typer.echo(json.dumps(report) if as_json else json.dumps(report, indent=2))
+
+
+evidence_app = typer.Typer(no_args_is_help=True)
+app.add_typer(evidence_app, name="evidence", help="Evidence packages (alert or journey ZIPs).")
+
+
+@evidence_app.command("verify")
+def evidence_verify_cmd(
+    file: Annotated[Path, typer.Argument(help="The evidence package (.zip).")],
+) -> None:
+    """Check every file's sha256 against the manifest, the manifest's own hash and each audit
+    row's chain hash; print the verdict (exit 1 on any mismatch, 2 if unreadable)."""
+    from central.evidence import verify_package
+
+    try:
+        data = file.read_bytes()
+    except OSError as err:
+        typer.echo(f"error: cannot read {file}: {err}", err=True)
+        raise typer.Exit(2) from err
+    verdict = verify_package(data)
+    if verdict.ok:
+        typer.echo(
+            f"OK: {verdict.files} files and {verdict.audit_rows} audit rows match; "
+            f"manifest sha256 {verdict.manifest_sha256}"
+        )
+        return
+    typer.echo(f"FAILED: {file} does not match its manifest or chain hashes", err=True)
+    for problem in verdict.problems:
+        typer.echo(f"  {problem}", err=True)
+    raise typer.Exit(1)

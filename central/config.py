@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from shared.config import StrictModel
 from shared.plates import STRICT_MIN_CONFIDENCE
@@ -331,6 +333,52 @@ class ConsoleConfig(StrictModel):
     max_rows: int = Field(
         100, ge=1, le=200, description="Alerts the live board shows at most, newest first."
     )
+    map_tiles: str = Field(
+        "",
+        pattern=r"^(https?://[^/?#\s]+/\S*)?$",
+        description="URL template of the on-site map tile server, with {z}, {x} and {y} "
+        "(e.g. http://tiles.centre.lan/{z}/{x}/{y}.png); its origin is the only one added to "
+        "the pages' img-src. Empty: the journey map is a plain coordinate plan without tiles.",
+    )
+
+    @field_validator("map_tiles")
+    @classmethod
+    def _tile_template(cls, value: str) -> str:
+        missing = [p for p in ("{z}", "{x}", "{y}") if value and p not in value]
+        if missing:
+            raise ValueError(
+                f"expected a tile URL template with {{z}}, {{x}} and {{y}}, got "
+                f"{value!r} (missing {', '.join(missing)})"
+            )
+        return value
+
+    @property
+    def tile_origin(self) -> str:
+        """The tile server's origin (``scheme://host:port``), empty without one."""
+        if not self.map_tiles:
+            return ""
+        parts = urlsplit(self.map_tiles)
+        return f"{parts.scheme}://{parts.netloc}"
+
+
+class CameraPlaceConfig(StrictModel):
+    """Where one camera stands and which way it looks (the journey map draws it)."""
+
+    id: str = Field(
+        ..., min_length=1, max_length=64, description="Camera id as its edge agent sends it."
+    )
+    lat: float = Field(..., ge=-90.0, le=90.0, description="Latitude, decimal degrees (WGS 84).")
+    lon: float = Field(..., ge=-180.0, le=180.0, description="Longitude, decimal degrees (WGS 84).")
+    heading: float | None = Field(
+        None,
+        ge=0.0,
+        lt=360.0,
+        description="Direction the camera looks, degrees clockwise from north (0 north, 90 "
+        "east); empty when unknown.",
+    )
+    label: str = Field(
+        "", max_length=120, description="Place name shown on the map and the timeline."
+    )
 
 
 class CentralConfig(StrictModel):
@@ -355,3 +403,17 @@ class CentralConfig(StrictModel):
     console: ConsoleConfig = Field(
         default_factory=ConsoleConfig, description="The operator console (web UI)."
     )
+    cameras: list[CameraPlaceConfig] = Field(
+        default_factory=list,
+        description="Camera positions and headings (journey map, evidence); a camera not "
+        "listed is shown on the timeline but not on the map.",
+    )
+
+    @field_validator("cameras")
+    @classmethod
+    def _unique_cameras(cls, value: list[CameraPlaceConfig]) -> list[CameraPlaceConfig]:
+        counts = Counter(c.id for c in value)
+        twice = sorted(name for name, n in counts.items() if n > 1)
+        if twice:
+            raise ValueError(f"expected each camera id once, got {', '.join(twice)} more than once")
+        return value

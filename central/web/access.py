@@ -19,11 +19,15 @@ ALERTS_VIEW: Final = "alerts.view"
 ALERTS_ACT: Final = "alerts.act"
 AUDIT_VIEW: Final = "audit.view"
 API_DOCS: Final = "api.docs"
+SEARCH: Final = "search"  # as /api/v1/sightings/search: operators, supervisors, admins
+EVIDENCE_EXPORT: Final = "evidence.export"
 
 PERMISSIONS: Final[dict[Role, frozenset[str]]] = {
-    Role.ADMIN: frozenset({ALERTS_VIEW, ALERTS_ACT, AUDIT_VIEW, API_DOCS}),
-    Role.SUPERVISOR: frozenset({ALERTS_VIEW, ALERTS_ACT, AUDIT_VIEW, API_DOCS}),
-    Role.OPERATOR: frozenset({ALERTS_VIEW, ALERTS_ACT}),
+    Role.ADMIN: frozenset({ALERTS_VIEW, ALERTS_ACT, AUDIT_VIEW, API_DOCS, SEARCH, EVIDENCE_EXPORT}),
+    Role.SUPERVISOR: frozenset(
+        {ALERTS_VIEW, ALERTS_ACT, AUDIT_VIEW, API_DOCS, SEARCH, EVIDENCE_EXPORT}
+    ),
+    Role.OPERATOR: frozenset({ALERTS_VIEW, ALERTS_ACT, SEARCH, EVIDENCE_EXPORT}),
     Role.ENGINEER: frozenset({API_DOCS}),
     Role.POLICE_API: frozenset({API_DOCS}),
 }
@@ -48,6 +52,7 @@ class NavItem:
 
 NAV: Final[tuple[NavItem, ...]] = (
     NavItem("board", "/console/", "Alerts", ALERTS_VIEW),
+    NavItem("search", "/console/search", "Search", SEARCH),
     NavItem("audit", "/console/audit", "Audit log", AUDIT_VIEW),
     NavItem("api", "/schema/swagger", "API", API_DOCS),
 )

@@ -18,7 +18,7 @@ from litestar.response import Template
 
 from central.accounts.model import Principal
 from central.alerts.model import STATES, next_states
-from central.web.access import ALERTS_ACT, ALERTS_VIEW, allowed, holds
+from central.web.access import ALERTS_ACT, ALERTS_VIEW, EVIDENCE_EXPORT, allowed, holds
 from central.web.board import PRIORITY_NAMES
 from central.web.pages import Console, back, render
 from shared.errors import InvalidRequest
@@ -97,6 +97,7 @@ class AlertPageController(Controller):
             reject_reasons=console.config.reject_reasons,
             priorities=PRIORITY_NAMES,
             states=STATES,
+            can_export=holds(principal.role, EVIDENCE_EXPORT),
         )
 
     @post("/{alert_id:int}/act", guards=[allowed(ALERTS_ACT)], sync_to_thread=True)

@@ -30,8 +30,10 @@ from central.web.alert_pages import AlertPageController
 from central.web.audit_pages import AuditPageController
 from central.web.board import BoardController
 from central.web.errors import error_handlers
+from central.web.evidence_pages import EvidencePageController
 from central.web.pages import HOME, Console
 from central.web.prefs_pages import PrefsController
+from central.web.search_pages import SearchPageController
 from central.web.sign_in import SignInController
 
 WEB_DIR: Final = Path(__file__).parent
@@ -46,6 +48,17 @@ SECURITY_HEADERS: Final = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
 }
+
+
+def security_headers(tile_origin: str = "") -> dict[str, str]:
+    """The console's headers; a configured map tile server's origin (and only that) is
+    added to ``img-src`` so the journey map can show its tiles."""
+    if not tile_origin:
+        return dict(SECURITY_HEADERS)
+    csp = SECURITY_HEADERS["Content-Security-Policy"].replace(
+        "img-src 'self' data:;", f"img-src 'self' data: {tile_origin};"
+    )
+    return {**SECURITY_HEADERS, "Content-Security-Policy": csp}
 
 
 @dataclass(frozen=True)
@@ -106,10 +119,12 @@ def console_parts(console: Console, data_dir: Path, cookie_secure: bool) -> Cons
             AlertPageController,
             PrefsController,
             AuditPageController,
+            SearchPageController,
+            EvidencePageController,
         ],
         dependencies={"console": Provide(lambda: console, sync_to_thread=False)},
         exception_handlers=error_handlers(console),
-        response_headers=SECURITY_HEADERS,
+        response_headers=security_headers(console.config.tile_origin),
         include_in_schema=False,
     )
     static = create_static_files_router(

@@ -17,7 +17,9 @@ from central.accounts.service import AccountService
 from central.alerts.board import BoardService
 from central.alerts.service import AlertService
 from central.audit import AuditLog
-from central.config import ConsoleConfig
+from central.config import CameraPlaceConfig, ConsoleConfig
+from central.evidence import EvidenceService
+from central.search import SearchService
 from central.web.access import navigation
 from central.web.i18n import LANGUAGE_NAMES, Catalogues, Translator
 
@@ -37,6 +39,9 @@ class Console:
         audit: The audit log (viewer).
         catalogues: The languages.
         config: The console's configuration.
+        searches: Sighting search and journeys (audited; the REST API's service).
+        evidence: Evidence packages (audited).
+        cameras: Configured camera positions (the journey map).
     """
 
     alerts: AlertService
@@ -46,6 +51,9 @@ class Console:
     audit: AuditLog
     catalogues: Catalogues
     config: ConsoleConfig
+    searches: SearchService
+    evidence: EvidenceService
+    cameras: tuple[CameraPlaceConfig, ...]
 
     def user_prefs(self, principal: Principal | None) -> UserPrefs:
         """The signed-in user's preferences (defaults for nobody)."""

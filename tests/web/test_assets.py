@@ -43,7 +43,7 @@ def _listed() -> list[tuple[Path, str]]:
 
 def test_vendored_files_match_the_listed_hashes() -> None:
     listed = _listed()
-    assert len(listed) == 6
+    assert len(listed) == 8
     for path, sha in listed:
         assert hashlib.sha256(path.read_bytes()).hexdigest() == sha, path
 
@@ -58,7 +58,7 @@ def test_cue_is_the_generated_sound() -> None:
 
 @pytest.mark.parametrize(
     "path",
-    sorted([*WEB.glob("templates/*.html"), WEB / "static/console.js", WEB / "static/console.css"]),
+    sorted([*WEB.glob("templates/*.html"), *WEB.glob("static/*.js"), WEB / "static/console.css"]),
     ids=lambda p: p.name,
 )
 def test_no_address_outside_central(path: Path) -> None:
