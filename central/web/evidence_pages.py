@@ -40,14 +40,19 @@ class EvidencePageController(Controller):
     path = "/console/evidence"
     include_in_schema = False
 
-    @post("/alerts/{alert_id:int}", guards=[allowed(EVIDENCE_EXPORT)], sync_to_thread=True)
+    @post(
+        "/alerts/{alert_id:int}",
+        guards=[allowed(EVIDENCE_EXPORT)],
+        status_code=200,
+        sync_to_thread=True,
+    )
     def alert(
         self, console: Console, principal: Principal, alert_id: int, data: Posted
     ) -> Response[bytes]:
         """The alert's evidence package (audited as ``evidence.export``)."""
         return zip_response(console.evidence.alert(alert_id, principal.user, data.reason))
 
-    @post("/journey", guards=[allowed(EVIDENCE_EXPORT)], sync_to_thread=True)
+    @post("/journey", guards=[allowed(EVIDENCE_EXPORT)], status_code=200, sync_to_thread=True)
     def journey(self, console: Console, principal: Principal, data: Posted) -> Response[bytes]:
         """The journey's evidence package (audited as ``evidence.export``)."""
         form = Form({"plate": data.plate, "match": data.match, "from": data.from_, "to": data.to})
