@@ -27,12 +27,16 @@ from central.config import CameraPlaceConfig
 from central.search import JourneyQuery, PlateQuery, SearchQuery
 from central.search.query import Cursor, parse_time
 from central.search.service import Journey
+from central.watchlist.model import COLOURS, VEHICLE_TYPES
 from central.web.access import EVIDENCE_EXPORT, SEARCH, allowed, holds
 from central.web.pages import Console, render
 from shared.errors import InvalidRequest
 
 PAGE_SIZE: Final = 50
 JOURNEY_LIMIT: Final = 1000
+# the vocabulary edge vision reports (the forms registries write map onto it)
+TYPE_CHOICES: Final = tuple(sorted(set(VEHICLE_TYPES.values())))
+COLOUR_CHOICES: Final = tuple(sorted(set(COLOURS.values())))
 FIELDS: Final = ("plate", "match", "from", "to", "camera", "vehicle_type", "colour", "reason")
 
 
@@ -150,7 +154,12 @@ class SearchPageController(Controller):
     ) -> Template:
         """The form; with a submitted form, a page of results (searched and audited)."""
         form = Form({k: v for k, v in request.query_params.items() if k in FIELDS})
-        facts: dict[str, Any] = {"form": form, "cameras": self._camera_ids(console)}
+        facts: dict[str, Any] = {
+            "form": form,
+            "cameras": self._camera_ids(console),
+            "vehicle_types": TYPE_CHOICES,
+            "colours": COLOUR_CHOICES,
+        }
         if not form.submitted:
             return render(console, request, "search.html", "search", **facts)
         try:

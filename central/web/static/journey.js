@@ -18,16 +18,17 @@
   var k = Math.cos(lat0 * Math.PI / 180) || 1;
   function at(p) { return tiles ? L.latLng(p[0], p[1]) : L.latLng(p[0], p[1] * k); }
 
-  var map = L.map(box, tiles
-    ? { attributionControl: false }
-    : { crs: L.CRS.Simple, minZoom: -5, maxZoom: 24, zoomSnap: 0.25, attributionControl: false });
+  var common = { attributionControl: false, zoomControl: false };
+  var map = L.map(box, tiles ? common
+    : L.extend({ crs: L.CRS.Simple, minZoom: -5, maxZoom: 24, zoomSnap: 0.25 }, common));
+  L.control.zoom({ zoomInTitle: box.dataset.zoomIn, zoomOutTitle: box.dataset.zoomOut }).addTo(map);
   L.control.attribution({ prefix: "Leaflet" }).addTo(map);
   if (tiles) {
     L.tileLayer(tiles, { maxZoom: 19 }).addTo(map);
   }
 
   var bounds = points.length ? L.latLngBounds(points.map(at)) : L.latLngBounds([at([0, 0])]);
-  if (!tiles) { grid(bounds.pad(0.5)); }
+  if (!tiles) { grid(bounds.pad(2)); }
 
   function grid(b) {
     var span = Math.max(b.getNorth() - b.getSouth(), (b.getEast() - b.getWest()) / k, 1e-6);
@@ -48,13 +49,13 @@
     var p = at([c.lat, c.lon]);
     if (c.heading !== null && c.heading !== undefined) {
       // a short stroke the way the camera looks (compass degrees, clockwise from north)
-      var len = Math.max(bounds.getNorth() - bounds.getSouth(), bounds.getEast() - bounds.getWest(), 1e-4) / 12;
+      var len = Math.max(bounds.getNorth() - bounds.getSouth(), bounds.getEast() - bounds.getWest(), 1e-4) / 7;
       var rad = c.heading * Math.PI / 180;
       var tip = L.latLng(p.lat + Math.cos(rad) * len, p.lng + Math.sin(rad) * len / (tiles ? k : 1));
       L.polyline([p, tip], { className: "cam-heading", interactive: false }).addTo(map);
     }
     L.circleMarker(p, { radius: c.seen ? 9 : 6, className: c.seen ? "cam-marker seen" : "cam-marker" })
-      .bindTooltip(c.label, { permanent: true, direction: "right" })
+      .bindTooltip(c.label, { permanent: true, direction: "right", offset: [12, 0] })
       .addTo(map);
   });
 
