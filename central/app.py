@@ -223,7 +223,9 @@ def create_app(central: Central) -> Litestar:
     alerts = AlertService(central.alerting.engine, central.db, central.audit)
     audit, auth = central.audit, central.config.auth
     searches = SearchService(central.db, audit)
-    evidence = EvidenceService(central.db, central.thumbs, audit, alerts, searches)
+    evidence = EvidenceService(
+        central.db, central.thumbs, audit, alerts, searches, tuple(central.config.cameras)
+    )
     watchlists = central.watchlists
     cookie = CookiePolicy(auth.session_cookie, auth.cookie_secure, int(auth.session_ttl_s))
     gate = LoginGate(auth.login.hash_concurrency, auth.login.queue)

@@ -11,6 +11,7 @@ Layout (every path relative to the ZIP's root)::
     alert.json        (alert) the alert as central holds it
     history.json      (alert) its state changes and actions, oldest first
     journey.json      (journey) the stops in time order with gaps and the cameras passed
+    cameras.json      the configured position and heading of each camera in the package
     audit.json        the audit rows that concern the subject, each with ``prev_hash`` and
                       ``hash`` as stored in central's chain (``central/audit/log.py``)
     thumbs/...        the stored crops, ``<event id>-<n>-<role>.jpg``

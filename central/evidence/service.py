@@ -19,6 +19,7 @@ import msgspec
 
 from central.alerts.service import AlertService
 from central.audit.sink import AuditSink
+from central.config import CameraPlaceConfig
 from central.evidence.package import AuditRow, Contents, build_package
 from central.search import JourneyQuery, SearchService
 from central.search.query import require_reason
@@ -53,6 +54,7 @@ class EvidenceService:
         audit: Where exports are recorded.
         alerts: Alert reads (audited as views).
         searches: Journeys (audited as searches).
+        cameras: Configured camera positions (``cameras.json`` lists those in a package).
         clock: UNIX time source (tests inject one).
     """
 
@@ -63,6 +65,7 @@ class EvidenceService:
         audit: AuditSink,
         alerts: AlertService,
         searches: SearchService,
+        cameras: tuple[CameraPlaceConfig, ...] = (),
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._db = db
@@ -70,6 +73,7 @@ class EvidenceService:
         self._audit = audit
         self._alerts = alerts
         self._searches = searches
+        self._places = {c.id: c for c in cameras}
         self._clock = clock
 
     def alert(self, alert_id: int, actor: str, reason: str | None) -> Package:
@@ -160,6 +164,8 @@ class EvidenceService:
             audit=self._audit_rows(targets),
             documents=documents,
         )
+        used = sorted({row["camera_id"] for row in sightings} & set(self._places))
+        documents["cameras.json"] = [self._places[c].model_dump() for c in used]
         for row in sightings:
             row["thumbnails"] = self._crops(row, contents)
         return contents

@@ -4,8 +4,10 @@ DuckDB, Litestar's test client), and the camera-position and tile-server configu
 from __future__ import annotations
 
 import html
+import io
 import json
 import re
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -142,6 +144,12 @@ def test_console_exports_a_journey_with_csrf_and_reason(
     resp = client.post("/console/evidence/journey", data=form)
     assert resp.status_code == 200 and resp.headers["content-type"] == "application/zip"
     assert verify_package(resp.content).ok
+    with zipfile.ZipFile(io.BytesIO(resp.content)) as zf:
+        places = json.loads(zf.read("cameras.json"))
+    assert [(p["id"], p["lat"], p["heading"]) for p in places] == [
+        ("cam-1", 50.4501, 90.0),
+        ("cam-2", 50.4547, 180.0),
+    ]
     [export] = _audit(rig, "evidence.export")
     assert (export.actor, export.target, export.reason) == (
         "olena",
