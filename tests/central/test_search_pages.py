@@ -9,8 +9,10 @@ import json
 import re
 import zipfile
 from collections.abc import Iterator
+from datetime import UTC
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from litestar import Litestar
@@ -21,6 +23,7 @@ from central.app import create_app
 from central.config import CameraPlaceConfig, CentralConfig, ConsoleConfig
 from central.evidence import verify_package
 from central.web import search_pages
+from shared.errors import InvalidRequest
 from tests.central.auth_helpers import PASSWORD, Rig, make_rig
 from tests.central.test_evidence import sight
 
@@ -214,3 +217,23 @@ def test_tile_origin() -> None:
     assert ConsoleConfig(map_tiles="https://t.lan:8443/a/{z}/{x}/{y}.png").tile_origin == (
         "https://t.lan:8443"
     )
+
+
+@pytest.mark.parametrize(
+    ("typed", "utc"),
+    [
+        ("2026-12-05T12:00", "2026-12-05T10:00:00+00:00"),  # datetime-local: Kyiv time
+        ("2026-12-05T12:00:30", "2026-12-05T10:00:30+00:00"),
+        ("2026-12-05T12:00:00Z", "2026-12-05T12:00:00+00:00"),  # an offset is kept
+        ("1764936000", "2025-12-05T12:00:00+00:00"),  # UNIX seconds, as the REST API
+        ("", None),
+    ],
+)
+def test_form_times_are_in_the_consoles_zone(typed: str, utc: str | None) -> None:
+    moment = search_pages.local_time(typed, "from", ZoneInfo("Europe/Kyiv"))
+    assert (moment.astimezone(UTC).isoformat() if moment else None) == utc
+
+
+def test_a_bad_form_time_says_what_was_expected() -> None:
+    with pytest.raises(InvalidRequest, match="from: expected ISO 8601"):
+        search_pages.local_time("yesterday", "from", ZoneInfo("Europe/Kyiv"))
