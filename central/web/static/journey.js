@@ -54,8 +54,10 @@
       var tip = L.latLng(p.lat + Math.cos(rad) * len, p.lng + Math.sin(rad) * len / (tiles ? k : 1));
       L.polyline([p, tip], { className: "cam-heading", interactive: false }).addTo(map);
     }
+    // the label goes to the side the camera does not look to, so its heading stays visible
+    var side = c.heading !== null && c.heading !== undefined && Math.sin(c.heading * Math.PI / 180) > 0.5 ? "left" : "right";
     L.circleMarker(p, { radius: c.seen ? 9 : 6, className: c.seen ? "cam-marker seen" : "cam-marker" })
-      .bindTooltip(c.label, { permanent: true, direction: "right", offset: [12, 0] })
+      .bindTooltip(c.label, { permanent: true, direction: side, offset: [side === "left" ? -12 : 12, 0] })
       .addTo(map);
   });
 
