@@ -252,7 +252,7 @@ def _fill(folder: Path, leave_bytes: int) -> Path:
     filler = folder / "filler"
     st = os.statvfs(folder)
     size = max(0, st.f_bavail * st.f_frsize - leave_bytes)
-    with filler.open("wb") as fh:
+    with filler.open("wb", buffering=0) as fh:  # unbuffered: ENOSPC comes from write()
         block = b"\0" * (1 << 20)
         try:
             while size > 0:
