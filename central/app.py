@@ -33,6 +33,7 @@ from central.api.openapi import document_errors
 from central.api.search import SearchController
 from central.api.watchlists import WatchlistController
 from central.audit import AuditLog
+from central.camera_health import CameraHealthService
 from central.config import CentralConfig, IngestConfig
 from central.ingest import IngestLimits, IngestServer
 from central.retention import Scheduler, build_maintenance
@@ -230,6 +231,7 @@ def create_app(central: Central) -> Litestar:
         prefs=PrefsService(central.db),
         accounts=central.accounts,
         audit=audit,
+        health=CameraHealthService(central.db, central.config.agent_offline_after_s),
         catalogues=Catalogues(central.config.console.timezone),
         config=central.config.console,
     )

@@ -19,12 +19,13 @@ ALERTS_VIEW: Final = "alerts.view"
 ALERTS_ACT: Final = "alerts.act"
 AUDIT_VIEW: Final = "audit.view"
 API_DOCS: Final = "api.docs"
+HEALTH_VIEW: Final = "health.view"
 
 PERMISSIONS: Final[dict[Role, frozenset[str]]] = {
-    Role.ADMIN: frozenset({ALERTS_VIEW, ALERTS_ACT, AUDIT_VIEW, API_DOCS}),
-    Role.SUPERVISOR: frozenset({ALERTS_VIEW, ALERTS_ACT, AUDIT_VIEW, API_DOCS}),
+    Role.ADMIN: frozenset({ALERTS_VIEW, ALERTS_ACT, AUDIT_VIEW, API_DOCS, HEALTH_VIEW}),
+    Role.SUPERVISOR: frozenset({ALERTS_VIEW, ALERTS_ACT, AUDIT_VIEW, API_DOCS, HEALTH_VIEW}),
     Role.OPERATOR: frozenset({ALERTS_VIEW, ALERTS_ACT}),
-    Role.ENGINEER: frozenset({API_DOCS}),
+    Role.ENGINEER: frozenset({API_DOCS, HEALTH_VIEW}),
     Role.POLICE_API: frozenset({API_DOCS}),
 }
 
@@ -49,6 +50,7 @@ class NavItem:
 NAV: Final[tuple[NavItem, ...]] = (
     NavItem("board", "/console/", "Alerts", ALERTS_VIEW),
     NavItem("audit", "/console/audit", "Audit log", AUDIT_VIEW),
+    NavItem("health", "/console/health", "Health", HEALTH_VIEW),
     NavItem("api", "/schema/swagger", "API", API_DOCS),
 )
 

@@ -17,6 +17,7 @@ from central.accounts.service import AccountService
 from central.alerts.board import BoardService
 from central.alerts.service import AlertService
 from central.audit import AuditLog
+from central.camera_health import CameraHealthService
 from central.config import ConsoleConfig
 from central.web.access import navigation
 from central.web.i18n import LANGUAGE_NAMES, Catalogues, Translator
@@ -35,6 +36,7 @@ class Console:
         prefs: Language and sound per user.
         accounts: Login sessions.
         audit: The audit log (viewer).
+        health: Agents, cameras and their per-minute history (health page).
         catalogues: The languages.
         config: The console's configuration.
     """
@@ -44,6 +46,7 @@ class Console:
     prefs: PrefsService
     accounts: AccountService
     audit: AuditLog
+    health: CameraHealthService
     catalogues: Catalogues
     config: ConsoleConfig
 
