@@ -8,7 +8,7 @@ plot's text alternative (screen readers and copy-paste get the same numbers).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -95,19 +95,28 @@ def plot(
     for name, values in series.items():
         runs: list[str] = []
         run: list[str] = []
-        last: int | None = None
+        last: tuple[int, float] | None = None
         for t, v in zip(minutes, values, strict=True):
             if v is None or t < start or t >= end:
                 continue
-            if last is not None and t - last > step and run:
-                runs.append(" ".join(run if len(run) > 1 else run * 2))
+            if last is not None and t - last[0] > step and run:
+                runs.append(_close(run, last, step, xy))
                 run = []
             run.append(xy(t, v))
-            last = t
-        if run:
-            runs.append(" ".join(run if len(run) > 1 else run * 2))
+            last = (t, v)
+        if run and last is not None:
+            runs.append(_close(run, last, step, xy))
         lines.append(Line(name, runs))
     return Plot(lines, y_max, start, end)
+
+
+def _close(
+    run: list[str], last: tuple[int, float], step: int, xy: Callable[[int, float], str]
+) -> str:
+    """A run's points; a lone minute is drawn across its own width (a line needs two)."""
+    if len(run) == 1:
+        run = [run[0], xy(last[0] + step, last[1])]
+    return " ".join(run)
 
 
 def hourly(

@@ -4,6 +4,7 @@ its bound, enforced by the retention run."""
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import msgpack
 import msgspec
 import pytest
@@ -87,7 +89,9 @@ def _beat(sock: zmq.Socket[Any], db: Database, cams: list[wire.CameraStats]) -> 
     assert wait_for(lambda: _beats(db) == before + len(cams), 10), "heartbeat not stored"
 
 
-def _send(sock: zmq.Socket[Any], batch_id: int, items: list[tuple[wire.Sighting, list[bytes]]]):
+def _send(
+    sock: zmq.Socket[Any], batch_id: int, items: list[tuple[wire.Sighting, list[bytes]]]
+) -> dict[str, Any]:
     header = wire.SightingBatch(agent_id="a1", batch_id=batch_id, items=[s for s, _ in items])
     sock.send_multipart([wire.encode(header), *(f for _, fs in items for f in fs)])
     assert sock.poll(5000), "central did not answer"
@@ -140,6 +144,12 @@ def test_heartbeats_and_sightings_aggregate_per_camera_minute(rig: Any) -> None:
     assert by_cam["cam-2"].fps_in == [0.0, None] and by_cam["cam-2"].sightings == [0, 1]
 
 
+def _beat_at(
+    history: CameraHistory, beat: wire.Heartbeat, at: float, con: duckdb.DuckDBPyConnection
+) -> None:
+    history.beat(con, beat, at)
+
+
 def test_retention_drops_history_older_than_the_configured_days(tmp_path: Path) -> None:
     db = Database(tmp_path / "r.duckdb")
     now = float(M0)
@@ -148,7 +158,7 @@ def test_retention_drops_history_older_than_the_configured_days(tmp_path: Path) 
         agent_id="a1", sent_at=now, cameras=[wire.CameraStats(camera_id="c", online=True)]
     )
     for age_days in (9.0, 7.01, 6.99, 0.0):
-        db.writer.call(lambda con, a=age_days: history.beat(con, beat, now - a * DAY))
+        db.writer.call(functools.partial(_beat_at, history, beat, now - age_days * DAY))
     db.writer.call(lambda con: history.add_sightings(con, {("a1", "c", M0 - 8 * DAY): 4}))
     retention = Retention(
         db,

@@ -92,7 +92,9 @@ def test_page_shows_the_agent_its_cameras_and_the_plots(client: TestClient[Lites
     assert "vehicle-detection-0201" in page and "1.2.3" in page
     assert '<dd data-field="spool_depth">17</dd>' in page
     assert '<dd data-field="spool_evictions">3</dd>' in page
-    assert "<td>12,5</td>" in page  # Ukrainian by default and "<td>6</td>" in page and "<td>42</td>" in page
+    assert (
+        "<td>12,5</td>" in page
+    )  # Ukrainian by default and "<td>6</td>" in page and "<td>42</td>" in page
     assert 'data-camera="edge-7/cam-1"' in page
     assert page.count('<polyline class="series fps_in"') == 1  # three minutes, one run
     assert page.count('<polyline class="series sightings"') == 1
