@@ -56,10 +56,12 @@ class CameraHealthService:
         with self._db.reader() as con:
             return self._agents.list(con, self._clock(), self._offline_after)
 
-    def history(self) -> History:
-        """Each camera's fps and sightings per minute over the last ``hours``."""
+    def history(self, agent_id: str) -> History:
+        """The fps and sightings per minute of each camera of ``agent_id`` over the last
+        ``hours`` (one agent at a time: a city's 200 cameras would make one page of
+        megabytes)."""
         end = minute_of(self._clock()) + 60
         start = end - self.hours * HOUR
         with self._db.reader() as con:
-            cameras = self._history.series(con, start, end)
+            cameras = self._history.series(con, agent_id, start, end)
         return History(start, end, cameras)

@@ -131,22 +131,22 @@ class CameraHistory:
         return int(row[0]) if row else 0
 
     def series(
-        self, con: duckdb.DuckDBPyConnection, since: float, until: float
+        self, con: duckdb.DuckDBPyConnection, agent_id: str, since: float, until: float
     ) -> list[CameraSeries]:
-        """Every camera's minutes in ``[since, until)``, cameras by agent and id."""
+        """The minutes in ``[since, until)`` of each camera of ``agent_id``, by camera id."""
         rows = con.execute(
             """
             SELECT agent_id, camera_id, epoch(minute)::BIGINT, beats,
                    fps_in_sum / nullif(beats, 0), fps_out_sum / nullif(beats, 0), sightings
             FROM camera_minutes
-            WHERE minute >= to_timestamp(?) AND minute < to_timestamp(?)
-            ORDER BY agent_id, camera_id, minute
+            WHERE agent_id = ? AND minute >= to_timestamp(?) AND minute < to_timestamp(?)
+            ORDER BY camera_id, minute
             """,
-            [since, until],
+            [agent_id, since, until],
         ).fetchall()
-        out: dict[tuple[str, str], CameraSeries] = {}
-        for agent_id, camera_id, minute, _beats, fps_in, fps_out, sightings in rows:
-            s = out.setdefault((agent_id, camera_id), CameraSeries(agent_id, camera_id))
+        out: dict[str, CameraSeries] = {}
+        for _agent, camera_id, minute, _beats, fps_in, fps_out, sightings in rows:
+            s = out.setdefault(camera_id, CameraSeries(agent_id, camera_id))
             s.minutes.append(int(minute))
             s.fps_in.append(None if fps_in is None else float(fps_in))
             s.fps_out.append(None if fps_out is None else float(fps_out))

@@ -66,15 +66,23 @@ class HealthPageController(Controller):
     include_in_schema = False
 
     @get("/", guards=[allowed(HEALTH_VIEW)], sync_to_thread=True)
-    def health(self, request: Request[Any, Any, Any], console: Console) -> Template:
-        """Agents and cameras now, then each camera's plots."""
+    def health(
+        self, request: Request[Any, Any, Any], console: Console, agent: str = ""
+    ) -> Template:
+        """Agents and cameras now, then the plots of the cameras of ``agent`` (the first
+        agent when none is chosen)."""
+        agents = console.health.agents()
+        known = [a["agent_id"] for a in agents]
+        chosen = agent if agent in known else (known[0] if known else "")
+        history = console.health.history(chosen) if chosen else None
         return render(
             console,
             request,
             "health.html",
             "health",
-            agents=console.health.agents(),
-            cameras=camera_plots(console.health.history()),
+            agents=agents,
+            chosen=chosen,
+            cameras=camera_plots(history) if history is not None else [],
             hours=console.health.hours,
             refresh_s=REFRESH_S,
         )

@@ -135,7 +135,7 @@ def test_heartbeats_and_sightings_aggregate_per_camera_minute(rig: Any) -> None:
         ("cam-2", 0, 1, 0, 0, 0),
         ("cam-2", 60, 0, 0, 0, 1),
     ]
-    history = CameraHealthService(db, 20.0, clock=lambda: M0 + 90).history()
+    history = CameraHealthService(db, 20.0, clock=lambda: M0 + 90).history("a1")
     assert history.end == M0 + 120 and history.start == M0 + 120 - 24 * 3600
     by_cam = {s.camera_id: s for s in history.cameras}
     assert by_cam["cam-1"].minutes == [M0, M0 + 60]
