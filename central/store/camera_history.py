@@ -18,7 +18,7 @@ from __future__ import annotations
 import collections
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Final
 
 import duckdb
@@ -152,8 +152,3 @@ class CameraHistory:
             s.fps_out.append(None if fps_out is None else float(fps_out))
             s.sightings.append(int(sightings))
         return list(out.values())
-
-
-def utc(seconds: float) -> datetime:
-    """``seconds`` as an aware UTC datetime."""
-    return datetime.fromtimestamp(seconds, UTC)
