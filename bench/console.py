@@ -45,7 +45,7 @@ from bench.stats import percentile
 from central.search.index import key_rows_sql
 from shared import wire
 from shared.paths import REPO_ROOT
-from shared.plates import registry_form
+from shared.plates import parse, registry_form
 
 CHROMIUM: Final = Path("/usr/bin/chromium")
 USER: Final = "bench-supervisor"
@@ -224,7 +224,7 @@ def _alert_to_browser(url: str, agent: Any, wanted: list[str], alerts: int) -> l
                 agent.submit([item])
                 _wait_rows(page, known, 30.0)
                 rows = page.evaluate("window.__rows")
-                shown = registry_form(plate)
+                shown = registry_form(plate) if parse(plate).format.startswith("ua_") else plate
                 drawn = [r["t"] for r in rows.values() if shown in r["text"] and r["t"] > 0]
                 if drawn:
                     delays.append(max(drawn) - sent)
