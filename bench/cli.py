@@ -155,6 +155,27 @@ def alerts_cmd(
     typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
 
 
+@app.command("console")
+def console_cmd(
+    sightings: Annotated[
+        int, typer.Option(help="Sightings generated into the store.")
+    ] = 10_000_000,
+    entries: Annotated[
+        int, typer.Option(min=5000, help="Plates on the synthetic wanted list (5000 at least).")
+    ] = 1_000_000,
+    requests: Annotated[int, typer.Option(help="Requests timed per console page.")] = 50,
+    alerts: Annotated[int, typer.Option(help="Alerts timed from edge to browser.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Console pages over a real server with a full store; edge sighting -> board in Chromium."""
+    import json
+
+    from bench.console import run
+
+    result = run(sightings, entries, requests, alerts)
+    typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
+
+
 @app.command("search")
 def search_cmd(
     rows: Annotated[int, typer.Option(help="Sightings to generate.")] = 10_000_000,

@@ -34,6 +34,7 @@ from central.api.openapi import document_errors
 from central.api.search import SearchController
 from central.api.watchlists import WatchlistController
 from central.audit import AuditLog
+from central.camera_health import CameraHealthService
 from central.config import CentralConfig, IngestConfig
 from central.evidence import EvidenceService
 from central.ingest import IngestLimits, IngestServer
@@ -235,6 +236,7 @@ def create_app(central: Central) -> Litestar:
         prefs=PrefsService(central.db),
         accounts=central.accounts,
         audit=audit,
+        health=CameraHealthService(central.db, central.config.agent_offline_after_s),
         catalogues=Catalogues(central.config.console.timezone),
         config=central.config.console,
         searches=searches,

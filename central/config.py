@@ -276,6 +276,12 @@ class RetentionConfig(StrictModel):
         ge=100,
         description="Sightings deleted per writer job; small chunks keep ingest unblocked.",
     )
+    health_history_days: float = Field(
+        7.0,
+        gt=0,
+        description="Per-minute camera health and sighting counts (the console's health "
+        "plots) are deleted this many days after their minute.",
+    )
 
 
 class SearchConfig(StrictModel):

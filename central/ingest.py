@@ -50,6 +50,7 @@ import zmq
 from zmq.auth.thread import ThreadAuthenticator
 
 from central.store.agents import AgentRepository
+from central.store.camera_history import CameraHistory, SightingMinutes
 from central.store.db import Database
 from central.store.sightings import FollowUp, IncomingSighting, SightingRepository
 from central.store.thumbs import ThumbStore
@@ -206,6 +207,8 @@ class IngestServer:
         self._data_dir = data_dir
         self._sightings = SightingRepository()
         self._agents = AgentRepository()
+        self._history = CameraHistory()
+        self._minutes = SightingMinutes()  # sightings per camera minute, written with `seen`
         with db.reader() as con:
             self._cameras = self._agents.cameras(con)
         # Per-agent delivery counts are written with heartbeats or every few seconds, not on
@@ -595,12 +598,19 @@ class IngestServer:
             self._agents.hello(con, hello, now)
         for hb in heartbeats:
             self._agents.heartbeat(con, hb, now)
+            self._history.beat(con, hb, now)
         counts = self._unflushed + per_agent
         flush = bool(hellos or heartbeats) or now - self._last_flush >= 2.0
         if flush and counts:
             self._agents.seen(con, dict(counts), now)
+        for item in items:
+            if item.sighting.event_id in new:
+                self._minutes.add(item.agent_id, [item.sighting])
+        if flush and self._minutes:
+            self._history.add_sightings(con, self._minutes.take())
         # Counters change only here, on the writer thread; a rollback that follows this job
-        # costs at most a delivery count on the agents page, never a sighting.
+        # costs at most a delivery count on the agents page (or a minute's sighting count
+        # on the health page), never a sighting.
         if flush:
             self._unflushed.clear()
             self._last_flush = now

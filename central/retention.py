@@ -11,7 +11,9 @@ list's ``retention_days``, counted from the close. One run:
    thumbnails still referenced (hits) into an evidence pack ``thumbs/1YYYYMMDD/NNNNNN.pack``
    (nine digits, so ``ThumbStore.read`` serves it unchanged and no purge ever matches it),
    points the rows at the copies, and then deletes the day folder;
-3. records the counts in the audit log as actor ``system``.
+3. deletes the per-minute camera health history (``camera_minutes``) older than
+   ``retention.health_history_days``;
+4. records the counts in the audit log as actor ``system``.
 
 ``Scheduler`` runs this (and the plate indexer) on a thread of its own in ``central serve``.
 """
@@ -36,6 +38,7 @@ import pyarrow as pa
 from central.audit.sink import AuditSink
 from central.config import CentralConfig
 from central.search.index import PlateIndexer, first_row
+from central.store.camera_history import CameraHistory
 from central.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -67,6 +70,7 @@ class RetentionReport:
     conflicts: int
     day_folders_deleted: int
     evidence_copied: int
+    health_minutes_deleted: int
     seconds: float
 
 
@@ -76,6 +80,7 @@ class RetentionPolicy:
 
     non_hit_days: float = 14.0
     chunk_rows: int = 20_000
+    health_history_days: float = 7.0
 
 
 class Retention:
@@ -117,6 +122,10 @@ class Retention:
         hit_ids = self._hits.protected_sightings(cutoff)
         deleted, index_rows, chunks, conflicts = self._purge_rows(cutoff, hit_ids)
         folders, copied = (0, 0) if self._stop.is_set() else self._purge_days(cutoff)
+        history_cutoff = now - timedelta(days=self._policy.health_history_days)
+        minutes = self._db.writer.call(
+            functools.partial(CameraHistory().purge, before=history_cutoff)
+        )
         report = RetentionReport(
             cutoff=cutoff.isoformat(),
             deleted=deleted,
@@ -126,6 +135,7 @@ class Retention:
             conflicts=conflicts,
             day_folders_deleted=folders,
             evidence_copied=copied,
+            health_minutes_deleted=minutes,
             seconds=round(time.perf_counter() - started, 3),
         )
         self._audit.record(
@@ -339,7 +349,7 @@ def build_maintenance(
     ]
     cfg = config.retention
     if cfg.enabled:
-        policy = RetentionPolicy(cfg.non_hit_days, cfg.chunk_rows)
+        policy = RetentionPolicy(cfg.non_hit_days, cfg.chunk_rows, cfg.health_history_days)
         retention = Retention(db, thumbs_root, protected, audit, policy, stop=stop)
         tasks.append(("retention", cfg.interval_s, min(cfg.interval_s, 600.0), retention.run))
     return Scheduler(tasks, stop)

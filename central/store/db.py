@@ -264,6 +264,22 @@ CREATE TABLE IF NOT EXISTS webhook_queue (
         updated_at TIMESTAMPTZ NOT NULL
     );
     """,
+    # 7: per-minute camera health and sightings (central/store/camera_history.py), the
+    # console's health plots; bounded by retention.health_history_days.
+    """
+    CREATE TABLE camera_minutes (
+        agent_id VARCHAR NOT NULL,
+        camera_id VARCHAR NOT NULL,
+        minute TIMESTAMPTZ NOT NULL,
+        beats INTEGER NOT NULL,
+        online_beats INTEGER NOT NULL,
+        fps_in_sum DOUBLE NOT NULL,
+        fps_out_sum DOUBLE NOT NULL,
+        frames_dropped BIGINT NOT NULL,
+        sightings BIGINT NOT NULL,
+        PRIMARY KEY (agent_id, camera_id, minute)
+    );
+    """,
 )
 
 

@@ -21,14 +21,17 @@ AUDIT_VIEW: Final = "audit.view"
 API_DOCS: Final = "api.docs"
 SEARCH: Final = "search"  # as /api/v1/sightings/search: operators, supervisors, admins
 EVIDENCE_EXPORT: Final = "evidence.export"
+HEALTH_VIEW: Final = "health.view"
+
+_SUPERVISE: Final = frozenset(
+    {ALERTS_VIEW, ALERTS_ACT, AUDIT_VIEW, API_DOCS, SEARCH, EVIDENCE_EXPORT, HEALTH_VIEW}
+)
 
 PERMISSIONS: Final[dict[Role, frozenset[str]]] = {
-    Role.ADMIN: frozenset({ALERTS_VIEW, ALERTS_ACT, AUDIT_VIEW, API_DOCS, SEARCH, EVIDENCE_EXPORT}),
-    Role.SUPERVISOR: frozenset(
-        {ALERTS_VIEW, ALERTS_ACT, AUDIT_VIEW, API_DOCS, SEARCH, EVIDENCE_EXPORT}
-    ),
+    Role.ADMIN: _SUPERVISE,
+    Role.SUPERVISOR: _SUPERVISE,
     Role.OPERATOR: frozenset({ALERTS_VIEW, ALERTS_ACT, SEARCH, EVIDENCE_EXPORT}),
-    Role.ENGINEER: frozenset({API_DOCS}),
+    Role.ENGINEER: frozenset({API_DOCS, HEALTH_VIEW}),
     Role.POLICE_API: frozenset({API_DOCS}),
 }
 
@@ -54,6 +57,7 @@ NAV: Final[tuple[NavItem, ...]] = (
     NavItem("board", "/console/", "Alerts", ALERTS_VIEW),
     NavItem("search", "/console/search", "Search", SEARCH),
     NavItem("audit", "/console/audit", "Audit log", AUDIT_VIEW),
+    NavItem("health", "/console/health", "Health", HEALTH_VIEW),
     NavItem("api", "/schema/swagger", "API", API_DOCS),
 )
 

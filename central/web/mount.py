@@ -31,6 +31,7 @@ from central.web.audit_pages import AuditPageController
 from central.web.board import BoardController
 from central.web.errors import error_handlers
 from central.web.evidence_pages import EvidencePageController
+from central.web.health_pages import HealthPageController
 from central.web.pages import HOME, Console
 from central.web.prefs_pages import PrefsController
 from central.web.search_pages import SearchPageController
@@ -121,6 +122,7 @@ def console_parts(console: Console, data_dir: Path, cookie_secure: bool) -> Cons
             AuditPageController,
             SearchPageController,
             EvidencePageController,
+            HealthPageController,
         ],
         dependencies={"console": Provide(lambda: console, sync_to_thread=False)},
         exception_handlers=error_handlers(console),

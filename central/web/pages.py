@@ -17,6 +17,7 @@ from central.accounts.service import AccountService
 from central.alerts.board import BoardService
 from central.alerts.service import AlertService
 from central.audit import AuditLog
+from central.camera_health import CameraHealthService
 from central.config import CameraPlaceConfig, ConsoleConfig
 from central.evidence import EvidenceService
 from central.search import SearchService
@@ -37,6 +38,7 @@ class Console:
         prefs: Language and sound per user.
         accounts: Login sessions.
         audit: The audit log (viewer).
+        health: Agents, cameras and their per-minute history (health page).
         catalogues: The languages.
         config: The console's configuration.
         searches: Sighting search and journeys (audited; the REST API's service).
@@ -49,6 +51,7 @@ class Console:
     prefs: PrefsService
     accounts: AccountService
     audit: AuditLog
+    health: CameraHealthService
     catalogues: Catalogues
     config: ConsoleConfig
     searches: SearchService
