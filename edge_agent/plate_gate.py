@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 MIN_FORMAT_CONFIDENCE: Final = 0.45
 MIN_LETTERS_ONLY_CONFIDENCE: Final = 0.45
 MIN_GENERIC_OCR: Final = 0.86
+MIN_US_CONFIDENCE: Final = 0.5
 _SAME_PLACE: Final = 0.5  # share of the smaller box inside the other: one place
 
 
@@ -59,6 +60,8 @@ def is_plate(text: str, format_name: str, confidence: float, raw: str = "") -> b
     """
     has_digit = any(c.isdigit() for c in text)
     has_letter = any(c.isalpha() for c in text)
+    if format_name == plates.US:
+        return confidence >= MIN_US_CONFIDENCE
     if format_name and format_name != plates.GENERIC:
         floor = MIN_FORMAT_CONFIDENCE if has_digit else MIN_LETTERS_ONLY_CONFIDENCE
         return confidence >= floor

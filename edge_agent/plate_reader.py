@@ -85,6 +85,7 @@ class PPOCRPlateReader(PlateReader):
         top_n: int = 5,
         stop_confidence: float = 0.6,
         fallback_side: int | None = 640,
+        fine_side: int | None = 960,
         reread_below: float = 0.8,
     ) -> None:
         """Args:
@@ -96,7 +97,10 @@ class PPOCRPlateReader(PlateReader):
         stop_confidence: Stop reading a frame's (or vehicle's) regions once a read in a
             national format reaches this confidence.
         fallback_side: Detection scale for a second look when the first finds no
-            confident read; None disables it.
+            confident read; None disables it (and the third look).
+        fine_side: Detection scale for a third look when the second finds no
+            confident read either (text a dozen pixels tall in a 1280-pixel photo,
+            as a US plate's characters often are); None disables it.
         reread_below: Read a region twice more, cut differently, and let the three
             readings vote (:func:`vote`) when its best reading is less confident
             than this.
@@ -108,6 +112,7 @@ class PPOCRPlateReader(PlateReader):
         self.top_n = top_n
         self.stop_confidence = stop_confidence
         self.fallback_side = fallback_side
+        self.fine_side = fine_side
         self.reread_below = reread_below
 
     @classmethod
@@ -159,13 +164,24 @@ class PPOCRPlateReader(PlateReader):
             regions = self._locator.locate(frame, roi)[: self.max_regions]
             tallest = max((r.line_height for r in regions), default=1.0)
             found = self._read_regions(frame, regions, tallest)
-            if self.fallback_side and not self._confident(found):
+            for side in self._finer_sides():
+                if self._confident(found):
+                    break
                 # Small or faint plates: look again at a finer scale.
-                again = self._locator.locate(frame, roi, self.fallback_side)
+                again = self._locator.locate(frame, roi, side)
                 fresh = [r for r in again if not _overlaps_any(r, regions)]
                 found.extend(self._read_regions(frame, fresh[: self.max_regions], tallest))
+                regions.extend(fresh[: self.max_regions])
             scored.extend(generic_only_first(drop_partial(found)))
         return [plate for _, plate in one_per_place(scored)]
+
+    def _finer_sides(self) -> list[int]:
+        """The detection scales of the second and third look (none without a fallback)."""
+        if not self.fallback_side:
+            return []
+        if self.fine_side and self.fine_side > self.fallback_side:
+            return [self.fallback_side, self.fine_side]
+        return [self.fallback_side]
 
     def _confident(self, found: Sequence[tuple[float, Plate]]) -> bool:
         return any(p.format != plates.GENERIC and s >= self.stop_confidence for s, p in found)
