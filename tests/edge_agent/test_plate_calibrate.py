@@ -39,7 +39,7 @@ def test_shipped_parameters_state_their_provenance(calibrator: PlateCalibrator) 
 def test_wrong_schema_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "cal.json"
     path.write_text('{"schema": 1, "features": ["bias"]}', encoding="utf-8")
-    with pytest.raises(ValueError, match="expected schema 1 with features"):
+    with pytest.raises(ValueError, match="expected schema 2 with features"):
         PlateCalibrator.load(path)
 
 
