@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench.plates import iou, load_image, load_samples, normalise
+from edge_agent.plate_calibrate import family
 from edge_agent.plate_detect import PLATE_DETECTOR, PlateBoxDetector
 from edge_agent.plate_gate import is_plate, weak_only_tallest
 from edge_agent.plate_reader import PPOCRPlateReader
@@ -106,3 +107,19 @@ def test_plate_detector_boxes_a_dark_plate(model_store: ModelStore, shared_data:
 def test_plate_detector_names_a_missing_model(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="plate detection model not found"):
         PlateBoxDetector(tmp_path / "missing.xml")
+
+
+@pytest.mark.parametrize(
+    ("format_name", "expected"),
+    [
+        ("ua_current", "ua"),
+        ("ua_1995", "ua"),
+        ("us", "us"),
+        ("sk", "european"),
+        ("pl", "european"),
+        ("eu_generic", "generic"),
+        ("", "generic"),
+    ],
+)
+def test_reads_are_calibrated_by_format_family(format_name: str, expected: str) -> None:
+    assert family(format_name) == expected
