@@ -8,10 +8,11 @@ first and reading stops at the first confident read in a national format, so a f
 usually costs one detection and one recognition; an uncertain region is read from two
 more cuts that vote, and only when nothing confident turns up is the frame searched again
 at finer scales (``fallback_side``, then ``fine_side``) and, last, inside the boxes of a
-plate detector (``finder``, :mod:`edge_agent.plate_detect`). Reads are ranked by plausibility (:func:`plate_score`) and, mildly, by
-text size. The raw OCR text is kept as read; the grammar only proposes and orders
-candidates. Only candidates that :func:`edge_agent.plate_gate.is_plate` accepts (a named
-format, or the generic fallback under stricter rules) are reported, one per place.
+plate detector (``finder``, :mod:`edge_agent.plate_detect`). Reads are ranked by
+plausibility (:func:`plate_score`) and, mildly, by text size. The raw OCR text is kept
+as read; the grammar only proposes and orders candidates. Only candidates that
+:func:`edge_agent.plate_gate.is_plate` accepts (a named format, or the generic fallback
+under stricter rules) are reported, one per place.
 """
 
 from __future__ import annotations

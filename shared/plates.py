@@ -276,7 +276,7 @@ def parse(text: str) -> PlateInfo:
     """
     plate = fold(text)
     for fmt in FORMATS:
-        if fmt.allows(plate) and "" not in fmt.slots:
+        if fmt.name != US and fmt.allows(plate) and "" not in fmt.slots:
             return PlateInfo(fmt.name, _region(fmt.name, plate), True)
     match = re.fullmatch(r"(\d\d)(\d{5}[ABCEHIKMOPTX]{2})", plate)
     if match and match.group(1) in NUMERIC_REGIONS:
@@ -284,6 +284,9 @@ def parse(text: str) -> PlateInfo:
     for name, pattern in _EXTRA_RE:
         if pattern.fullmatch(plate):
             return PlateInfo(name, "", True)
+    # US layouts last: Ukrainian diplomatic plates (``CDP001``) fit ``ABC-123`` too.
+    if any(fmt.name == US and fmt.allows(plate) for fmt in FORMATS):
+        return PlateInfo(US, "", True)
     if _GENERIC_RE.fullmatch(plate):
         return PlateInfo(GENERIC, "", True)
     return PlateInfo("", "", False)
