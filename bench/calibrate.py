@@ -36,6 +36,7 @@ import numpy.typing as npt
 
 from bench.plates import load_image, load_samples, normalise
 from edge_agent.plate_calibrate import FEATURES, PlateCalibrator, features
+from shared.plates import STRICT_MIN_CONFIDENCE
 from shared.wire import Plate
 
 log = logging.getLogger(__name__)
@@ -138,9 +139,16 @@ def fit(examples: Sequence[Example], provenance: dict[str, Any]) -> PlateCalibra
         1.0,
         provenance,
     )
-    threshold = choose_threshold(probabilities(calibrator, examples), y)
+    chosen = choose_threshold(probabilities(calibrator, examples), y)
+    # Never below central's default: with per-family terms the fitting half allowed 0.98,
+    # where the held-out half was 99.0% right (2 of 205 wrong); at 0.99 none of 151.
+    threshold = max(chosen, STRICT_MIN_CONFIDENCE)
     return PlateCalibrator(
-        calibrator.weights, calibrator.mean, calibrator.scale, threshold, provenance
+        calibrator.weights,
+        calibrator.mean,
+        calibrator.scale,
+        threshold,
+        provenance | {"threshold_fitting_half": chosen},
     )
 
 

@@ -325,6 +325,7 @@ def readers(models_dir: Path | None = None, vehicles: bool = False) -> tuple[Rea
 
     from edge_agent.ocr import TextDetector, TextRecognizer
     from edge_agent.plate_calibrate import PlateCalibrator
+    from edge_agent.plate_detect import PLATE_DETECTOR
     from edge_agent.plate_reader import PPOCRPlateReader
     from models.store import ModelStore, default_models_dir
 
@@ -332,7 +333,9 @@ def readers(models_dir: Path | None = None, vehicles: bool = False) -> tuple[Rea
     store = ModelStore(models_dir or default_models_dir())
     det_path, rec_path = store.path("PP-OCRv6_det_small"), store.path("PP-OCRv6_rec_small")
     core = ov.Core()
-    reader = PPOCRPlateReader.from_paths(det_path, rec_path, core=core)
+    reader = PPOCRPlateReader.from_paths(
+        det_path, rec_path, core=core, plate_model=store.path(PLATE_DETECTOR)
+    )
 
     detector = None
     if vehicles:

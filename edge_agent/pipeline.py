@@ -38,6 +38,7 @@ from edge_agent.config import PipelineConfig
 from edge_agent.detect import MOTORCYCLE, Detections, Detector
 from edge_agent.memory import HeapTrimmer, trim_heap, tune_allocator
 from edge_agent.motion import MotionConfig, MotionGate
+from edge_agent.plate_detect import PLATE_DETECTOR
 from edge_agent.plate_locate import SEARCH_SHAPE
 from edge_agent.sightings import (
     Emitted,
@@ -371,7 +372,7 @@ def required_models(config: PipelineConfig) -> list[tuple[str, str | None]]:
     if config.attributes:
         models.append((MODEL_NAME, None))
     if config.plates.enabled:
-        models += [(OCR_DETECTION, None), (OCR_RECOGNITION, None)]
+        models += [(OCR_DETECTION, None), (OCR_RECOGNITION, None), (PLATE_DETECTOR, None)]
     return models
 
 
@@ -396,6 +397,7 @@ def build_pipeline(
     from edge_agent.detect import OpenVINOVehicleDetector
     from edge_agent.ocr import TextDetector, TextRecognizer
     from edge_agent.plate_calibrate import PlateCalibrator
+    from edge_agent.plate_detect import PlateBoxDetector
     from edge_agent.plate_locate import PlateLocator
     from edge_agent.plate_reader import PPOCRPlateReader
 
@@ -422,7 +424,9 @@ def build_pipeline(
         locator = PlateLocator(text_detector)
         recognizer = TextRecognizer(store.path(OCR_RECOGNITION), core)
         reader = PPOCRPlateReader(locator, recognizer, fallback_side=config.plates.fallback_side)
-        still_reader = PPOCRPlateReader(locator, recognizer)
+        # Stills get the plate detector's boxes as a last look (video: the next frames).
+        finder = PlateBoxDetector(store.path(PLATE_DETECTOR), core)
+        still_reader = PPOCRPlateReader(locator, recognizer, finder=finder)
     return Pipeline(
         detector, attributes, reader, config, cameras, still_reader, versions, calibrator
     )

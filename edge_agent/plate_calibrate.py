@@ -13,7 +13,12 @@ with a logistic model (Platt scaling with a few more inputs) over :func:`feature
   almost as likely is a coin toss between the two;
 - the text height in pixels (log): small text misreads more;
 - the reader's confidence (logit) again for named-format reads only: the reader's scale
-  means something else for a read the grammar shaped than for the generic fallback.
+  means something else for a read the grammar shaped than for the generic fallback;
+- per format family (:func:`family`: US layouts, other European formats) an offset and
+  the reader's confidence once more: a US or Slovak read at the reader's 0.9 is right
+  less often than a Ukrainian one, and each family's curve is fitted on its own reads
+  (with Ukrainian formats as the reference), so one family's errors do not hold another
+  below the alert threshold.
 
 The weights live in ``plate_calibration.json`` next to this module, written by
 ``varta bench calibrate`` with their provenance (data sets, counts, date, held-out
@@ -52,9 +57,15 @@ FEATURES: Final = (
     "log_margin",
     "log_height",
     "named_logit_confidence",
+    "us",
+    "us_logit_confidence",
+    "european",
+    "european_logit_confidence",
 )
+#: Format families with their own offset and slope (:func:`family`).
+FAMILIES: Final = ("ua", "us", "european", "generic")
 DEFAULT_PATH: Final = Path(__file__).with_name("plate_calibration.json")
-SCHEMA: Final = 1
+SCHEMA: Final = 2
 _EPS: Final = 1e-3
 _MAX_MARGIN: Final = 3.0  # log ratio to the runner-up beyond which more says nothing
 _HEIGHT_RANGE: Final = (8.0, 200.0)
@@ -75,6 +86,8 @@ def features(plate: Plate) -> list[float]:
     if plate.box is not None:
         height = min(max(plate.box[3] - plate.box[1], _HEIGHT_RANGE[0]), _HEIGHT_RANGE[1])
     generic = plate.format in ("", plates.GENERIC)
+    kind = family(plate.format)
+    conf = _logit(plate.confidence)
     return [
         1.0,
         _logit(plate.confidence),
@@ -83,8 +96,25 @@ def features(plate: Plate) -> list[float]:
         1.0 if generic else 0.0,
         min(margin, _MAX_MARGIN),
         math.log(height) if height else math.log(_HEIGHT_RANGE[0]),
-        0.0 if generic else _logit(plate.confidence),
+        0.0 if generic else conf,
+        1.0 if kind == "us" else 0.0,
+        conf if kind == "us" else 0.0,
+        1.0 if kind == "european" else 0.0,
+        conf if kind == "european" else 0.0,
     ]
+
+
+def family(format_name: str) -> str:
+    """The format family of a read, each calibrated with its own offset and slope:
+    ``ua`` (Ukrainian formats), ``us`` (US layouts), ``european`` (the other named
+    formats) or ``generic`` (the fallback)."""
+    if format_name.startswith("ua"):
+        return "ua"
+    if format_name == plates.US:
+        return "us"
+    if format_name in ("", plates.GENERIC):
+        return "generic"
+    return "european"
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,7 +45,12 @@ if TYPE_CHECKING:
 MIN_FORMAT_CONFIDENCE: Final = 0.45
 MIN_LETTERS_ONLY_CONFIDENCE: Final = 0.45
 MIN_GENERIC_OCR: Final = 0.86
+MIN_US_CONFIDENCE: Final = 0.5
+#: Formats that say little about a text: the generic fallback and the US layouts (three
+#: letters and three digits fit a dealer sticker as well as a plate).
+WEAK_FORMATS: Final = frozenset({plates.GENERIC, plates.US})
 _SAME_PLACE: Final = 0.5  # share of the smaller box inside the other: one place
+_WEAK_MIN_HEIGHT: Final = 0.8  # a weak read's text height against the tallest read's
 
 
 def is_plate(text: str, format_name: str, confidence: float, raw: str = "") -> bool:
@@ -59,6 +64,8 @@ def is_plate(text: str, format_name: str, confidence: float, raw: str = "") -> b
     """
     has_digit = any(c.isdigit() for c in text)
     has_letter = any(c.isalpha() for c in text)
+    if format_name == plates.US:
+        return confidence >= MIN_US_CONFIDENCE
     if format_name and format_name != plates.GENERIC:
         floor = MIN_FORMAT_CONFIDENCE if has_digit else MIN_LETTERS_ONLY_CONFIDENCE
         return confidence >= floor
@@ -79,10 +86,28 @@ def one_per_place(scored: Sequence[tuple[float, Plate]]) -> list[tuple[float, Pl
     return kept
 
 
+def weak_only_tallest(scored: Sequence[tuple[float, Plate]]) -> list[tuple[float, Plate]]:
+    """The reads of one search area without weak ones (:data:`WEAK_FORMATS`) whose text
+    is clearly smaller than the tallest read's: a plate is the largest text on a car
+    that reads as a plate; a dealer sticker under it (``OSW722`` under ``FWE50``) fits a
+    US layout as well as a plate does."""
+    tallest = max((_height(p) for _, p in scored), default=0.0)
+    return [
+        (s, p)
+        for s, p in scored
+        if p.format not in WEAK_FORMATS or _height(p) >= _WEAK_MIN_HEIGHT * tallest
+    ]
+
+
+def _height(plate: Plate) -> float:
+    return plate.box[3] - plate.box[1] if plate.box is not None else 0.0
+
+
 def generic_only_first(scored: Sequence[tuple[float, Plate]]) -> list[tuple[float, Plate]]:
-    """The reads of one search area without the generic ones that are not its best."""
+    """The reads of one search area without the weak ones (:data:`WEAK_FORMATS`) that
+    are not its best."""
     ranked = sorted(scored, key=lambda sp: -sp[0])
-    return [sp for i, sp in enumerate(ranked) if i == 0 or sp[1].format != plates.GENERIC]
+    return [sp for i, sp in enumerate(ranked) if i == 0 or sp[1].format not in WEAK_FORMATS]
 
 
 def _overlap(a: Plate, b: Plate) -> float:

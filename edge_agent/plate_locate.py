@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from edge_agent.ocr import TextBox, TextDetector
+    from edge_agent.plate_detect import PlateBoxDetector
 
 log = logging.getLogger(__name__)
 
@@ -176,4 +177,29 @@ class PlateLocator:
             for region in plate_regions(self._detector.detect(crop, side)):
                 lines = tuple(line + offset for line in region.lines)
                 regions.append(PlateRegion(lines, region.score))
+        return regions
+
+    def locate_in_plates(
+        self,
+        frame: npt.NDArray[np.uint8],
+        finder: PlateBoxDetector,
+        vehicles: Sequence[Box] | None = None,
+    ) -> list[PlateRegion]:
+        """Text regions inside the plate boxes ``finder`` sees in each vehicle box (or the
+        whole frame), in frame pixels (:func:`edge_agent.plate_detect.regions_in_boxes`)."""
+        from edge_agent.plate_detect import regions_in_boxes
+
+        h, w = frame.shape[:2]
+        areas = vehicles or [(0.0, 0.0, float(w), float(h))]
+        regions: list[PlateRegion] = []
+        for x1, y1, x2, y2 in areas:
+            left, top = max(0, int(x1)), max(0, int(y1))
+            right, bottom = min(w, int(x2 + 1)), min(h, int(y2 + 1))
+            if right - left < 16 or bottom - top < 16:
+                continue
+            boxes = [
+                (bx1 + left, by1 + top, bx2 + left, by2 + top)
+                for bx1, by1, bx2, by2 in finder.detect(frame[top:bottom, left:right])
+            ]
+            regions.extend(regions_in_boxes(self._detector, frame, boxes))
         return regions

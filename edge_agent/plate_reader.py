@@ -7,10 +7,12 @@ grammar (:func:`shared.plates.candidates`) rank the readings. Regions are read b
 first and reading stops at the first confident read in a national format, so a frame
 usually costs one detection and one recognition; an uncertain region is read from two
 more cuts that vote, and only when nothing confident turns up is the frame searched again
-at a finer scale. Reads are ranked by plausibility (:func:`plate_score`) and, mildly, by
-text size. The raw OCR text is kept as read; the grammar only proposes and orders
-candidates. Only candidates that :func:`edge_agent.plate_gate.is_plate` accepts (a named
-format, or the generic fallback under stricter rules) are reported, one per place.
+at finer scales (``fallback_side``, then ``fine_side``) and, last, inside the boxes of a
+plate detector (``finder``, :mod:`edge_agent.plate_detect`). Reads are ranked by
+plausibility (:func:`plate_score`) and, mildly, by text size. The raw OCR text is kept
+as read; the grammar only proposes and orders candidates. Only candidates that
+:func:`edge_agent.plate_gate.is_plate` accepts (a named format, or the generic fallback
+under stricter rules) are reported, one per place.
 """
 
 from __future__ import annotations
@@ -23,7 +25,13 @@ from typing import TYPE_CHECKING, Final
 
 import msgspec
 
-from edge_agent.plate_gate import generic_only_first, is_plate, one_per_place
+from edge_agent.plate_gate import (
+    WEAK_FORMATS,
+    generic_only_first,
+    is_plate,
+    one_per_place,
+    weak_only_tallest,
+)
 from edge_agent.plate_locate import SEARCH_SHAPE
 from shared import plates
 from shared.wire import Plate, PlateCandidate
@@ -34,6 +42,7 @@ if TYPE_CHECKING:
     import openvino as ov
 
     from edge_agent.ocr import TextRead, TextRecognizer
+    from edge_agent.plate_detect import PlateBoxDetector
     from edge_agent.plate_locate import PlateLocator, PlateRegion
     from models.store import ModelStore
 
@@ -47,6 +56,7 @@ _NO_LETTER_FACTOR: Final = 0.6  # no plate format is digits only; years and phon
 _GENERIC_FACTOR: Final = 0.9
 _ODD_LENGTH_FACTOR: Final = 0.8  # plates hold 4-8 characters
 _SIZE_EXPONENT: Final = 0.25  # text half as tall as the tallest scores 16 % less
+_WEAK_SIZE_EXPONENT: Final = 1.0  # for generic and US reads: half as tall, half the score
 # Margin around a detected line, in line heights: DB boxes can clip the first or last glyph.
 _MARGIN_X: Final = 0.2
 _MARGIN_Y: Final = 0.06
@@ -85,7 +95,9 @@ class PPOCRPlateReader(PlateReader):
         top_n: int = 5,
         stop_confidence: float = 0.6,
         fallback_side: int | None = 640,
+        fine_side: int | None = 960,
         reread_below: float = 0.8,
+        finder: PlateBoxDetector | None = None,
     ) -> None:
         """Args:
         locator: Finds plate-like text regions.
@@ -96,10 +108,15 @@ class PPOCRPlateReader(PlateReader):
         stop_confidence: Stop reading a frame's (or vehicle's) regions once a read in a
             national format reaches this confidence.
         fallback_side: Detection scale for a second look when the first finds no
-            confident read; None disables it.
+            confident read; None disables it (and the third look).
+        fine_side: Detection scale for a third look when the second finds no
+            confident read either (text a dozen pixels tall in a 1280-pixel photo,
+            as a US plate's characters often are); None disables it.
         reread_below: Read a region twice more, cut differently, and let the three
             readings vote (:func:`vote`) when its best reading is less confident
             than this.
+        finder: A plate detector whose boxes are searched for text last, when the
+            finer looks found no confident read either (needs ``fallback_side``).
         """
         self._locator = locator
         self._recognizer = recognizer
@@ -108,6 +125,8 @@ class PPOCRPlateReader(PlateReader):
         self.top_n = top_n
         self.stop_confidence = stop_confidence
         self.fallback_side = fallback_side
+        self.fine_side = fine_side
+        self.finder = finder
         self.reread_below = reread_below
 
     @classmethod
@@ -120,12 +139,15 @@ class PPOCRPlateReader(PlateReader):
         core: ov.Core | None = None,
         max_side: int = 320,
         static_shapes: Sequence[tuple[int, int]] = (SEARCH_SHAPE,),
+        plate_model: Path | None = None,
     ) -> PPOCRPlateReader:
         """Build a reader from the PP-OCR detection and recognition model files.
 
         ``static_shapes`` are the ``(height, width)`` detection inputs that get a static
         (faster) model: by default the one a landscape frame scaled to ``max_side`` 320
         fits in, which is also the edge pipeline's video search window.
+        ``plate_model`` is the plate detector whose boxes are searched last
+        (:class:`~edge_agent.plate_detect.PlateBoxDetector`); None leaves it out.
         """
         import openvino as ov
 
@@ -135,13 +157,23 @@ class PPOCRPlateReader(PlateReader):
         core = core or ov.Core()
         detector = TextDetector(det_model, core, device, static_shapes=static_shapes)
         locator = PlateLocator(detector, max_side=max_side)
-        return cls(locator, TextRecognizer(rec_model, core, device))
+        finder = None
+        if plate_model is not None:
+            from edge_agent.plate_detect import PlateBoxDetector
+
+            finder = PlateBoxDetector(plate_model, core)
+        return cls(locator, TextRecognizer(rec_model, core, device), finder=finder)
 
     @classmethod
     def from_store(cls, store: ModelStore, *, device: str = "CPU") -> PPOCRPlateReader:
-        """Build a reader from the verified PP-OCR models of a model store."""
+        """Build a reader from the verified PP-OCR models and plate detector of a store."""
+        from edge_agent.plate_detect import PLATE_DETECTOR
+
         return cls.from_paths(
-            store.path("PP-OCRv6_det_small"), store.path("PP-OCRv6_rec_small"), device=device
+            store.path("PP-OCRv6_det_small"),
+            store.path("PP-OCRv6_rec_small"),
+            device=device,
+            plate_model=store.path(PLATE_DETECTOR),
         )
 
     def read(
@@ -159,13 +191,30 @@ class PPOCRPlateReader(PlateReader):
             regions = self._locator.locate(frame, roi)[: self.max_regions]
             tallest = max((r.line_height for r in regions), default=1.0)
             found = self._read_regions(frame, regions, tallest)
-            if self.fallback_side and not self._confident(found):
+            for side in self._finer_sides():
+                if self._confident(found):
+                    break
                 # Small or faint plates: look again at a finer scale.
-                again = self._locator.locate(frame, roi, self.fallback_side)
+                again = self._locator.locate(frame, roi, side)
                 fresh = [r for r in again if not _overlaps_any(r, regions)]
                 found.extend(self._read_regions(frame, fresh[: self.max_regions], tallest))
-            scored.extend(generic_only_first(drop_partial(found)))
+                regions.extend(fresh[: self.max_regions])
+            if self.finder is not None and self.fallback_side and not self._confident(found):
+                # Plates too dark or blurred for text detection alone: search for text
+                # inside the boxes a plate detector finds.
+                boxed = self._locator.locate_in_plates(frame, self.finder, roi)
+                fresh = [r for r in boxed if not _overlaps_any(r, regions)]
+                found.extend(self._read_regions(frame, fresh[: self.max_regions], tallest))
+            scored.extend(generic_only_first(weak_only_tallest(drop_partial(found))))
         return [plate for _, plate in one_per_place(scored)]
+
+    def _finer_sides(self) -> list[int]:
+        """The detection scales of the second and third look (none without a fallback)."""
+        if not self.fallback_side:
+            return []
+        if self.fine_side and self.fine_side > self.fallback_side:
+            return [self.fallback_side, self.fine_side]
+        return [self.fallback_side]
 
     def _confident(self, found: Sequence[tuple[float, Plate]]) -> bool:
         return any(p.format != plates.GENERIC and s >= self.stop_confidence for s, p in found)
@@ -184,7 +233,8 @@ class PPOCRPlateReader(PlateReader):
             if plate is not None and is_plate(
                 plate.text, plate.format, plate.confidence, plate.raw
             ):
-                score = plate_score(plate) * size_factor(region.line_height, tallest)
+                exponent = _WEAK_SIZE_EXPONENT if plate.format in WEAK_FORMATS else _SIZE_EXPONENT
+                score = plate_score(plate) * size_factor(region.line_height, tallest, exponent)
                 found.append((score, plate))
                 if self._confident(found):
                     break
@@ -347,14 +397,17 @@ def plate_score(plate: Plate) -> float:
     return score
 
 
-def size_factor(height: float, tallest: float) -> float:
+def size_factor(height: float, tallest: float, exponent: float = _SIZE_EXPONENT) -> float:
     """Weight of a read by its text size relative to the tallest text found in the frame.
 
     A plate is usually the largest line of text on a car; captions, watermarks and
     stickers (``2011``, ``SW722``) are smaller. Mild: it only settles reads of about
-    equal plausibility, as the format and the confidence still decide the rest.
+    equal plausibility, as the format and the confidence still decide the rest. Reads
+    in a weak format (:data:`~edge_agent.plate_gate.WEAK_FORMATS`) are weighed by size
+    in proportion (``exponent`` 1): a dealer sticker below a plate (``OSW722`` under
+    ``FWE50``) fits a US layout as well as the plate does.
     """
-    return float(min(1.0, height / max(tallest, 1e-6)) ** _SIZE_EXPONENT)
+    return float(min(1.0, height / max(tallest, 1e-6)) ** exponent)
 
 
 def plate_crop(

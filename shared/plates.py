@@ -191,6 +191,9 @@ def _sk_district(text: str) -> bool:
 
 _L, _D = LATIN, DIGITS
 GENERIC: Final = "eu_generic"
+#: Format name of the US layouts; their reads pass a stricter gate than European ones.
+US: Final = "us"
+US_PRIOR: Final = 0.8
 #: Formats the candidate search knows, most specific first. ``eu_generic`` is the
 #: fallback: any 4-8 Latin letters and digits (personalised plates, other countries).
 FORMATS: Final[tuple[PlateFormat, ...]] = (
@@ -210,6 +213,16 @@ FORMATS: Final[tuple[PlateFormat, ...]] = (
     # Two letters, four digits, two letters outside the Ukrainian letter set
     # (personalised and foreign plates of the same layout).
     _format(GENERIC, "LL|DDDD|LL", 0.75, L=_L, D=_D),
+    # Layouts that many US states issue (the state is not read from the plate): Missouri's
+    # ``AB1-C2D``, California's ``1ABC234`` (and ``1A23456`` commercial), the older
+    # three-and-three plates either way round. ``ABC-1234`` (Texas, New York, ...) is the
+    # Polish layout above, read the same. Below every European layout: a read that fits
+    # one of those is taken as it.
+    _format(US, "LLD|LDL", US_PRIOR, L=_L, D=_D),
+    _format(US, "D|LLL|DDD", US_PRIOR, L=_L, D=_D),
+    _format(US, "D|L|DDDDD", US_PRIOR, L=_L, D=_D),
+    _format(US, "LLL|DDD", US_PRIOR, L=_L, D=_D),
+    _format(US, "DDD|LLL", US_PRIOR, L=_L, D=_D),
     # Slovak personalised plates: the district code and five letters or digits. Below
     # the regular layout, which wins whenever a read fits both.
     _format("sk_vanity", "LL|AAAAA", 0.5, _sk_district, L=_L, A=_L + _D),
@@ -263,7 +276,7 @@ def parse(text: str) -> PlateInfo:
     """
     plate = fold(text)
     for fmt in FORMATS:
-        if fmt.allows(plate) and "" not in fmt.slots:
+        if fmt.name != US and fmt.allows(plate) and "" not in fmt.slots:
             return PlateInfo(fmt.name, _region(fmt.name, plate), True)
     match = re.fullmatch(r"(\d\d)(\d{5}[ABCEHIKMOPTX]{2})", plate)
     if match and match.group(1) in NUMERIC_REGIONS:
@@ -271,6 +284,9 @@ def parse(text: str) -> PlateInfo:
     for name, pattern in _EXTRA_RE:
         if pattern.fullmatch(plate):
             return PlateInfo(name, "", True)
+    # US layouts last: Ukrainian diplomatic plates (``CDP001``) fit ``ABC-123`` too.
+    if any(fmt.name == US and fmt.allows(plate) for fmt in FORMATS):
+        return PlateInfo(US, "", True)
     if _GENERIC_RE.fullmatch(plate):
         return PlateInfo(GENERIC, "", True)
     return PlateInfo("", "", False)

@@ -55,7 +55,8 @@ def test_fold(raw: str, expected: str) -> None:
         ("BH0077YY", PlateInfo("ua_ev", "UA-BH", True)),
         ("12345 KA", PlateInfo("ua_1995", "", True)),
         ("09 12345 AT", PlateInfo("ua_1995", "UA-AT", True)),  # numeric region prefix
-        ("CDP 001", PlateInfo("ua_diplomatic", "", True)),
+        ("CDP 001", PlateInfo("ua_diplomatic", "", True)),  # before the US ABC-123
+        ("TZC 207", PlateInfo("us", "", True)),
         ("RK-099AN", PlateInfo("sk", "", True)),
         ("1B2 5790", PlateInfo("cz", "", True)),
         ("KM BORAK", PlateInfo("sk_vanity", "", True)),  # Slovak personalised plate
