@@ -232,6 +232,7 @@ def create_app(central: Central) -> Litestar:
         audit=audit,
         catalogues=Catalogues(central.config.console.timezone),
         config=central.config.console,
+        watchlists=watchlists,
     )
     web = console_parts(console, Path(central.config.storage.data_dir), auth.cookie_secure)
     app = Litestar(

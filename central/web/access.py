@@ -5,6 +5,8 @@ shows only the links the signed-in role holds, and every handler is guarded with
 permission (``allowed``), so what is not shown is not allowed either. The alert
 permissions follow the REST API's guards on /api/v1/alerts (operators, supervisors and
 administrators read and act; police clients use the API, engineers have no alert access).
+The wanted-list permissions follow /api/v1/watchlists: operators, supervisors and
+administrators read lists; supervisors and administrators change them.
 """
 
 from __future__ import annotations
@@ -19,11 +21,17 @@ ALERTS_VIEW: Final = "alerts.view"
 ALERTS_ACT: Final = "alerts.act"
 AUDIT_VIEW: Final = "audit.view"
 API_DOCS: Final = "api.docs"
+LISTS_VIEW: Final = "lists.view"
+LISTS_MANAGE: Final = "lists.manage"
 
 PERMISSIONS: Final[dict[Role, frozenset[str]]] = {
-    Role.ADMIN: frozenset({ALERTS_VIEW, ALERTS_ACT, AUDIT_VIEW, API_DOCS}),
-    Role.SUPERVISOR: frozenset({ALERTS_VIEW, ALERTS_ACT, AUDIT_VIEW, API_DOCS}),
-    Role.OPERATOR: frozenset({ALERTS_VIEW, ALERTS_ACT}),
+    Role.ADMIN: frozenset(
+        {ALERTS_VIEW, ALERTS_ACT, AUDIT_VIEW, API_DOCS, LISTS_VIEW, LISTS_MANAGE}
+    ),
+    Role.SUPERVISOR: frozenset(
+        {ALERTS_VIEW, ALERTS_ACT, AUDIT_VIEW, API_DOCS, LISTS_VIEW, LISTS_MANAGE}
+    ),
+    Role.OPERATOR: frozenset({ALERTS_VIEW, ALERTS_ACT, LISTS_VIEW}),
     Role.ENGINEER: frozenset({API_DOCS}),
     Role.POLICE_API: frozenset({API_DOCS}),
 }
@@ -48,6 +56,7 @@ class NavItem:
 
 NAV: Final[tuple[NavItem, ...]] = (
     NavItem("board", "/console/", "Alerts", ALERTS_VIEW),
+    NavItem("lists", "/console/lists", "Wanted lists", LISTS_VIEW),
     NavItem("audit", "/console/audit", "Audit log", AUDIT_VIEW),
     NavItem("api", "/schema/swagger", "API", API_DOCS),
 )

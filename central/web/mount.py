@@ -30,6 +30,7 @@ from central.web.alert_pages import AlertPageController
 from central.web.audit_pages import AuditPageController
 from central.web.board import BoardController
 from central.web.errors import error_handlers
+from central.web.list_pages import ListPageController
 from central.web.pages import HOME, Console
 from central.web.prefs_pages import PrefsController
 from central.web.sign_in import SignInController
@@ -106,6 +107,7 @@ def console_parts(console: Console, data_dir: Path, cookie_secure: bool) -> Cons
             AlertPageController,
             PrefsController,
             AuditPageController,
+            ListPageController,
         ],
         dependencies={"console": Provide(lambda: console, sync_to_thread=False)},
         exception_handlers=error_handlers(console),

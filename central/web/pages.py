@@ -18,6 +18,7 @@ from central.alerts.board import BoardService
 from central.alerts.service import AlertService
 from central.audit import AuditLog
 from central.config import ConsoleConfig
+from central.watchlist.service import WatchlistService
 from central.web.access import navigation
 from central.web.i18n import LANGUAGE_NAMES, Catalogues, Translator
 
@@ -37,6 +38,7 @@ class Console:
         audit: The audit log (viewer).
         catalogues: The languages.
         config: The console's configuration.
+        watchlists: The wanted lists (the REST API's service: checks, audit).
     """
 
     alerts: AlertService
@@ -46,6 +48,7 @@ class Console:
     audit: AuditLog
     catalogues: Catalogues
     config: ConsoleConfig
+    watchlists: WatchlistService
 
     def user_prefs(self, principal: Principal | None) -> UserPrefs:
         """The signed-in user's preferences (defaults for nobody)."""
