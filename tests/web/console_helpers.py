@@ -69,15 +69,18 @@ def axe_violations(page: Any) -> list[dict[str, Any]]:
 
 def freeze_clock(page: Any) -> None:
     """Show every time on the page as one fixed moment, in the page's language and the
-    console's zone (formatted by the console's own ``Translator``), fixed durations and
-    session ids:
-    screenshots then do not change from run to run. Call after the assertions on times."""
+    console's zone (formatted by the console's own ``Translator``); durations, session ids
+    and temporary folders fixed too: screenshots then do not change from run to run. Call
+    after the assertions on what is shown."""
     lang = page.locator("html").get_attribute("lang") or "uk"
     shown = CATALOGUES.get(lang).datetime(FROZEN_AT)
     page.evaluate(
         r"""([shown]) => {
             document.querySelectorAll("time").forEach(t => { t.textContent = shown; });
             document.querySelectorAll("[data-volatile]").forEach(e => { e.textContent = "1"; });
+            document.querySelectorAll(".sync-source").forEach(e => {  // temporary folders
+                e.textContent = e.textContent.replace(/^\/.*\//, "…/");
+            });
             document.querySelectorAll("td").forEach(td => {  // random session ids
                 if (/^session:\S+$/.test(td.textContent)) { td.textContent = "session:…"; }
             });

@@ -110,7 +110,7 @@ def test_lists_audit_and_keyboard_help_in_english(page: Any, site: Site) -> None
     sign_in(page, site, "maria", "en")
     page.select_option("#pref-locale", "en")
     page.click("form:has(#pref-locale) button[type=submit]")
-    page.wait_for_selector("html[lang=en]")
+    page.wait_for_selector("html[lang=en] body[data-ready=true]")
     page.keyboard.press("?")  # the keyboard help lists the board's and the alert's keys
     help_ = page.locator("#keys-help")
     assert help_.is_visible() and "acknowledge" in help_.inner_text()
