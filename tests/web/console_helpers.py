@@ -81,8 +81,9 @@ def freeze_clock(page: Any) -> None:
             document.querySelectorAll(".sync-source").forEach(e => {  // temporary folders
                 e.textContent = e.textContent.replace(/^\/.*\//, "…/");
             });
-            document.querySelectorAll("td").forEach(td => {  // random session ids
-                if (/^session:\S+$/.test(td.textContent)) { td.textContent = "session:…"; }
+            document.querySelectorAll("td").forEach(td => {  // random or time-based ids
+                const id = /^(session|token|sighting):[^/\s]+(\S*)$/.exec(td.textContent);
+                if (id) { td.textContent = id[1] + ":…" + id[2]; }
             });
         }""",
         [shown],
@@ -95,6 +96,7 @@ def check_page(page: Any, name: str) -> None:
     violations = axe_violations(page)
     assert violations == [], f"{name}: {violations}"
     freeze_clock(page)
+    page.mouse.move(0, 0)  # nothing hovered
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(
         path=str(SCREENSHOTS / f"{name}.png"), full_page=False, animations="disabled", caret="hide"
