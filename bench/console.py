@@ -87,6 +87,9 @@ PAGES: Final[tuple[Page, ...]] = (
     Page("search", "GET", "/console/search?plate={plate}&match=exact&reason=bench"),
     Page("search_wildcard", "GET", "/console/search?plate={prefix}*&match=wildcard&reason=bench"),
     Page("journey", "GET", "/console/journey?plate={plate}&reason=bench"),
+    Page("lists", "GET", "/console/lists"),
+    Page("list", "GET", "/console/lists/national"),
+    Page("list_filtered", "GET", "/console/lists/national?plate={prefix}*&validity=active"),
 )
 
 _OBSERVER: Final = """() => {

@@ -242,6 +242,7 @@ def create_app(central: Central) -> Litestar:
         searches=searches,
         evidence=evidence,
         cameras=tuple(central.config.cameras),
+        watchlists=watchlists,
     )
     web = console_parts(console, Path(central.config.storage.data_dir), auth.cookie_secure)
     app = Litestar(

@@ -51,12 +51,14 @@ class AuditVerification:
         rows: How many rows were read.
         problems: One line per broken row, first ones first (empty when ``ok``).
         head: The last row's stored hash (note it outside central as an anchor).
+        first_broken: Id of the first row that does not fit (None when every row does).
     """
 
     ok: bool
     rows: int
     problems: list[str] = field(default_factory=list)
     head: str = GENESIS
+    first_broken: int | None = None
 
 
 @dataclass(frozen=True)
@@ -190,11 +192,15 @@ class AuditLog:
         """
         problems: list[str] = []
         rows, prev_id, prev_hash, seen_anchor = 0, 0, GENESIS, anchor is None
+        first_broken: int | None = None
         last_id, _ = self.head  # rows appended while we read are left for the next run
         with self._db.reader() as con:
             for row in _rows(con, last_id):
                 rows += 1
-                problems += _check_row(row, prev_id, prev_hash)
+                wrong = _check_row(row, prev_id, prev_hash)
+                if wrong and first_broken is None:
+                    first_broken = int(row[0])
+                problems += wrong
                 seen_anchor = seen_anchor or row[8] == anchor
                 prev_id, prev_hash = int(row[0]), str(row[8])
                 if len(problems) >= max_problems:
@@ -202,7 +208,7 @@ class AuditLog:
                     break
         if not seen_anchor:
             problems.append(f"anchor {anchor} is not the hash of any row (rows cut or rewritten)")
-        return AuditVerification(not problems, rows, problems, prev_hash)
+        return AuditVerification(not problems, rows, problems, prev_hash, first_broken)
 
     def query(
         self,
@@ -211,14 +217,22 @@ class AuditLog:
         target: str | None = None,
         since: float | None = None,
         limit: int = 100,
+        until: float | None = None,
+        before: int | None = None,
     ) -> list[AuditEntry]:
-        """Rows matching every given filter, newest first."""
+        """Rows matching every given filter, newest first.
+
+        ``since`` and ``until`` bound the time (UNIX seconds, ``until`` exclusive);
+        ``before`` keeps rows with a smaller id (the last id of the page before).
+        """
         sql = (
             f"SELECT {_COLUMNS}, hash FROM audit_log WHERE (? IS NULL OR actor = ?) "
             "AND (? IS NULL OR action = ?) AND (? IS NULL OR target = ?) "
-            'AND (? IS NULL OR "at" >= to_timestamp(?)) ORDER BY id DESC LIMIT ?'
+            'AND (? IS NULL OR "at" >= to_timestamp(?)) AND (? IS NULL OR "at" < to_timestamp(?)) '
+            "AND (? IS NULL OR id < ?) ORDER BY id DESC LIMIT ?"
         )
-        args = [actor, actor, action, action, target, target, since, since, limit]
+        args = [actor, actor, action, action, target, target, since, since, until, until]
+        args += [before, before, limit]
         with self._db.reader() as con:
             rows = con.execute(sql, args).fetchall()
         return [

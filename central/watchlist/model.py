@@ -21,8 +21,10 @@ from msgspec import Struct
 Category = Literal["stolen", "wanted", "violation", "crash", "other"]
 EntryKind = Literal["plate", "pattern", "attribute"]
 MatchKind = Literal["exact", "confusion", "edit", "pattern", "attribute"]
+Validity = Literal["active", "pending", "expired"]
 
 CATEGORIES: Final[tuple[Category, ...]] = ("stolen", "wanted", "violation", "crash", "other")
+VALIDITIES: Final[tuple[Validity, ...]] = ("active", "pending", "expired")
 PRIORITY_MIN: Final = 1  # most urgent
 PRIORITY_MAX: Final = 5
 
@@ -186,3 +188,54 @@ class Match(Struct, frozen=True, kw_only=True):
     edit: Literal["insert", "delete", ""] = ""
     edit_position: int = -1
     reason: str = ""
+
+
+class ListSync(Struct, frozen=True):
+    """The latest import or sync of a list (``watchlist_syncs``).
+
+    Attributes:
+        list_name: The list.
+        source: File, folder, URL or ``upload:<format>`` it came from.
+        finished_at: When it finished (UNIX seconds).
+        rows: Data rows read.
+        added: Entries added.
+        updated: Entries changed.
+        removed: Entries removed.
+        rejected: Rows rejected as malformed.
+    """
+
+    list_name: str
+    source: str
+    finished_at: float
+    rows: int
+    added: int
+    updated: int
+    removed: int
+    rejected: int
+
+
+class ImportProgress(Struct, frozen=True):
+    """A large import of a list under way (staged, then applied in key ranges).
+
+    Attributes:
+        list_name: The list.
+        import_id: The import's id.
+        state: ``staging`` (entries being copied in) or ``applying`` (written in key ranges).
+        started_at: When it started (UNIX seconds).
+        staged: Entries staged so far (all of them once applying).
+        applied: Staged entries whose key range is already written to the list.
+    """
+
+    list_name: str
+    import_id: int
+    state: str
+    started_at: float
+    staged: int
+    applied: int
+
+    @property
+    def fraction(self) -> float | None:
+        """How far applying got, 0..1 (None while staging: the total is not known yet)."""
+        if self.state != "applying" or not self.staged:
+            return None
+        return self.applied / self.staged

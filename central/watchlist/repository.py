@@ -20,7 +20,7 @@ from central.store.db import Database
 from central.watchlist import loading
 from central.watchlist.importer import SCHEMA
 from central.watchlist.loading import Counts, utcnow
-from central.watchlist.model import ListSettings
+from central.watchlist.model import ImportProgress, ListSettings, ListSync, Validity
 from shared.errors import NotFound
 
 log = logging.getLogger(__name__)
@@ -166,21 +166,27 @@ class WatchlistRepository:
         category: str | None = None,
         after: str = "",
         limit: int = 100,
+        validity: Validity | None = None,
+        now: datetime | None = None,
     ) -> list[dict[str, object]]:
         """A page of a list's entries by key (``after``: the last key of the page before).
 
-        ``plate`` filters by a substring of the folded plate; times are UNIX seconds.
+        ``plate`` filters by a substring of the folded plate; ``validity`` keeps the entries
+        valid at ``now`` (``active``), not yet valid (``pending``) or ended (``expired``).
+        Times are UNIX seconds.
         """
         cols = ", ".join(
             f"epoch({c}) AS {c}" if c in _TIMES else c for c in ["list_name", *SCHEMA.names]
         )
+        when = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
+        params = [list_name, after, plate, plate, category, category, validity, validity]
         with self._db.reader() as con:
             cur = con.execute(
                 f"SELECT {cols}, epoch(listed_at) AS listed_at, epoch(updated_at) AS updated_at "
                 "FROM watchlist_entries WHERE list_name = ? AND entry_key > ? "
                 "AND (? IS NULL OR contains(plate, ?)) AND (? IS NULL OR category = ?) "
-                "ORDER BY entry_key LIMIT ?",
-                [list_name, after, plate, plate, category, category, limit],
+                f"AND {_VALIDITY} ORDER BY entry_key LIMIT ?",
+                [*params, when, when, when, when, limit],
             )
             names = [d[0] for d in cur.description]
             return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
@@ -271,8 +277,40 @@ class WatchlistRepository:
             ).fetchall()
         return (str(row[0][0]), str(row[0][1])) if row else ("", "")
 
+    def last_syncs(self) -> dict[str, ListSync]:
+        """The latest import or sync of each list that had one, by list name."""
+        with self._db.reader() as con:
+            rows = con.execute(
+                "SELECT list_name, source, epoch(finished_at), rows, added, updated, removed, "
+                "rejected FROM watchlist_syncs QUALIFY row_number() OVER "
+                "(PARTITION BY list_name ORDER BY finished_at DESC) = 1"
+            ).fetchall()
+        return {r[0]: ListSync(*r) for r in rows}
+
+    def imports_running(self, list_name: str) -> list[ImportProgress]:
+        """The staged imports of a list under way (``loading``), oldest first.
+
+        While staging, ``staged`` grows and the total is not known yet; while applying,
+        ``applied`` counts the staged entries whose key range is written.
+        """
+        with self._db.reader() as con:
+            rows = con.execute(
+                "SELECT i.import_id, i.state, epoch(i.started_at), count(r.entry_key), "
+                "count(r.entry_key) FILTER (WHERE r.entry_key < i.applied_to) "
+                "FROM watchlist_imports i LEFT JOIN watchlist_import_rows r "
+                "ON r.import_id = i.import_id WHERE i.list_name = ? "
+                "GROUP BY ALL ORDER BY i.import_id",
+                [list_name],
+            ).fetchall()
+        return [ImportProgress(list_name, *r) for r in rows]
+
 
 _TIMES: Final = ("valid_from", "valid_until")
+_VALIDITY: Final = (
+    "(? IS NULL OR CASE ? WHEN 'active' THEN (valid_from IS NULL OR valid_from <= ?) "
+    "AND (valid_until IS NULL OR valid_until > ?) WHEN 'pending' THEN valid_from > ? "
+    "ELSE valid_until <= ? END)"
+)
 
 
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list[object]) -> int:

@@ -36,7 +36,14 @@ from central.watchlist.edits import (
 )
 from central.watchlist.importer import Batch, Format, Progress
 from central.watchlist.matcher import Matcher
-from central.watchlist.model import ImportReport, ListChange, ListSettings, Match
+from central.watchlist.model import (
+    VALIDITIES,
+    ImportReport,
+    ListChange,
+    ListSettings,
+    Match,
+    Validity,
+)
 from central.watchlist.reading import ExportReader
 from central.watchlist.repository import WatchlistRepository
 from shared.errors import Conflict, InvalidRequest, NotFound
@@ -305,12 +312,18 @@ class WatchlistService:
         category: str | None = None,
         after: str = "",
         limit: int = 100,
+        validity: Validity | None = None,
     ) -> list[dict[str, Any]]:
-        """A page of a list's entries by key (``after``: the last key of the page before)."""
+        """A page of a list's entries by key (``after``: the last key of the page before;
+        ``validity``: only the entries active, pending or expired now)."""
         if not 1 <= limit <= MAX_PAGE:
             raise InvalidRequest(f"limit: expected 1..{MAX_PAGE}, got {limit}")
+        if validity is not None and validity not in VALIDITIES:
+            raise InvalidRequest(f"validity: expected one of {list(VALIDITIES)}, got {validity!r}")
         self._repo.get_list(name)
-        return self._repo.entries(name, plate=plate, category=category, after=after, limit=limit)
+        return self._repo.entries(
+            name, plate=plate, category=category, after=after, limit=limit, validity=validity
+        )
 
     def entry(self, name: str, key: str) -> dict[str, Any]:
         """One entry (``NotFound`` when the list or the key is unknown)."""

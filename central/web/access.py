@@ -5,6 +5,8 @@ shows only the links the signed-in role holds, and every handler is guarded with
 permission (``allowed``), so what is not shown is not allowed either. The alert
 permissions follow the REST API's guards on /api/v1/alerts (operators, supervisors and
 administrators read and act; police clients use the API, engineers have no alert access).
+The wanted-list permissions follow /api/v1/watchlists: operators, supervisors and
+administrators read lists; supervisors and administrators change them.
 """
 
 from __future__ import annotations
@@ -22,15 +24,18 @@ API_DOCS: Final = "api.docs"
 SEARCH: Final = "search"  # as /api/v1/sightings/search: operators, supervisors, admins
 EVIDENCE_EXPORT: Final = "evidence.export"
 HEALTH_VIEW: Final = "health.view"
+LISTS_VIEW: Final = "lists.view"
+LISTS_MANAGE: Final = "lists.manage"
 
 _SUPERVISE: Final = frozenset(
     {ALERTS_VIEW, ALERTS_ACT, AUDIT_VIEW, API_DOCS, SEARCH, EVIDENCE_EXPORT, HEALTH_VIEW}
+    | {LISTS_VIEW, LISTS_MANAGE}
 )
 
 PERMISSIONS: Final[dict[Role, frozenset[str]]] = {
     Role.ADMIN: _SUPERVISE,
     Role.SUPERVISOR: _SUPERVISE,
-    Role.OPERATOR: frozenset({ALERTS_VIEW, ALERTS_ACT, SEARCH, EVIDENCE_EXPORT}),
+    Role.OPERATOR: frozenset({ALERTS_VIEW, ALERTS_ACT, SEARCH, EVIDENCE_EXPORT, LISTS_VIEW}),
     Role.ENGINEER: frozenset({API_DOCS, HEALTH_VIEW}),
     Role.POLICE_API: frozenset({API_DOCS}),
 }
@@ -56,6 +61,7 @@ class NavItem:
 NAV: Final[tuple[NavItem, ...]] = (
     NavItem("board", "/console/", "Alerts", ALERTS_VIEW),
     NavItem("search", "/console/search", "Search", SEARCH),
+    NavItem("lists", "/console/lists", "Wanted lists", LISTS_VIEW),
     NavItem("audit", "/console/audit", "Audit log", AUDIT_VIEW),
     NavItem("health", "/console/health", "Health", HEALTH_VIEW),
     NavItem("api", "/schema/swagger", "API", API_DOCS),

@@ -32,6 +32,7 @@ from central.web.board import BoardController
 from central.web.errors import error_handlers
 from central.web.evidence_pages import EvidencePageController
 from central.web.health_pages import HealthPageController
+from central.web.list_pages import ListPageController
 from central.web.pages import HOME, Console
 from central.web.prefs_pages import PrefsController
 from central.web.search_pages import SearchPageController
@@ -123,6 +124,7 @@ def console_parts(console: Console, data_dir: Path, cookie_secure: bool) -> Cons
             SearchPageController,
             EvidencePageController,
             HealthPageController,
+            ListPageController,
         ],
         dependencies={"console": Provide(lambda: console, sync_to_thread=False)},
         exception_handlers=error_handlers(console),

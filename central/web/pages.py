@@ -21,6 +21,7 @@ from central.camera_health import CameraHealthService
 from central.config import CameraPlaceConfig, ConsoleConfig
 from central.evidence import EvidenceService
 from central.search import SearchService
+from central.watchlist.service import WatchlistService
 from central.web.access import navigation
 from central.web.i18n import LANGUAGE_NAMES, Catalogues, Translator
 
@@ -44,6 +45,7 @@ class Console:
         searches: Sighting search and journeys (audited; the REST API's service).
         evidence: Evidence packages (audited).
         cameras: Configured camera positions (the journey map).
+        watchlists: The wanted lists (the REST API's service: checks, audit).
     """
 
     alerts: AlertService
@@ -57,6 +59,7 @@ class Console:
     searches: SearchService
     evidence: EvidenceService
     cameras: tuple[CameraPlaceConfig, ...]
+    watchlists: WatchlistService
 
     def user_prefs(self, principal: Principal | None) -> UserPrefs:
         """The signed-in user's preferences (defaults for nobody)."""

@@ -10,12 +10,15 @@ from typing import Any
 from PIL import Image
 
 from bench.loadgen import make_sighting
+from central.web.i18n import Catalogues
 from shared import wire
 from shared.paths import data_dir
 from tests.central.police_helpers import Agent
 from tests.web.conftest import AXE, PASSWORD, SCREENSHOTS, Site
 
 SERIOUS = ("serious", "critical")
+FROZEN_AT = 1_796_464_800.0  # 2026-12-05 10:00 UTC: the time every screenshot shows
+CATALOGUES = Catalogues("Europe/Kyiv")  # the console's default zone
 
 
 def photo(name: str) -> Path:
@@ -64,9 +67,46 @@ def axe_violations(page: Any) -> list[dict[str, Any]]:
     return [v for v in result if v["impact"] in SERIOUS]
 
 
+def freeze_clock(page: Any) -> None:
+    """Show every time on the page as one fixed moment, in the page's language and the
+    console's zone (formatted by the console's own ``Translator``); durations, session ids
+    and temporary folders fixed too: screenshots then do not change from run to run. Call
+    after the assertions on what is shown."""
+    lang = page.locator("html").get_attribute("lang") or "uk"
+    shown = CATALOGUES.get(lang).datetime(FROZEN_AT)
+    page.evaluate(
+        r"""([shown]) => {
+            document.querySelectorAll("time").forEach(t => { t.textContent = shown; });
+            document.querySelectorAll("[data-volatile]").forEach(e => { e.textContent = "1"; });
+            document.querySelectorAll(".sync-source").forEach(e => {  // temporary folders
+                e.textContent = e.textContent.replace(/^\/.*\//, "…/");
+            });
+            document.querySelectorAll("td").forEach(td => {  // random or time-based ids
+                const id = /^(session|token|sighting):[^/\s]+(\S*)$/.exec(td.textContent);
+                if (id) { td.textContent = id[1] + ":…" + id[2]; }
+            });
+        }""",
+        [shown],
+    )
+
+
 def check_page(page: Any, name: str) -> None:
-    """Assert no serious accessibility violation, then save ``docs/screenshots/<name>.png``."""
+    """Assert no serious accessibility violation, then save ``docs/screenshots/<name>.png``
+    with the clock frozen, animations finished and no caret (the same bytes every run)."""
     violations = axe_violations(page)
     assert violations == [], f"{name}: {violations}"
+    freeze_clock(page)
+    page.mouse.move(0, 0)  # nothing hovered
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=False)
+    page.screenshot(
+        path=str(SCREENSHOTS / f"{name}.png"), full_page=False, animations="disabled", caret="hide"
+    )
+
+
+def overflow(page: Any) -> int:
+    """By how many pixels the page body is wider than the viewport (0: no side scrolling)."""
+    width: int = page.evaluate(
+        "Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)"
+        " - document.documentElement.clientWidth"
+    )
+    return max(width, 0)

@@ -15,6 +15,7 @@ from jinja2.ext import babel_extract
 from central.accounts.model import Role
 from central.alerts.model import STATES
 from central.config import DEFAULT_REJECT_REASONS
+from central.watchlist.model import CATEGORIES, VALIDITIES
 from central.web import errors
 from central.web.access import NAV
 from central.web.board import PRIORITY_NAMES
@@ -72,10 +73,13 @@ def _messages() -> set[str]:
             for _, _, message, _ in babel_extract(fh, ["_", "gettext"], [], {}):
                 if isinstance(message, str):
                     found.add(message)
+        # calls with placeholders (babel_extract leaves those out), ngettext's singular
+        found |= set(re.findall(r'(?:_|ngettext)\(\s*"([^"]+)"\s*,', template.read_text()))
     for module in WEB.glob("*.py"):
         found |= set(re.findall(r'gettext\(\s*"([^"]+)"', module.read_text()))
     dynamic = [*STATES, *(r.value for r in Role), *(n.label for n in NAV)]
     dynamic += [*DEFAULT_REJECT_REASONS, *errors._TITLES.values(), *PRIORITY_NAMES.values()]
+    dynamic += [*VALIDITIES, *CATEGORIES]
     return found | set(dynamic)
 
 

@@ -88,6 +88,19 @@
     return false;
   }
 
+  // The keyboard help: "?" (or the footer's button) opens it, "?" or Esc closes it.
+  var help = document.getElementById("keys-help");
+  function toggleHelp() {
+    if (!help || !help.showModal) { return false; }
+    if (help.open) { help.close(); } else { help.showModal(); }
+    return true;
+  }
+  var helpButton = document.getElementById("keys-open");
+  if (helpButton) { helpButton.addEventListener("click", toggleHelp); }
+  if (help) {
+    help.addEventListener("close", function () { if (helpButton) { helpButton.focus(); } });
+  }
+
   document.addEventListener("keydown", function (ev) {
     if (ev.ctrlKey || ev.metaKey || ev.altKey) { return; }
     var tag = (ev.target && ev.target.tagName) || "";
@@ -95,6 +108,9 @@
       if (ev.key === "Escape") { ev.target.blur(); }
       return;
     }
+    if (ev.key === "Enter" && (tag === "BUTTON" || tag === "A" || tag === "SUMMARY")) { return; }
+    if (ev.key === "?") { if (toggleHelp()) { ev.preventDefault(); } return; }
+    if (help && help.open) { return; }  // no action behind the open help
     var page = body.dataset.page, done = false;
     if (ev.key === "m") { done = click("#mute-form button"); }
     else if (page === "board") {
