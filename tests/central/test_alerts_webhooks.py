@@ -111,13 +111,13 @@ def test_down_receiver_queues_alerts_then_gets_all_in_order(
         for i, plate in enumerate(["BC1234HH", "KA0001AB", "AA7681TE"]):
             engine.on_commit([incoming(plate, camera=f"cam-{i + 2}", seed=i + 10)])
         # Three failures in a row raise a webhook_failing alert; sending goes on.
-        assert wait_for(lambda: engine.has_open("webhook_failing", "police"), 10, 0.05)
+        assert wait_for(lambda: engine.has_open("webhook_failing", "police"), 30, 0.05)
         with db.reader() as con:
             assert engine.repository.queue_depth(con)["police"] >= 3
         receiver.start()
-        assert wait_for(lambda: not engine.has_open("webhook_failing", "police"), 10, 0.05)
+        assert wait_for(lambda: not engine.has_open("webhook_failing", "police"), 30, 0.05)
         head = engine.feed.head
-        assert wait_for(lambda: len(receiver.received) == head, 10, 0.05), receiver.received
+        assert wait_for(lambda: len(receiver.received) == head, 30, 0.05), receiver.received
         changes = [_verify(h, b) for h, b in receiver.received]
         assert [c["seq"] for c in changes] == list(range(1, head + 1))
         kinds = [(c["alert"]["kind"], c["change"]) for c in changes]

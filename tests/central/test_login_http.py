@@ -123,5 +123,5 @@ def test_a_login_flood_is_refused_429_and_other_requests_keep_answering(
         out, _ = flood.communicate(timeout=60)
     assert set(out.splitlines()) == {"200 None", "429 1"}, out
     # Logins waiting on the shared threads would hold this for the whole flood (~5 s);
-    # what is left is CPU contention with the hashing on a small machine.
-    assert statistics.median(latencies) < 0.5 and max(latencies) < 2.0, latencies
+    # what is left is CPU contention with the hashing on a small (or busy) machine.
+    assert statistics.median(latencies) < 0.5 and max(latencies) < 3.0, latencies
