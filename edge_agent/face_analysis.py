@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import Field
 
+from edge_agent.face_config import FaceQualityConfig
 from edge_agent.face_models import (
     LANDMARK_BOX_SCALE,
     FaceModels,
@@ -32,33 +32,6 @@ from edge_agent.face_models import (
     grow_box,
 )
 from edge_agent.openvino_model import Image
-from shared.config import StrictModel
-
-
-class FaceQualityConfig(StrictModel):
-    """Thresholds a face must pass to be embedded and sent."""
-
-    min_size: int = Field(
-        40, ge=8, description="Shorter side of the face box, at least (pixels)."
-    )
-    min_blur: float = Field(
-        15.0,
-        ge=0.0,
-        description="Variance of the Laplacian of the aligned grey face, at least (lower "
-        "is blurrier).",
-    )
-    max_yaw: float = Field(
-        0.45,
-        gt=0.0,
-        description="Nose offset from the eyes' midpoint in inter-ocular distances, at most "
-        "(0 is frontal).",
-    )
-    max_roll: float = Field(
-        35.0, gt=0.0, le=90.0, description="Tilt of the eye line, at most (degrees)."
-    )
-    min_confidence: float = Field(
-        0.7, ge=0.0, le=1.0, description="Detector confidence, at least."
-    )
 
 
 @dataclass(frozen=True)

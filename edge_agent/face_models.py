@@ -153,9 +153,7 @@ def alignment_matrix(landmarks: NDArray[np.float32], size: int = ALIGNED_SIZE) -
     import cv2
 
     target = TEMPLATE * size
-    matrix, _ = cv2.estimateAffinePartial2D(
-        landmarks.astype(np.float32), target, method=cv2.LMEDS
-    )
+    matrix, _ = cv2.estimateAffinePartial2D(landmarks.astype(np.float32), target, method=cv2.LMEDS)
     if matrix is None:
         raise ValueError("face landmarks are degenerate; no alignment transform")
     return np.asarray(matrix)
