@@ -128,12 +128,26 @@ class FaceGallery:
         if self._axes is not None and self._projected is not None:
             rough = self._projected @ (vector @ self._axes)
             keep = min(max(self.prefilter_keep, want), len(rough))
-            rows = np.argpartition(rough, len(rough) - keep)[len(rough) - keep :]
+            # A cut at the score the best ``keep`` rows would pass if the rough scores
+            # were normal (a comparison is ten times cheaper than an argpartition);
+            # when it lets too few through, the argpartition decides.
+            sample = rough[:: max(1, len(rough) // 4096)]
+            cut = float(sample.mean() + self._z_keep(keep, len(rough)) * sample.std())
+            rows = np.flatnonzero(rough >= cut)
+            if len(rows) < want or len(rows) > 4 * keep:
+                rows = np.argpartition(rough, len(rough) - keep)[len(rough) - keep :]
             return rows.astype(np.int64), self.embeddings[rows] @ vector
         scores = self.embeddings @ vector
         want = min(want, len(scores))
         rows = np.argpartition(scores, len(scores) - want)[len(scores) - want :]
         return rows.astype(np.int64), scores[rows]
+
+    @staticmethod
+    def _z_keep(keep: int, rows: int) -> float:
+        """The standard normal quantile above which a share ``keep / rows`` lies."""
+        from statistics import NormalDist
+
+        return NormalDist().inv_cdf(1.0 - min(0.5, keep / rows))
 
     def _best_persons(
         self,
