@@ -253,11 +253,29 @@ def edge_cmd(
     realtime: Annotated[
         bool, typer.Option(help="Pace cameras at the clip's fps and drop late frames.")
     ] = False,
+    face_cameras: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Make this many cameras face cameras (a clip with faces, faces on) and "
+            "compare with the same run without faces.",
+        ),
+    ] = 0,
+    face_fps: Annotated[float, typer.Option(help="Face detections/s per face camera.")] = 5.0,
+    repeat: Annotated[int, typer.Option(min=1, help="Runs per setting (with faces).")] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Edge pipeline frames/s at 1080p and 720p (decode included), ms per stage, peak RSS."""
     import json
 
+    if face_cameras:
+        from bench.edge_faces import run as run_faces
+
+        result = run_faces(
+            models, frames, cameras, max(threads or (2,)), face_cameras, face_fps, repeat
+        )
+        typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
+        return
     from bench.edge import run
 
     result = run(models, frames, cameras, tuple(threads or (1, 2)), realtime)
