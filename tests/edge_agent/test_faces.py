@@ -116,7 +116,7 @@ def test_enrolment_refuses_no_face_and_two_faces_with_clear_reasons(
     junk.write_bytes(b"not an image at all")
     with pytest.raises(EnrolmentRefused, match=r"not an image format"):
         enrol_file(analyser, junk)
-    tiny = cv2.resize(left, (left.shape[1] // 12, left.shape[0] // 12))
+    tiny = np.asarray(cv2.resize(left, (left.shape[1] // 12, left.shape[0] // 12)), np.uint8)
     with pytest.raises(EnrolmentRefused, match=r"(not usable for matching|no face found)"):
         enrol_photo(analyser, tiny, "tiny.jpg")
     enrolled = enrol_file(analyser, shared_data / LENNON)
