@@ -19,6 +19,7 @@ exactly the same code.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 import numpy as np
@@ -78,7 +79,7 @@ class FaceDetector(OpenVINOModel[FaceBoxes]):
 
     def __init__(
         self,
-        model_path: Any,
+        model_path: Path,
         threshold: float = 0.5,
         config: InferenceConfig | None = None,
         core: ov.Core | None = None,
