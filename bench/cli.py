@@ -116,6 +116,46 @@ def calibrate_cmd(
     typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
 
 
+@app.command("faces")
+def faces_cmd(
+    dataset: Annotated[
+        list[Path],
+        typer.Option(help="Folder with ground_truth.csv (and pairs.csv) of faces (repeatable)."),
+    ],
+    models: Annotated[
+        Path | None, typer.Option(help="Model store root (default: $VARTA_MODELS).")
+    ] = None,
+    threshold: Annotated[
+        float | None, typer.Option(help="Match threshold to report (default: the matcher's).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Faces: TAR at FAR 1e-2 / 1e-3, EER, rank-1, ms per face and faces missed."""
+    import json
+
+    from bench.faces import run
+    from central.faces.matcher import DEFAULT_THRESHOLD
+
+    result = run(dataset, models, DEFAULT_THRESHOLD if threshold is None else threshold)
+    typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
+
+
+@app.command("face-search")
+def face_search_cmd(
+    persons: Annotated[int, typer.Option(min=1, help="Enrolled persons (synthetic).")] = 100_000,
+    photos: Annotated[int, typer.Option(min=1, help="Embeddings per person.")] = 1,
+    queries: Annotated[int, typer.Option(min=1, help="Searches timed.")] = 1000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Face watchlist search: top-5 cosine search time over a large synthetic gallery."""
+    import json
+
+    from bench.face_search import run
+
+    result = run(persons, photos, queries)
+    typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
+
+
 @app.command("vehicles")
 def vehicles_cmd(
     dataset: Annotated[Path, typer.Option(help="Data set folder with vehicle boxes.")],
@@ -234,11 +274,29 @@ def edge_cmd(
     realtime: Annotated[
         bool, typer.Option(help="Pace cameras at the clip's fps and drop late frames.")
     ] = False,
+    face_cameras: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Make this many cameras face cameras (a clip with faces, faces on) and "
+            "compare with the same run without faces.",
+        ),
+    ] = 0,
+    face_fps: Annotated[float, typer.Option(help="Face detections/s per face camera.")] = 5.0,
+    repeat: Annotated[int, typer.Option(min=1, help="Runs per setting (with faces).")] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Edge pipeline frames/s at 1080p and 720p (decode included), ms per stage, peak RSS."""
     import json
 
+    if face_cameras:
+        from bench.edge_faces import run as run_faces
+
+        result = run_faces(
+            models, frames, cameras, max(threads or (2,)), face_cameras, face_fps, repeat
+        )
+        typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
+        return
     from bench.edge import run
 
     result = run(models, frames, cameras, tuple(threads or (1, 2)), realtime)

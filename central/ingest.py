@@ -60,6 +60,7 @@ from shared.keys import KeyPair
 log = logging.getLogger(__name__)
 
 _LOG_EVERY_S = 5.0
+_FACE_IMAGE_REFUSED = "face observation carries an image; face crops stay on the edge"
 
 
 @dataclass(frozen=True)
@@ -414,7 +415,13 @@ class IngestServer:
         items: list[tuple[int, wire.Sighting, list[wire.Frame]]] = []
         for index, item, thumbs in parts.items:
             if not isinstance(item, wire.Sighting):
-                self.stats.faces_received += 1  # no face watchlist yet
+                # Faces: counted, never stored (no face watchlist matching yet; a face that
+                # matches no one leaves no trace). An image with one is refused: crops stay
+                # on the edge until central asks for a match's crop (docs/faces.md).
+                if thumbs or item.thumbnails:
+                    rejected.append(wire.Rejected(index, _FACE_IMAGE_REFUSED))
+                else:
+                    self.stats.faces_received += 1
                 continue
             problem = self._item_problem(item, own, now)
             if problem:
@@ -686,6 +693,7 @@ def _reason_kind(reason: str) -> str:
         ("captured_at", "capture time out of window"),
         ("camera", "camera not announced"),
         ("store failed", "store failed"),
+        ("face observation carries an image", "face image refused"),
     ):
         if reason.startswith(prefix):
             return kind

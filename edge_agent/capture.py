@@ -34,6 +34,7 @@ from typing import Final, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from edge_agent.face_config import FacesConfig
 from edge_agent.motion import MotionConfig, Polygon
 from edge_agent.sources.base import CameraSource, CapturedFrame, SourceError, SourceStatus
 from edge_agent.sources.snapshots import SnapshotFolderSource
@@ -148,6 +149,9 @@ class CameraConfig(StrictModel):
     )
     reconnect_min_s: float = Field(1.0, gt=0, description="First retry delay after a failure.")
     reconnect_max_s: float = Field(30.0, gt=0, description="Longest retry delay.")
+    faces: FacesConfig = Field(
+        default_factory=FacesConfig, description="Face detection and embedding (off by default)."
+    )
 
     @field_validator("roi")
     @classmethod

@@ -26,8 +26,10 @@ from edge_agent.config import AgentConfig
 if TYPE_CHECKING:
     from edge_agent.app import EdgeAgent
     from edge_agent.capture import CameraHub, CapturedFrame
+    from edge_agent.faces import FaceStage
     from edge_agent.pipeline import Pipeline
     from edge_agent.sightings import Emitted
+    from shared import wire
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +63,13 @@ def run_agent(
     """
     from edge_agent.app import EdgeAgent
     from edge_agent.capture import CameraHub
+    from edge_agent.faces import build_face_stage
     from edge_agent.pipeline import build_pipeline
     from models.store import ModelStore, default_models_dir
 
     root = models_dir or config.pipeline.models_dir or default_models_dir()
     pipeline = build_pipeline(ModelStore(root), config.pipeline, config.cameras)
+    faces = build_face_stage(ModelStore(root), config.cameras)
     hub = CameraHub(config.cameras)
     agent = EdgeAgent(config, hub.cameras(), hub.stats, pipeline.model_versions)
     pipeline.warm_up()
@@ -74,9 +78,11 @@ def run_agent(
     agent.start()
     hub.start()
     try:
-        total = _loop(config, pipeline, hub, agent, stop, seconds, status)
+        total = _loop(config, pipeline, hub, agent, stop, seconds, status, faces)
     finally:
         flushed = _submit(agent, pipeline.flush())
+        if faces is not None:
+            _submit_faces(agent, faces.flush())
         log.info("stopping: %d open tracks flushed to the spool", flushed)
         hub.stop()
         agent.stop()
@@ -92,6 +98,7 @@ def _loop(
     stop: threading.Event,
     seconds: float,
     status: TextIO,
+    faces: FaceStage | None = None,
 ) -> int:
     started = last_status = time.monotonic()
     total, ended = 0, False
@@ -102,10 +109,14 @@ def _loop(
         frames = hub.next_frames(timeout=0.5)
         idle = not frames
         total += _submit(agent, pipeline.process(frames))
+        if faces is not None:
+            _submit_faces(agent, faces.process(frames))
         frames.clear()  # hand the buffers back to the cameras' pools before the next wait
         if idle and hub.finished and not ended:
             ended = True
             total += _submit(agent, pipeline.flush())
+            if faces is not None:
+                _submit_faces(agent, faces.flush())
             log.info("every camera has ended; sightings keep going out until stopped")
         if config.status_interval_s and now - last_status >= config.status_interval_s:
             last_status = now
@@ -113,6 +124,12 @@ def _loop(
         if ended:
             stop.wait(0.5)
     return total
+
+
+def _submit_faces(agent: EdgeAgent, observations: Sequence[wire.FaceObservation]) -> None:
+    """Spool face observations: embeddings only, never an image (crops stay on the edge)."""
+    if observations:
+        agent.submit([(obs, ()) for obs in observations])
 
 
 def _submit(agent: EdgeAgent, emitted: Sequence[Emitted]) -> int:

@@ -175,7 +175,9 @@ class FaceObservation(Struct, frozen=True, kw_only=True, tag_field="kind", tag="
     """A face seen by a camera: embedding only, for watchlist matching at central.
 
     ``embedding`` is little-endian float16, ``dim`` values. Central compares it against the
-    enrolled watchlist and keeps nothing of a face that matches no one.
+    enrolled watchlist and keeps nothing of a face that matches no one. ``event_id`` is the
+    observation id: the key under which the agent keeps the face's crop (edge only; central
+    refuses a face observation that carries thumbnails). One is sent per face track.
     """
 
     event_id: EventId
