@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.datastructures import Cookie
+from litestar.di import NamedDependency
 from litestar.params import Parameter
 
 from central.accounts import AccountService, Principal, Role
@@ -91,9 +92,9 @@ class AuthController(Controller):
         self,
         request: Request[Any, Any, Any],
         data: LoginRequest,
-        accounts: AccountService,
-        cookie_policy: CookiePolicy,
-        login_gate: LoginGate,
+        accounts: NamedDependency[AccountService],
+        cookie_policy: NamedDependency[CookiePolicy],
+        login_gate: NamedDependency[LoginGate],
     ) -> Response[SessionCreated]:
         """A session token (also set as an HttpOnly, SameSite=Strict cookie for the web UI).
 
@@ -122,7 +123,10 @@ class AuthController(Controller):
         summary="End this session",
     )
     def logout(
-        self, principal: Principal, accounts: AccountService, cookie_policy: CookiePolicy
+        self,
+        principal: NamedDependency[Principal],
+        accounts: NamedDependency[AccountService],
+        cookie_policy: NamedDependency[CookiePolicy],
     ) -> Response[None]:
         """Revoke the session used for this request and clear the cookie."""
         accounts.logout(principal)
@@ -140,9 +144,9 @@ class AuthController(Controller):
         self,
         request: Request[Any, Any, Any],
         data: PasswordChange,
-        principal: Principal,
-        accounts: AccountService,
-        login_gate: LoginGate,
+        principal: NamedDependency[Principal],
+        accounts: NamedDependency[AccountService],
+        login_gate: NamedDependency[LoginGate],
     ) -> None:
         """Replace the caller's password; every session of theirs ends (log in again)."""
         change = partial(
@@ -151,7 +155,7 @@ class AuthController(Controller):
         await login_gate.run(change)
 
     @get("/me", guards=[requires(*ALL_ROLES)], sync_to_thread=False, summary="Who am I")
-    def me(self, principal: Principal) -> PrincipalRead:
+    def me(self, principal: NamedDependency[Principal]) -> PrincipalRead:
         """The caller's user, role and credential."""
         scopes = sorted(principal.scopes) if principal.scopes is not None else None
         return PrincipalRead(
@@ -167,26 +171,33 @@ class UserController(Controller):
     guards = [requires(Role.ADMIN, scopes=["users:admin"])]  # noqa: RUF012 (Litestar reads it from the class)
 
     @get("/", sync_to_thread=True, summary="List users")
-    def list_users(self, accounts: AccountService) -> list[UserRead]:
+    def list_users(self, accounts: NamedDependency[AccountService]) -> list[UserRead]:
         """Every user, by name."""
         return [to_read(u, UserRead) for u in accounts.list_users()]
 
     @post("/", sync_to_thread=True, summary="Create a user")
     def create_user(
-        self, data: UserCreate, principal: Principal, accounts: AccountService
+        self,
+        data: UserCreate,
+        principal: NamedDependency[Principal],
+        accounts: NamedDependency[AccountService],
     ) -> UserRead:
         """Add a user with a role (and a password, to let them log in)."""
         user = accounts.create_user(data.username, data.role, data.password, principal.user)
         return to_read(user, UserRead)
 
     @get("/{username:str}", sync_to_thread=True, summary="One user")
-    def get_user(self, username: str, accounts: AccountService) -> UserRead:
+    def get_user(self, username: str, accounts: NamedDependency[AccountService]) -> UserRead:
         """One user."""
         return to_read(accounts.get_user(username), UserRead)
 
     @patch("/{username:str}", sync_to_thread=True, summary="Change a user")
     def update_user(
-        self, username: str, data: UserUpdate, principal: Principal, accounts: AccountService
+        self,
+        username: str,
+        data: UserUpdate,
+        principal: NamedDependency[Principal],
+        accounts: NamedDependency[AccountService],
     ) -> UserRead:
         """Change role, disabled flag or password; the user's sessions end."""
         user = accounts.update_user(
@@ -204,7 +215,10 @@ class TokenController(Controller):
 
     @post("/", sync_to_thread=True, summary="Create an API token")
     def create_token(
-        self, data: TokenCreate, principal: Principal, accounts: AccountService
+        self,
+        data: TokenCreate,
+        principal: NamedDependency[Principal],
+        accounts: NamedDependency[AccountService],
     ) -> TokenCreated:
         """The secret is in this response only; it is stored hashed.
 
@@ -223,7 +237,7 @@ class TokenController(Controller):
     @get("/", sync_to_thread=True, summary="List API tokens")
     def list_tokens(
         self,
-        accounts: AccountService,
+        accounts: NamedDependency[AccountService],
         user: Annotated[str | None, Parameter(description="Only this user's tokens.")] = None,
     ) -> list[TokenRead]:
         """Token metadata with last use, expiry and revocation (never secrets)."""
@@ -233,8 +247,8 @@ class TokenController(Controller):
     def revoke_token(
         self,
         token_id: str,
-        principal: Principal,
-        accounts: AccountService,
+        principal: NamedDependency[Principal],
+        accounts: NamedDependency[AccountService],
         reason: Annotated[str, Parameter(description="Why (audited).")] = "",
     ) -> TokenRead:
         """Revoke at once; later requests with it get 401."""
@@ -263,8 +277,8 @@ class AuditController(Controller):
     )
     def entries(
         self,
-        audit: AuditLog,
-        principal: Principal,
+        audit: NamedDependency[AuditLog],
+        principal: NamedDependency[Principal],
         actor: Annotated[str | None, Parameter(description="Only this actor.")] = None,
         action: Annotated[str | None, Parameter(description="Only this action.")] = None,
         target: Annotated[str | None, Parameter(description="Only this target.")] = None,
@@ -285,7 +299,7 @@ class AuditController(Controller):
     @get("/verify", guards=[requires(Role.ADMIN, scopes=["audit:read"])], sync_to_thread=True)
     def verify(
         self,
-        audit: AuditLog,
+        audit: NamedDependency[AuditLog],
         anchor: Annotated[str | None, Parameter(description="A head noted earlier.")] = None,
     ) -> AuditVerificationRead:
         """Walk the hash chain (``varta central audit verify`` does the same offline)."""

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
 from litestar.params import Parameter
 
 from central.accounts import Principal, Role
@@ -42,7 +43,7 @@ class AlertController(Controller):
     @get("/", guards=[READ], summary="Alert changes after a cursor, optionally long-polling")
     async def changes(
         self,
-        alerts: AlertService,
+        alerts: NamedDependency[AlertService],
         after: Annotated[
             str | None,
             Parameter(description="Cursor from a previous page's 'next'; empty from the start."),
@@ -70,7 +71,12 @@ class AlertController(Controller):
         sync_to_thread=True,
         summary="One alert with its trail and history",
     )
-    def detail(self, alerts: AlertService, alert_id: int, principal: Principal) -> AlertDetailRead:
+    def detail(
+        self,
+        alerts: NamedDependency[AlertService],
+        alert_id: int,
+        principal: NamedDependency[Principal],
+    ) -> AlertDetailRead:
         """The alert, every sighting on its trail (with thumbnail URLs) and every step."""
         return to_read(alerts.get(alert_id, principal.user), AlertDetailRead)
 
@@ -81,7 +87,12 @@ class AlertController(Controller):
         status_code=200,
         summary="Police acknowledge receipt of an alert",
     )
-    def ack(self, alerts: AlertService, alert_id: int, principal: Principal) -> AlertRead:
+    def ack(
+        self,
+        alerts: NamedDependency[AlertService],
+        alert_id: int,
+        principal: NamedDependency[Principal],
+    ) -> AlertRead:
         """Record who received the alert, and when (idempotent per client)."""
         return to_read(alerts.police_ack(alert_id, principal.user), AlertRead)
 
@@ -94,10 +105,10 @@ class AlertController(Controller):
     )
     def transition(
         self,
-        alerts: AlertService,
+        alerts: NamedDependency[AlertService],
         alert_id: int,
         data: TransitionRequest,
-        principal: Principal,
+        principal: NamedDependency[Principal],
     ) -> AlertRead:
         """new -> acknowledged -> dispatched -> resolved, or rejected with a reason.
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Response, get
+from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
 
@@ -36,7 +37,7 @@ class AgentController(Controller):
         sync_to_thread=True,
         summary="List agents with last-seen and health",
     )
-    def list_agents(self, agents: AgentService) -> list[AgentRead]:
+    def list_agents(self, agents: NamedDependency[AgentService]) -> list[AgentRead]:
         """Every agent that ever said hello, with cameras, spool state and health."""
         return [to_read(a, AgentRead) for a in agents.list()]
 
@@ -55,8 +56,8 @@ class SightingController(Controller):
     )
     def recent(
         self,
-        sightings: SightingService,
-        principal: Principal,
+        sightings: NamedDependency[SightingService],
+        principal: NamedDependency[Principal],
         limit: Annotated[int, Parameter(ge=1, le=1000, description="Page size.")] = 50,
         camera_id: Annotated[str | None, Parameter(description="Only this camera.")] = None,
         agent_id: Annotated[str | None, Parameter(description="Only this agent.")] = None,
@@ -93,10 +94,10 @@ class SightingController(Controller):
     )
     def thumbnail(
         self,
-        sightings: SightingService,
-        alerts: AlertService,
-        audit: AuditLog,
-        principal: Principal,
+        sightings: NamedDependency[SightingService],
+        alerts: NamedDependency[AlertService],
+        audit: NamedDependency[AuditLog],
+        principal: NamedDependency[Principal],
         event_id: str,
         index: int,
     ) -> Response[bytes]:
@@ -124,7 +125,7 @@ class StatusController(Controller):
         summary="Liveness: threads, database writability, free disk (503 when failing)",
         responses={503: ResponseSpec(dict[str, Any], description="A check failed.")},
     )
-    def health(self, health: HealthService) -> Response[dict[str, Any]]:
+    def health(self, health: NamedDependency[HealthService]) -> Response[dict[str, Any]]:
         """Each check (ingest, database writer, alert monitor, webhook senders, database
         writable, free disk) with ``ok`` or its problem; 503 when any fails."""
         healthy, body = health.report()
@@ -136,6 +137,6 @@ class StatusController(Controller):
         sync_to_thread=False,
         summary="Ingest counters since start",
     )
-    def ingest(self, status: StatusService) -> dict[str, Any]:
+    def ingest(self, status: NamedDependency[StatusService]) -> dict[str, Any]:
         """Messages, batches, stored, duplicates, rejections by reason, auth refusals."""
         return status.ingest()

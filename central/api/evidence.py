@@ -10,6 +10,7 @@ from typing import Annotated, Final
 
 import msgspec
 from litestar import Controller, Response, post
+from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
@@ -71,8 +72,8 @@ class EvidenceController(Controller):
     )
     def alert(
         self,
-        evidence: EvidenceService,
-        principal: Principal,
+        evidence: NamedDependency[EvidenceService],
+        principal: NamedDependency[Principal],
         alert_id: Annotated[int, Parameter(description="The alert.")],
         data: EvidenceRequest,
     ) -> Response[bytes]:
@@ -88,7 +89,10 @@ class EvidenceController(Controller):
         responses=ZIP_RESPONSE,
     )
     def journey(
-        self, evidence: EvidenceService, principal: Principal, data: JourneyEvidenceRequest
+        self,
+        evidence: NamedDependency[EvidenceService],
+        principal: NamedDependency[Principal],
+        data: JourneyEvidenceRequest,
     ) -> Response[bytes]:
         """The plate's sightings in time order with crops, the journey, and the audit rows of
         the plate's searches and exports; audited as ``search.journey`` and

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, get
+from litestar.di import NamedDependency
 from litestar.params import Parameter, QueryParameter
 
 from central.accounts import Principal, Role
@@ -67,8 +68,8 @@ class SearchController(Controller):
     @get("/api/v1/sightings/search", sync_to_thread=True, summary="Search sightings")
     def search(
         self,
-        searches: SearchService,
-        principal: Principal,
+        searches: NamedDependency[SearchService],
+        principal: NamedDependency[Principal],
         reason: Reason = None,
         plate: Plate = None,
         match: Match = None,
@@ -101,8 +102,8 @@ class SearchController(Controller):
     @get("/api/v1/vehicles/journey", sync_to_thread=True, summary="One vehicle's journey")
     def journey(
         self,
-        searches: SearchService,
-        principal: Principal,
+        searches: NamedDependency[SearchService],
+        principal: NamedDependency[Principal],
         plate: Annotated[str, Parameter(description="The vehicle's plate.")],
         reason: Reason = None,
         match: Annotated[str | None, Parameter(description="exact (default) or fuzzy.")] = None,

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Final
 import anyio.to_thread
 import msgspec
 from litestar import Controller, Request, delete, get, patch, post, put
+from litestar.di import NamedDependency
 from litestar.params import Parameter, QueryParameter
 
 from central.accounts import Principal, Role
@@ -184,7 +185,7 @@ class WatchlistController(Controller):
         sync_to_thread=True,
         summary="Wanted lists",
     )
-    def lists(self, watchlists: WatchlistService) -> list[ListRead]:
+    def lists(self, watchlists: NamedDependency[WatchlistService]) -> list[ListRead]:
         """Every list with its settings and number of entries."""
         repo = watchlists.repository
         return [list_read(s, repo.count(s.name)) for s in watchlists.lists()]
@@ -195,7 +196,7 @@ class WatchlistController(Controller):
         sync_to_thread=True,
         summary="One list's settings",
     )
-    def get_list(self, watchlists: WatchlistService, name: Name) -> ListRead:
+    def get_list(self, watchlists: NamedDependency[WatchlistService], name: Name) -> ListRead:
         """A list's settings and number of entries."""
         return list_read(watchlists.get_list(name), watchlists.repository.count(name))
 
@@ -207,8 +208,8 @@ class WatchlistController(Controller):
     )
     def put_list(
         self,
-        watchlists: WatchlistService,
-        principal: Principal,
+        watchlists: NamedDependency[WatchlistService],
+        principal: NamedDependency[Principal],
         name: Name,
         data: ListWrite,
         reason: Reason = None,
@@ -225,7 +226,11 @@ class WatchlistController(Controller):
         summary="Remove a list and its entries",
     )
     def delete_list(
-        self, watchlists: WatchlistService, principal: Principal, name: Name, reason: Reason = None
+        self,
+        watchlists: NamedDependency[WatchlistService],
+        principal: NamedDependency[Principal],
+        name: Name,
+        reason: Reason = None,
     ) -> None:
         """The list and every entry of it go (alerts raised before stay)."""
         watchlists.delete_list(name, principal.user, reason or "")
@@ -240,8 +245,8 @@ class WatchlistController(Controller):
     async def upload(
         self,
         request: Request[Any, Any, Any],
-        watchlists: WatchlistService,
-        principal: Principal,
+        watchlists: NamedDependency[WatchlistService],
+        principal: NamedDependency[Principal],
         name: Name,
         reason: Reason = None,
         format_: Annotated[
@@ -309,7 +314,7 @@ class WatchlistController(Controller):
     )
     def entries(
         self,
-        watchlists: WatchlistService,
+        watchlists: NamedDependency[WatchlistService],
         name: Name,
         plate: Annotated[
             str | None, Parameter(description="Only plates containing this (folded).")
@@ -337,8 +342,8 @@ class WatchlistController(Controller):
     )
     def add_entry(
         self,
-        watchlists: WatchlistService,
-        principal: Principal,
+        watchlists: NamedDependency[WatchlistService],
+        principal: NamedDependency[Principal],
         name: Name,
         data: EntryCreate,
         reason: Reason = None,
@@ -353,7 +358,9 @@ class WatchlistController(Controller):
         sync_to_thread=True,
         summary="One entry",
     )
-    def get_entry(self, watchlists: WatchlistService, name: Name, key: Key) -> EntryRead:
+    def get_entry(
+        self, watchlists: NamedDependency[WatchlistService], name: Name, key: Key
+    ) -> EntryRead:
         """One entry of a list."""
         return entry_read(watchlists.entry(name, key))
 
@@ -365,8 +372,8 @@ class WatchlistController(Controller):
     )
     def edit_entry(
         self,
-        watchlists: WatchlistService,
-        principal: Principal,
+        watchlists: NamedDependency[WatchlistService],
+        principal: NamedDependency[Principal],
         name: Name,
         key: Key,
         data: EntryUpdate,
@@ -384,8 +391,8 @@ class WatchlistController(Controller):
     )
     def remove_entry(
         self,
-        watchlists: WatchlistService,
-        principal: Principal,
+        watchlists: NamedDependency[WatchlistService],
+        principal: NamedDependency[Principal],
         name: Name,
         key: Key,
         reason: Reason = None,

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Final
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Template
@@ -73,8 +74,8 @@ class AlertPageController(Controller):
     def detail(
         self,
         request: Request[Any, Any, Any],
-        console: Console,
-        principal: Principal,
+        console: NamedDependency[Console],
+        principal: NamedDependency[Principal],
         alert_id: int,
     ) -> Template:
         """The alert with its evidence, trail, history and the actions its state allows."""
@@ -104,8 +105,8 @@ class AlertPageController(Controller):
     def act(
         self,
         request: Request[Any, Any, Any],
-        console: Console,
-        principal: Principal,
+        console: NamedDependency[Console],
+        principal: NamedDependency[Principal],
         alert_id: int,
         data: Annotated[ActionForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Response[Any]:

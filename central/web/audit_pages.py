@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from litestar import Controller, Request, get
+from litestar.di import NamedDependency
 from litestar.response import Template
 
 from central.accounts.model import Principal
@@ -29,8 +30,8 @@ class AuditPageController(Controller):
     def audit(
         self,
         request: Request[Any, Any, Any],
-        console: Console,
-        principal: Principal,
+        console: NamedDependency[Console],
+        principal: NamedDependency[Principal],
         actor: str = "",
         action: str = "",
         since: str = "",

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Final
 
 import anyio.to_thread
 from litestar import Controller, Request, get
+from litestar.di import NamedDependency
 from litestar.params import Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage, Template
 
@@ -48,8 +49,8 @@ class BoardController(Controller):
     def home(
         self,
         request: Request[Any, Any, Any],
-        console: Console,
-        principal: Principal,
+        console: NamedDependency[Console],
+        principal: NamedDependency[Principal],
         list_name: str = "",
         camera: str = "",
         in_state: Annotated[str, Parameter(query="state")] = "",
@@ -76,8 +77,8 @@ class BoardController(Controller):
     def rows(
         self,
         request: Request[Any, Any, Any],
-        console: Console,
-        principal: Principal,
+        console: NamedDependency[Console],
+        principal: NamedDependency[Principal],
         list_name: str = "",
         camera: str = "",
         in_state: Annotated[str, Parameter(query="state")] = "",
@@ -100,8 +101,8 @@ class BoardController(Controller):
     def events(
         self,
         request: Request[Any, Any, Any],
-        console: Console,
-        cookie_policy: CookiePolicy,
+        console: NamedDependency[Console],
+        cookie_policy: NamedDependency[CookiePolicy],
         after: int = 0,
     ) -> ServerSentEvent:
         """``changed`` events (data: the feed's head) whenever an alert changed."""

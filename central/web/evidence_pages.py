@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 from litestar import Controller, Response, post
+from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 
@@ -47,13 +48,19 @@ class EvidencePageController(Controller):
         sync_to_thread=True,
     )
     def alert(
-        self, console: Console, principal: Principal, alert_id: int, data: Posted
+        self,
+        console: NamedDependency[Console],
+        principal: NamedDependency[Principal],
+        alert_id: int,
+        data: Posted,
     ) -> Response[bytes]:
         """The alert's evidence package (audited as ``evidence.export``)."""
         return zip_response(console.evidence.alert(alert_id, principal.user, data.reason))
 
     @post("/journey", guards=[allowed(EVIDENCE_EXPORT)], status_code=200, sync_to_thread=True)
-    def journey(self, console: Console, principal: Principal, data: Posted) -> Response[bytes]:
+    def journey(
+        self, console: NamedDependency[Console], principal: NamedDependency[Principal], data: Posted
+    ) -> Response[bytes]:
         """The journey's evidence package (audited as ``evidence.export``)."""
         form = Form({"plate": data.plate, "match": data.match, "from": data.from_, "to": data.to})
         query = journey_query(form, ZoneInfo(console.config.timezone))

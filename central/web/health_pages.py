@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from litestar import Controller, Request, get
+from litestar.di import NamedDependency
 from litestar.response import Template
 
 from central.camera_health import History
@@ -67,7 +68,7 @@ class HealthPageController(Controller):
 
     @get("/", guards=[allowed(HEALTH_VIEW)], sync_to_thread=True)
     def health(
-        self, request: Request[Any, Any, Any], console: Console, agent: str = ""
+        self, request: Request[Any, Any, Any], console: NamedDependency[Console], agent: str = ""
     ) -> Template:
         """Agents and cameras now, then the plots of the cameras of ``agent`` (the first
         agent when none is chosen)."""
@@ -88,7 +89,9 @@ class HealthPageController(Controller):
         )
 
     @get("/agents", guards=[allowed(HEALTH_VIEW)], sync_to_thread=True)
-    def agents(self, request: Request[Any, Any, Any], console: Console) -> Template:
+    def agents(
+        self, request: Request[Any, Any, Any], console: NamedDependency[Console]
+    ) -> Template:
         """The agents and cameras table alone (what the page polls)."""
         return render(
             console,

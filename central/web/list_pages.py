@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import anyio.to_thread
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
+from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Redirect, Template
@@ -76,7 +77,10 @@ class ListPageController(Controller):
 
     @get("/", guards=[allowed(LISTS_VIEW)], sync_to_thread=True)
     def overview(
-        self, request: Request[Any, Any, Any], console: Console, principal: Principal
+        self,
+        request: Request[Any, Any, Any],
+        console: NamedDependency[Console],
+        principal: NamedDependency[Principal],
     ) -> Template:
         """Every list with its entries, settings and last import or sync."""
         return self._overview(request, console, principal)
@@ -109,8 +113,8 @@ class ListPageController(Controller):
     def create(
         self,
         request: Request[Any, Any, Any],
-        console: Console,
-        principal: Principal,
+        console: NamedDependency[Console],
+        principal: NamedDependency[Principal],
         data: Annotated[ListForm, Form],
     ) -> Response[Any]:
         """A new list with its settings (audited as ``watchlist.create``)."""
@@ -131,8 +135,8 @@ class ListPageController(Controller):
     def entries(
         self,
         request: Request[Any, Any, Any],
-        console: Console,
-        principal: Principal,
+        console: NamedDependency[Console],
+        principal: NamedDependency[Principal],
         name: str,
         plate: str = "",
         category: str = "",
@@ -212,8 +216,8 @@ class ListPageController(Controller):
     def settings(
         self,
         request: Request[Any, Any, Any],
-        console: Console,
-        principal: Principal,
+        console: NamedDependency[Console],
+        principal: NamedDependency[Principal],
         name: str,
         data: Annotated[ListForm, Form],
     ) -> Response[Any]:
@@ -241,7 +245,11 @@ class ListPageController(Controller):
         request_max_body_size=MAX_UPLOAD_BYTES,
     )
     async def upload(
-        self, request: Request[Any, Any, Any], console: Console, principal: Principal, name: str
+        self,
+        request: Request[Any, Any, Any],
+        console: NamedDependency[Console],
+        principal: NamedDependency[Principal],
+        name: str,
     ) -> Response[Any]:
         """Load a registry export into the list; the report (or why it was refused) is
         answered as a fragment to the page's script, as the list page to a plain form."""
@@ -293,7 +301,9 @@ class ListPageController(Controller):
         )
 
     @get("/{name:str}/progress", guards=[allowed(LISTS_MANAGE)], sync_to_thread=True)
-    def progress(self, request: Request[Any, Any, Any], console: Console, name: str) -> Template:
+    def progress(
+        self, request: Request[Any, Any, Any], console: NamedDependency[Console], name: str
+    ) -> Template:
         """The list's large imports under way: staged so far, applied so far."""
         running = console.watchlists.repository.imports_running(name)
         return render(console, request, "_import_progress.html", "lists", running=running)
@@ -304,8 +314,8 @@ class ListPageController(Controller):
     def entry_form(
         self,
         request: Request[Any, Any, Any],
-        console: Console,
-        principal: Principal,
+        console: NamedDependency[Console],
+        principal: NamedDependency[Principal],
         name: str,
         key: str = "",
         done: str = "",
@@ -350,8 +360,8 @@ class ListPageController(Controller):
     def save_entry(
         self,
         request: Request[Any, Any, Any],
-        console: Console,
-        principal: Principal,
+        console: NamedDependency[Console],
+        principal: NamedDependency[Principal],
         name: str,
         data: Annotated[EntryForm, Form],
     ) -> Response[Any]:
@@ -374,8 +384,8 @@ class ListPageController(Controller):
     def expire(
         self,
         request: Request[Any, Any, Any],
-        console: Console,
-        principal: Principal,
+        console: NamedDependency[Console],
+        principal: NamedDependency[Principal],
         name: str,
         data: Annotated[KeyForm, Form],
     ) -> Response[Any]:
@@ -399,8 +409,8 @@ class ListPageController(Controller):
     def remove(
         self,
         request: Request[Any, Any, Any],
-        console: Console,
-        principal: Principal,
+        console: NamedDependency[Console],
+        principal: NamedDependency[Principal],
         name: str,
         data: Annotated[KeyForm, Form],
     ) -> Response[Any]:

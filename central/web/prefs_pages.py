@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, post
+from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 
@@ -32,8 +33,8 @@ class PrefsController(Controller):
     def update(
         self,
         request: Request[Any, Any, Any],
-        console: Console,
-        principal: Principal,
+        console: NamedDependency[Console],
+        principal: NamedDependency[Principal],
         data: Annotated[PrefsForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Response[Any]:
         """Store the choice; an htmx request gets 204, a plain form goes back."""

@@ -20,6 +20,7 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from litestar import Controller, Request, get
+from litestar.di import NamedDependency
 from litestar.response import Template
 
 from central.accounts.model import Principal
@@ -148,8 +149,8 @@ class SearchPageController(Controller):
     def search(
         self,
         request: Request[Any, Any, Any],
-        console: Console,
-        principal: Principal,
+        console: NamedDependency[Console],
+        principal: NamedDependency[Principal],
         cursor: str = "",
     ) -> Template:
         """The form; with a submitted form, a page of results (searched and audited)."""
@@ -182,7 +183,10 @@ class SearchPageController(Controller):
 
     @get("/journey", guards=[allowed(SEARCH)], sync_to_thread=True)
     def journey(
-        self, request: Request[Any, Any, Any], console: Console, principal: Principal
+        self,
+        request: Request[Any, Any, Any],
+        console: NamedDependency[Console],
+        principal: NamedDependency[Principal],
     ) -> Template:
         """A vehicle's journey: timeline, map and the evidence export (searched, audited)."""
         form = Form({k: v for k, v in request.query_params.items() if k in FIELDS})

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import Cookie
+from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Redirect, Template
@@ -45,7 +46,7 @@ class SignInController(Controller):
     def form(
         self,
         request: Request[Any, Any, Any],
-        console: Console,
+        console: NamedDependency[Console],
         next: str = "",
         lang: str = "",
         expired: bool = False,
@@ -69,9 +70,9 @@ class SignInController(Controller):
         self,
         request: Request[Any, Any, Any],
         data: Annotated[LoginForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
-        console: Console,
-        cookie_policy: CookiePolicy,
-        login_gate: LoginGate,
+        console: NamedDependency[Console],
+        cookie_policy: NamedDependency[CookiePolicy],
+        login_gate: NamedDependency[LoginGate],
     ) -> Response[Any]:
         """Check the password; on success set the session cookie and go on."""
         client = request.client.host if request.client else ""
@@ -123,7 +124,10 @@ class SignInController(Controller):
 
     @post("/logout", guards=[requires(*ALL_ROLES)], status_code=303, sync_to_thread=True)
     def logout(
-        self, console: Console, principal: Principal, cookie_policy: CookiePolicy
+        self,
+        console: NamedDependency[Console],
+        principal: NamedDependency[Principal],
+        cookie_policy: NamedDependency[CookiePolicy],
     ) -> Redirect:
         """End the session and forget the cookie."""
         if principal.kind == "session":
