@@ -40,7 +40,7 @@ import yaml
 
 from bench.alerts import _central, _wait_http, _wanted_db
 from bench.loadgen import make_sighting
-from bench.search import CAMERAS, DAYS, _generate_sql
+from bench.search import CAMERAS, DAYS, insert_sightings
 from bench.stats import percentile
 from central.search.index import key_rows_sql
 from shared import wire
@@ -117,15 +117,7 @@ def _generate(db_file: Path, rows: int, now: float) -> dict[str, float]:
     try:
         started = time.perf_counter()
         start = now - DAYS * 86_400
-        sql = _generate_sql(max(1000, rows // 25), start, DAYS * 86_400 / max(rows, 1))
-        chunk = 10_000_000
-        for lo in range(0, rows, chunk):
-            con.execute(
-                "CREATE OR REPLACE TEMP TABLE bench_ids AS SELECT range AS i FROM range(?, ?)",
-                [lo, min(rows, lo + chunk)],
-            )
-            con.execute(sql)
-        con.execute("DROP TABLE IF EXISTS bench_ids")
+        insert_sightings(con, rows, start, DAYS * 86_400)
         timings["generate_s"] = time.perf_counter() - started
         started = time.perf_counter()
         index = key_rows_sql(

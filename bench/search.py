@@ -109,7 +109,14 @@ def _generate(con: duckdb.DuckDBPyConnection, rows: int, with_pk: bool) -> None:
         con.execute("CREATE TABLE bench_s AS SELECT * FROM sightings LIMIT 0")
         con.execute("DROP TABLE sightings")
         con.execute("ALTER TABLE bench_s RENAME TO sightings")
-    sql = _generate_sql(max(1000, rows // 25), START.timestamp(), DAYS * 86_400 / rows)
+    insert_sightings(con, rows, START.timestamp(), DAYS * 86_400)
+
+
+def insert_sightings(
+    con: duckdb.DuckDBPyConnection, rows: int, start: float, span_s: float
+) -> None:
+    """``rows`` synthetic sightings captured evenly from ``start`` over ``span_s``."""
+    sql = _generate_sql(max(1000, rows // 25), start, span_s / max(rows, 1))
     chunk = 10_000_000
     for lo in range(0, rows, chunk):
         # range() is one thread; scanning a table of the ids runs on every core.
@@ -118,7 +125,7 @@ def _generate(con: duckdb.DuckDBPyConnection, rows: int, with_pk: bool) -> None:
             [lo, min(rows, lo + chunk)],
         )
         con.execute(sql)
-    con.execute("DROP TABLE bench_ids")
+    con.execute("DROP TABLE IF EXISTS bench_ids")
 
 
 def _build_index(con: duckdb.DuckDBPyConnection) -> None:
