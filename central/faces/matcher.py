@@ -13,6 +13,9 @@ matrix, keeps the best ``prefilter_keep`` rows and scores only those exactly. A 
 person's face scores far above everyone else's (same person 0.53-0.95 on the development
 sets, different people at most 0.25), so the prefilter keeps them; ``varta bench
 face-search`` measures how often it keeps a planted match and the exact path's times.
+On random vectors (the prefilter's worst case) with a planted match at cosine 0.6, keeping
+2,048 rows found it first 99.97 % of the time (1,024 rows: 99.8 %, 96 axes: slower by
+half for no gain at 2,048), at a p99 under 3 ms for 100,000 persons.
 
 Every candidate carries the gallery's ``version`` (the watchlist version it was built
 from), so an alert can say which list a match was checked against.
@@ -61,7 +64,7 @@ class FaceGallery:
     version: int = 0
     prefilter_rows: int = 20_000
     prefilter_dims: int = 64
-    prefilter_keep: int = 1024
+    prefilter_keep: int = 2048
     _persons: NDArray[np.int64] = field(init=False, repr=False)
     _names: list[str] = field(init=False, repr=False)
     _most_rows: int = field(init=False, repr=False)
