@@ -189,7 +189,7 @@ async def _photos(request: Request[Any, Any, Any]) -> tuple[dict[str, str], list
     fields = {k: str(v) for k, v in form.items() if not isinstance(v, UploadFile)}
     photos = [
         PhotoInput(f.filename or f"photo-{i + 1}", await f.read())
-        for i, f in enumerate(form.getall("photo"))
+        for i, f in enumerate(form.getall("photo", []))
         if isinstance(f, UploadFile)
     ]
     return fields, photos
@@ -258,7 +258,7 @@ class PersonController(Controller):
         text = (await sheet.read()).decode("utf-8-sig", errors="replace")
         photos = {
             f.filename: await f.read()
-            for f in form.getall("photo")
+            for f in form.getall("photo", [])
             if isinstance(f, UploadFile) and f.filename
         }
         run = partial(enrol_uploaded, faces, text, photos, principal.user)

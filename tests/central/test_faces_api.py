@@ -4,6 +4,7 @@ from real photos, enrolment over REST, the two-person rule, and what police can 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -150,16 +151,7 @@ def test_match_two_person_rule_rejection_expiry_and_what_police_see(
     server: Server, agent: Agent, analyser: FaceAnalyser, shared_data: Path
 ) -> None:
     users = Users(server)
-    op1, op2 = users.names["op1"], users.names["op2"]
-    resp = _enrol(users.sup, [("obama.jpg", photo_bytes(shared_data, OBAMA))])
-    assert resp.status_code == 201, resp.text
-    person = resp.json()
-    assert person["status"] == "active" and person["enrolled_by"].startswith("supervisor")
-    assert person["legal_basis"] == "court order 12/345" and len(person["photos"]) == 1
-    photo = users.op1.get(person["photos"][0]["url"])
-    assert photo.status_code == 200 and photo.content[:3] == b"\xff\xd8\xff"
-    assert server.central.faces is not None and server.central.faces.version == 1
-
+    person = _enrol_obama(server, users, shared_data)
     # Another photo of the same person -> a candidate; two other people -> nothing.
     same = observation(analyser, shared_data, OBAMA_2)
     others = [observation(analyser, shared_data, rel) for rel in (CLAPTON, BIDEN)]
@@ -174,25 +166,61 @@ def test_match_two_person_rule_rejection_expiry_and_what_police_see(
     assert cand["state"] == "pending" and cand["crop_status"] == "pending"
     assert cand["camera_id"] == "cam-1" and cand["agent_id"] == "a1"
     assert server.central.ingest.stats.faces_matched == 1
-    cid = cand["candidate_id"]
+    alert = _two_person_rule(server, users, cand)
+    rejected_id = _rejection(users, agent, analyser, shared_data)
+    assert [a["alert_id"] for a in _face_alerts(users.police)] == [alert["alert_id"]]
+    assert users.police.get(f"/api/v1/face-candidates/{rejected_id}").status_code == 403
 
-    # Police see nothing of a pending candidate.
+    # After expiry the same person matches no more.
+    expired = users.sup.post(
+        f"/api/v1/persons/{person['person_id']}/expire", params={"reason": "found"}
+    )
+    assert expired.status_code == 200 and expired.json()["status"] == "expired"
+    late = observation(analyser, shared_data, OBAMA_4)
+    _send(agent, late)
+    assert _received(server, 5)
+    time.sleep(0.5)
+    assert len(_candidates(users.op1)) == 2 and server.central.ingest.stats.faces_matched == 2
+
+    _audit_trail(server, users, cand)
+    # Nothing central stored holds a non-matching face's embedding (nor the expired one's).
+    blobs = _all_blobs(server)
+    for obs in (*others, late):
+        assert not any(obs.embedding in b for b in blobs)
+    assert any(same.embedding in b for b in blobs)  # the match's own embedding is kept
+    with server.central.db.reader() as con:
+        assert con.execute("SELECT count(*) FROM face_candidates").fetchone() == (2,)
+        assert con.execute("SELECT count(*) FROM sightings").fetchone() == (0,)
+
+
+def _enrol_obama(server: Server, users: Users, shared_data: Path) -> dict[str, Any]:
+    resp = _enrol(users.sup, [("obama.jpg", photo_bytes(shared_data, OBAMA))])
+    assert resp.status_code == 201, resp.text
+    person: dict[str, Any] = resp.json()
+    assert person["status"] == "active" and person["enrolled_by"].startswith("supervisor")
+    assert person["legal_basis"] == "court order 12/345" and len(person["photos"]) == 1
+    photo = users.op1.get(person["photos"][0]["url"])
+    assert photo.status_code == 200 and photo.content[:3] == b"\xff\xd8\xff"
+    assert server.central.faces is not None and server.central.faces.version == 1
+    return person
+
+
+def _two_person_rule(server: Server, users: Users, cand: dict[str, Any]) -> dict[str, Any]:
+    """Police see nothing until op1 and op2 confirmed; op1 twice is refused."""
+    op1, op2 = users.names["op1"], users.names["op2"]
+    cid = cand["candidate_id"]
     assert _face_alerts(users.police) == []
     assert users.police.get(f"/api/v1/face-candidates/{cid}").status_code == 403
     assert users.police.post(f"/api/v1/face-candidates/{cid}/confirm").status_code == 403
-
     # The edge no longer held the crop: the candidate and its alert say so.
     assert server.central.face_candidates is not None
     server.central.face_candidates.set_crop(cid, "expired", None)
-
-    # Two-person rule: op1 confirms; op1 again is refused; op2 confirms -> face alert.
     first = users.op1.post(f"/api/v1/face-candidates/{cid}/confirm")
     assert first.status_code == 200 and first.json()["state"] == "pending"
     again = users.op1.post(f"/api/v1/face-candidates/{cid}/confirm")
     assert again.status_code == 409
-    assert (
-        "already confirmed" in again.json()["error"] and "different user" in again.json()["error"]
-    )
+    assert "already confirmed" in again.json()["error"]
+    assert "different user" in again.json()["error"]
     assert _face_alerts(users.police) == []
     second = users.op2.post(f"/api/v1/face-candidates/{cid}/confirm").json()
     assert second["state"] == "confirmed" and second["alert_id"] is not None
@@ -209,14 +237,16 @@ def test_match_two_person_rule_rejection_expiry_and_what_police_see(
     assert details["score"] == cand["score"] and details["watchlist_version"] == 1
     assert details["confirmed_by"] == [op1, op2] and details["crop"] == "crop expired"
     assert "embedding" not in str(alert)
-    detail = users.police.get(f"/api/v1/alerts/{alert['alert_id']}")
-    assert detail.status_code == 200
+    assert users.police.get(f"/api/v1/alerts/{alert['alert_id']}").status_code == 200
+    return alert
 
-    # A second match is rejected with its reason: final, kept, never shown to police.
-    other_same = observation(analyser, shared_data, OBAMA_3)
-    _send(agent, other_same)
+
+def _rejection(users: Users, agent: Agent, analyser: FaceAnalyser, shared_data: Path) -> str:
+    """A second match rejected with its reason: final and kept."""
+    obs = observation(analyser, shared_data, OBAMA_3)
+    _send(agent, obs)
     assert wait_for(lambda: len(_candidates(users.op1, state="pending")) == 1, 20)
-    rid = other_same.event_id
+    rid = obs.event_id
     no_reason = users.op1.post(f"/api/v1/face-candidates/{rid}/reject", json={})
     assert no_reason.status_code == 400 and "requires a reason" in no_reason.json()["error"]
     users.op1.post(f"/api/v1/face-candidates/{rid}/confirm")
@@ -228,30 +258,20 @@ def test_match_two_person_rule_rejection_expiry_and_what_police_see(
     assert body["state"] == "rejected" and body["reject_reason"] == "different person, beard"
     late = users.op2.post(f"/api/v1/face-candidates/{rid}/confirm")
     assert late.status_code == 409 and "rejected already" in late.json()["error"]
-    assert users.op1.get(f"/api/v1/face-candidates/{rid}").json()["reject_reason"] == (
-        "different person, beard"
-    )
-    assert [a["alert_id"] for a in _face_alerts(users.police)] == [alert["alert_id"]]
+    again = users.op1.get(f"/api/v1/face-candidates/{rid}").json()
+    assert again["reject_reason"] == "different person, beard"
+    return rid
 
-    # After expiry the same person matches no more.
-    expired = users.sup.post(
-        f"/api/v1/persons/{person['person_id']}/expire", params={"reason": "found"}
-    )
-    assert expired.status_code == 200 and expired.json()["status"] == "expired"
-    late_obs = observation(analyser, shared_data, OBAMA_4)
-    _send(agent, late_obs)
-    assert _received(server, 5)
-    time.sleep(0.5)
-    assert len(_candidates(users.op1)) == 2 and server.central.ingest.stats.faces_matched == 2
 
-    # The audit log records each use with the watchlist version, observation and score.
+def _audit_trail(server: Server, users: Users, cand: dict[str, Any]) -> None:
+    """Each use audited with the watchlist version, observation, score and confirmers."""
+    op1, op2 = users.names["op1"], users.names["op2"]
     with server.central.db.reader() as con:
         rows = con.execute(
             "SELECT action, actor, reason, details FROM audit_log "
             "WHERE action LIKE 'faces.%' ORDER BY id"
         ).fetchall()
-    actions = [r[0] for r in rows]
-    assert actions == [
+    assert [r[0] for r in rows] == [
         "faces.person.enrol",
         "faces.matched",
         "faces.candidate.confirm",
@@ -261,25 +281,17 @@ def test_match_two_person_rule_rejection_expiry_and_what_police_see(
         "faces.candidate.reject",
         "faces.person.expire",
     ]
-    import json
-
+    matched = json.loads(rows[1][3])
+    assert matched["observation_id"] == cand["candidate_id"]
+    assert matched["watchlist_version"] == 1 and matched["score"] == cand["score"]
     confirm = json.loads(rows[3][3])
     assert confirm["confirmers"] == [op1, op2] and confirm["watchlist_version"] == 1
-    assert confirm["observation_id"] == cid and confirm["score"] == cand["score"]
+    assert confirm["observation_id"] == cand["candidate_id"]
+    assert confirm["score"] == cand["score"]
     assert [d["actor"] for d in confirm["decisions"]] == [op1, op2]
     reject = json.loads(rows[6][3])
-    assert rows[6][2] == "different person, beard" and reject["decisions"][-1]["decision"] == (
-        "reject"
-    )
-
-    # Nothing central stored holds a non-matching face's embedding (nor the expired one's).
-    blobs = _all_blobs(server)
-    for obs in (*others, late_obs):
-        assert not any(obs.embedding in b for b in blobs)
-    assert any(same.embedding in b for b in blobs)  # the match's own embedding is kept
-    with server.central.db.reader() as con:
-        assert con.execute("SELECT count(*) FROM face_candidates").fetchone() == (2,)
-        assert con.execute("SELECT count(*) FROM sightings").fetchone() == (0,)
+    assert rows[6][2] == "different person, beard"
+    assert reject["decisions"][-1]["decision"] == "reject"
 
 
 def test_remove_deletes_photos_and_embeddings_but_keeps_the_record(
