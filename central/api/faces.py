@@ -369,11 +369,15 @@ class FaceCandidateController(Controller):
         media_type="image/jpeg",
     )
     def crop(
-        self, face_candidates: NamedDependency[FaceCandidates], candidate_id: CandidateId
+        self,
+        face_candidates: NamedDependency[FaceCandidates],
+        principal: NamedDependency[Principal],
+        candidate_id: CandidateId,
     ) -> Response[bytes]:
-        """404 until the crop was fetched, or when it expired on the edge."""
+        """404 until the crop was fetched, or when it expired on the edge; a view is
+        audited."""
         cand = face_candidates.get(candidate_id)
-        jpeg = face_candidates.crop(candidate_id)
+        jpeg = face_candidates.crop(candidate_id, principal.user)
         if jpeg is None:
             raise NotFound(f"face candidate {candidate_id}: no crop ({cand.crop_status})")
         return Response(jpeg, media_type="image/jpeg")

@@ -125,8 +125,16 @@ def test_a_batch_delivered_twice_stores_its_candidate_once_and_fetches_crops(
     # The crop is asked for once, after the commit, and stored with the candidate.
     assert wait_for(lambda: central.face_candidates.get(match.event_id).crop_status == "ok", 10)
     assert crops.asked == [("a1", match.event_id)]
-    assert central.face_candidates.crop(match.event_id) == CROP
+    assert central.face_candidates.crop(match.event_id, "op1") == CROP
     assert central.ingest.stats.as_dict()["faces_matched"] == 1
+    assert _count(central, "SELECT count(*) FROM audit_log WHERE action = 'faces.crop.view'") == 1
+    # No trace of the two non-matching faces anywhere on central's disk (database, WAL,
+    # thumbnail packs).
+    on_disk = b"".join(
+        p.read_bytes() for p in Path(central.config.storage.data_dir).rglob("*") if p.is_file()
+    )
+    assert match.embedding[:64] in on_disk  # the scan does see what central stored
+    assert not any(m.embedding[:64] in on_disk for m in misses)
 
 
 def test_a_crop_the_edge_no_longer_holds_is_marked_expired(
@@ -150,7 +158,7 @@ def test_a_crop_the_edge_no_longer_holds_is_marked_expired(
     assert ack["status"] == "ok"
     candidates = central.face_candidates
     assert wait_for(lambda: candidates.get(match.event_id).crop_status == "expired", 10)
-    assert candidates.crop(match.event_id) is None
+    assert candidates.crop(match.event_id, "op1") is None
 
 
 def test_a_face_from_an_unannounced_camera_or_a_bad_embedding_is_refused(
