@@ -19,8 +19,10 @@ A face that matches no one is not written anywhere.
 
 The two-person rule: a candidate is confirmed only when two *different* users have
 confirmed it; the same user confirming twice is refused (:class:`SameUserTwice`, HTTP
-409); either may reject it with a reason, which closes it for good. Police see a face
-only as the ``face`` alert raised in the transaction of the second confirmation.
+409), and so is confirming a match of a person who has expired or been removed since
+(:class:`PersonNotActive`); either may reject it with a reason, which closes it for good.
+Police see a face only as the ``face`` alert raised in the transaction of the second
+confirmation.
 """
 
 from __future__ import annotations
@@ -71,6 +73,10 @@ class CropFetcher(Protocol):
 
 class SameUserTwice(Conflict):
     """A user tried to confirm a candidate they had confirmed already (HTTP 409)."""
+
+
+class PersonNotActive(Conflict):
+    """The matched person expired or was removed since: confirming is refused (HTTP 409)."""
 
 
 class AlreadyDecided(Conflict):
@@ -317,6 +323,13 @@ class FaceCandidates:
             raise SameUserTwice(
                 f"you ({actor}) already confirmed face candidate {candidate_id}; "
                 "a second, different user must confirm it (two-person rule)"
+            )
+        person = store.get_person(con, cand.person_id)
+        status = person.status(now) if person is not None else "removed"
+        if status != "active":
+            raise PersonNotActive(
+                f"face candidate {candidate_id}: the person is {status} on the watchlist "
+                "(no legal basis to act on the match any more); it can only be rejected"
             )
         store.add_decision(con, candidate_id, Decision(actor, "confirm", "", now))
         confirmers = [*cand.confirmers, actor]
