@@ -122,11 +122,9 @@ class FaceCandidates:
         Raises:
             ValueError: the embedding does not fit its ``dim`` or the gallery.
         """
-        gallery = self.watchlist.gallery()
-        if not gallery.rows:
+        if not self.watchlist.gallery().rows:
             return None
-        vector = decode_embedding(obs.embedding, obs.dim)
-        found = gallery.search(vector, self.watchlist.top_k, self.watchlist.threshold)
+        found = self.watchlist.match(decode_embedding(obs.embedding, obs.dim))
         if not found:
             return None
         best = found[0]
