@@ -221,6 +221,9 @@ def health_checks(central: Central) -> dict[str, Callable[[], str]]:
     if central.syncs is not None:
         syncs = central.syncs
         checks["watchlist_sync"] = lambda: "" if syncs.alive else "watchlist sync not running"
+    if central.face_candidates is not None:
+        crops = central.face_candidates
+        checks["face_crops"] = lambda: "" if crops.alive else "face crop requests not running"
     if central.alerting is not None:
         monitor, engine = central.alerting.monitor, central.alerting.engine
         checks["alert_monitor"] = lambda: "" if monitor.alive else "alert monitor not running"

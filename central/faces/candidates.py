@@ -192,6 +192,11 @@ class FaceCandidates:
         self._thread = threading.Thread(target=self._run, name="face-crops", daemon=True)
         self._thread.start()
 
+    @property
+    def alive(self) -> bool:
+        """Whether crop requests are served (true when no fetcher is wired)."""
+        return self._crops is None or (self._thread is not None and self._thread.is_alive())
+
     def stop(self, timeout: float = 10.0) -> None:
         """Finish the crop request in hand and stop."""
         if self._thread is not None:
