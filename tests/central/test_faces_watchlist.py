@@ -201,3 +201,18 @@ def test_refused_photos_enrol_nothing(
     with db.reader() as con:
         assert con.execute("SELECT count(*) FROM face_photos").fetchone() == (0,)
     assert np.asarray(faces.gallery().embeddings).shape[0] == 0
+
+
+def test_bulk_csv_without_a_required_column_enrols_nothing(
+    db: Database, analyser: FaceAnalyser, tmp_path: Path
+) -> None:
+    from central.faces.bulk import enrol_folder, parse_expiry
+
+    faces = _watchlist(db, analyser, Clock())
+    with pytest.raises(InvalidRequest, match=r"missing column\(s\) legal_basis"):
+        enrol_folder(faces, tmp_path, "files,name,reason,expires\na.jpg,X,y,2099-01-01\n", "s")
+    assert faces.people() == []
+    assert parse_expiry("2099-01-31") == 4_073_587_199.999999
+    assert parse_expiry("2099-01-31T12:00:00Z") == 4_073_544_000.0
+    with pytest.raises(InvalidRequest, match="expires: expected ISO 8601"):
+        parse_expiry("next week")
