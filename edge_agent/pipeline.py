@@ -322,6 +322,8 @@ class Pipeline:
             kind, kind_conf = "motorcycle", _share(track.class_votes, MOTORCYCLE)
         else:
             kind, kind_conf = track.vehicle_type()
+            if self.attributes is not None and kind:
+                kind_conf = self.attributes.type_confidence(kind, track.type_votes)
         colour, colour_conf = track.colour()
         vehicle = wire.Vehicle(
             box=shot.box if shot is not None else as_box(track.box),
