@@ -120,3 +120,27 @@ def check_config_cmd(
     if problems:
         raise typer.Exit(1)
     typer.echo(f"ok: {len(cfg.cameras)} cameras, models verified in {store.root}", err=True)
+
+
+@app.command("check")
+def check_cmd(
+    config: Annotated[Path, typer.Option("--config", "-c", help="agent.yaml")],
+    models: ModelsOption = None,
+    camera_timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for each camera's first frame.")
+    ] = 10.0,
+    link_timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for central's handshake and ack.")
+    ] = 5.0,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object, for scripts.")] = False,
+) -> None:
+    """Check this box: models verified, each camera read and inferred, central takes the
+    key, spool writable with room. Prints a table; exits 1 when any check fails."""
+    from edge_agent.check import run_checks
+    from shared.checks import passed, render_json, render_table
+
+    cfg = _load_config(config)
+    results = run_checks(cfg, models, camera_timeout, link_timeout)
+    typer.echo(render_json(results) if as_json else render_table(results))
+    if not passed(results):
+        raise typer.Exit(1)
