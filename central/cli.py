@@ -425,3 +425,26 @@ def evidence_verify_cmd(
     for problem in verdict.problems:
         typer.echo(f"  {problem}", err=True)
     raise typer.Exit(1)
+
+
+@app.command("check")
+def check_cmd(
+    config: Annotated[Path, typer.Option("--config", "-c", help="central.yaml")],
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for a running central.")] = 3.0,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object, for scripts.")] = False,
+) -> None:
+    """Check this server: config, keys, webhook secrets, database schema, disk, ports free
+    or served by central. Prints a table; exits 1 when any check fails."""
+    from central.check import run_checks
+    from central.config import CentralConfig
+    from shared.checks import fail, passed, render_json, render_table
+    from shared.config import load
+    from shared.errors import ConfigError
+
+    try:
+        results = run_checks(load(config, CentralConfig), timeout)
+    except ConfigError as err:
+        results = [fail("config", str(err), f"correct {config} (see docs/configuration.md)")]
+    typer.echo(render_json(results) if as_json else render_table(results))
+    if not passed(results):
+        raise typer.Exit(1)
