@@ -143,9 +143,7 @@ def test_full_spool_disk_fails(
 ) -> None:
     with small_filesystem(tmp_path / "small", 1 << 20) as mount:
         Filler(mount / "filler").fill()
-        config = agent_yaml(
-            tmp_path, ring, central.ingest.bound_endpoint, str(shared_data / VIDEO)
-        )
+        config = agent_yaml(tmp_path, ring, central.ingest.bound_endpoint, str(shared_data / VIDEO))
         cfg = yaml.safe_load(config.read_text())
         cfg["spool"]["dir"] = str(mount / "spool")
         config.write_text(yaml.safe_dump(cfg))
