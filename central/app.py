@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from litestar import Litestar
 from litestar.di import Provide
+from litestar.logging import LoggingConfig
 
 from central.accounts import AccountService
 from central.accounts.bootstrap import build_accounts
@@ -117,6 +118,16 @@ class Central:
             self.accounts.flush_refusals()
         self.thumbs.close()
         self.db.close()
+
+
+# Litestar's records (uncaught exceptions included) go to the root logger that
+# shared.logs configured, in its format and through its redaction; Litestar's default
+# would replace the root logger's handlers.
+_LOGGING = LoggingConfig(
+    configure_root_logger=False,
+    log_exceptions="always",
+    loggers={"litestar": {"level": "INFO", "handlers": [], "propagate": True}},
+)
 
 
 def _serve_metrics(central: Central) -> MetricsServer:
@@ -299,6 +310,7 @@ def create_app(central: Central) -> Litestar:
         openapi_config=web.openapi_config,
         template_config=web.template_config,
         csrf_config=web.csrf_config,
+        logging_config=_LOGGING,
     )
     document_errors(app)
     return app

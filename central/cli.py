@@ -34,7 +34,31 @@ def serve_cmd(config: ConfigOption = None) -> None:
     """Run ingest and the HTTP API in one process until SIGTERM/SIGINT."""
     from central.serve import serve
 
-    serve(_load_config(config))
+    cfg = _load_config(config)
+    _configure_logging(cfg)
+    serve(cfg)
+
+
+def _configure_logging(cfg: Any) -> None:
+    """Apply the config's log format; central's secrets are masked in every line."""
+    import contextlib
+    import os
+
+    from central.alerts.runtime import read_secret
+    from shared import keys
+    from shared.errors import ConfigError
+    from shared.logs import configure
+
+    secrets: list[str | bytes] = []
+    # What cannot be read here is reported when central starts.
+    with contextlib.suppress(ConfigError, OSError, ValueError):
+        secrets.append(keys.load_pair(cfg.ingest.server_secret_key).secret)
+    for endpoint in cfg.webhooks.endpoints:
+        with contextlib.suppress(ConfigError):
+            secrets.append(read_secret(endpoint))
+    if cfg.auth.bootstrap_password_env:
+        secrets.append(os.environ.get(cfg.auth.bootstrap_password_env, ""))
+    configure(cfg.logging, secrets)
 
 
 @app.command("check-config")

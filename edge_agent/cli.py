@@ -31,6 +31,20 @@ def _load_config(path: Path) -> Any:
         raise _fail(str(err), 2) from err
 
 
+def _configure_logging(cfg: Any) -> None:
+    """Apply the config's log format; the agent's CURVE secret key is masked in every line."""
+    import contextlib
+
+    from shared import keys
+    from shared.errors import ConfigError
+    from shared.logs import configure
+
+    secrets = []
+    with contextlib.suppress(ConfigError, OSError, ValueError):  # reported at start
+        secrets.append(keys.load_pair(cfg.central.agent_secret_key).secret)
+    configure(cfg.logging, secrets)
+
+
 @app.command("detect")
 def detect_cmd(
     paths: Annotated[list[Path], typer.Argument(help="Photos, photo folders or video files.")],
@@ -85,6 +99,7 @@ def run_cmd(
     from shared.errors import ModelError
 
     cfg = _load_config(config)
+    _configure_logging(cfg)
     if not cfg.cameras:
         raise _fail(f"{config}: no cameras configured (add a 'cameras:' list)", 2)
     try:
