@@ -79,7 +79,10 @@ def check_models(config: AgentConfig, store: ModelStore) -> list[CheckResult]:
         try:
             store.path(name, precision)
         except ModelError as err:
-            problems.append(fail(f"model {name}", str(err), f"run `{pull_command(store.root)}`"))
+            # The store's messages are "<what is wrong>; <how to fix it>".
+            what, _, how = str(err).partition("; ")
+            fix = how or f"run `{pull_command(store.root)} --model {name}`"
+            problems.append(fail(f"model {name}", what, fix))
     if problems:
         return problems
     return [ok("models", f"{len(wanted)} models sha256-verified in {store.root}")]

@@ -140,6 +140,14 @@ class PipelineConfig(StrictModel):
     )
 
 
+class AgentMetricsConfig(MetricsConfig):
+    """The agent's Prometheus endpoint (its own port, so one box can run central too)."""
+
+    port: int = Field(
+        9811, ge=0, le=65535, description="TCP port of the metrics listener (0: a free one)."
+    )
+
+
 class AgentConfig(StrictModel):
     """Everything `varta edge run` needs."""
 
@@ -161,9 +169,9 @@ class AgentConfig(StrictModel):
     status_interval_s: float = Field(
         10.0, ge=0.0, description="Seconds between status lines on stderr (0: none)."
     )
-    metrics: MetricsConfig = Field(
-        default_factory=lambda: MetricsConfig(port=9811),
-        description="Prometheus metrics of this agent (off by default; port 9811).",
+    metrics: AgentMetricsConfig = Field(
+        default_factory=AgentMetricsConfig,
+        description="Prometheus metrics of this agent (off by default).",
     )
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Log format.")
 

@@ -90,7 +90,9 @@ def test_missing_model_names_the_pull_command(
     assert code == 1
     row = rows["model person-vehicle-bike-detection-2004"]
     assert row["status"] == "fail" and "is missing" in row["detail"]
-    assert "varta models pull" in row["fix"] and "fix: run `varta models pull" in table
+    assert "fetch it with: varta models pull" in row["fix"]
+    assert "--model person-vehicle-bike-detection-2004" in row["fix"]
+    assert "fix: fetch it with: varta models pull" in table
     # The camera is still read; it is not inferred without the detector.
     assert rows["camera lot-1"]["status"] == "warn"
     assert rows["central link"]["status"] == "ok"
