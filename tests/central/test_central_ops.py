@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import signal
 import socket
 import subprocess
@@ -12,21 +13,28 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import msgpack
+import msgspec
 import pytest
+import zmq
 from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 
+from bench.loadgen import make_sighting
 from central.config import CentralConfig
 from central.store.db import MIGRATIONS, Database
+from shared import wire
 from shared.config import MetricsConfig
 from tests.harness import (
     KeyRing,
     agent_config_file,
     central_config,
     central_yaml,
+    curve_dealer,
     free_port,
     make_keyring,
     read_result,
+    send_hello,
     spawn_central,
     spawn_loadgen,
     wait_for,
@@ -186,6 +194,32 @@ def test_serving_central_checks_ok_and_metrics_move(
     assert 0 <= one(after, "varta_agent_sightings_received_total", agent="a1") <= 120
     assert one(after, "varta_agent_spool_depth", agent="a1") >= 0
     assert (("agent", "a1"), ("camera", "cam-1")) in after["varta_camera_up"]
+
+    # A batch with one good sighting and two bad ones: the refusals are counted by reason.
+    rng = random.Random(2)
+    good, frames = make_sighting(rng, camera_id="cam-1")
+    other, other_frames = make_sighting(rng, camera_id="cam-1")
+    bad = [
+        msgspec.structs.replace(other, event_id="-" * 36),
+        msgspec.structs.replace(other, camera_id="cam-of-someone-else"),
+    ]
+    ctx: zmq.Context[Any] = zmq.Context()
+    sock = curve_dealer(ctx, served.ingest.bind, ring, ring.root / "agents" / "a1.key_secret")
+    try:
+        assert send_hello(sock, "a1", ["cam-1"])["kind"] == "ack"
+        batch = wire.SightingBatch(agent_id="a1", batch_id=9, items=[good, *bad])
+        sock.send_multipart([wire.encode(batch), *frames, *other_frames, *other_frames])
+        assert sock.poll(5000)
+        ack = msgpack.unpackb(sock.recv_multipart()[0])
+        assert ack["stored"] == 1 and len(ack["rejected"]) == 2
+    finally:
+        sock.close(0)
+        ctx.term()
+    refused = scrape(port)
+    assert one(refused, "varta_ingest_sightings_stored_total") == stored + 121
+    uuid = one(refused, "varta_ingest_items_refused_total", reason="event id not a UUID")
+    foreign = one(refused, "varta_ingest_items_refused_total", reason="camera not announced")
+    assert (uuid, foreign) == (1, 1)
 
     # The agent has gone quiet: it is reported offline, and an alert is raised.
     def offline_alert() -> bool:
