@@ -191,7 +191,10 @@ def _handshake(
     monitor = sock.get_monitor_socket()
     started = time.monotonic()
     try:
-        sock.connect(endpoint)
+        try:
+            sock.connect(endpoint)
+        except zmq.ZMQError as err:
+            return "unreachable", f"{endpoint}: cannot connect: {err}"
         events = _events_until_handshake(monitor, started + timeout)
         if zmq.EVENT_HANDSHAKE_SUCCEEDED not in events:
             return _handshake_failure(events, endpoint, timeout)

@@ -155,3 +155,35 @@ def test_full_spool_disk_fails(
     assert row["status"] == "fail" and "disk full" in row["detail"]
     assert "free space on the file system" in row["fix"]
     assert rows["central link"]["status"] == "ok"
+
+
+@pytest.mark.parametrize(
+    ("agent_id", "wrong_server_key", "detail", "fix"),
+    [
+        ("edge-1", True, "the CURVE handshake failed", "must be central's public key"),
+        ("renamed", False, "did not acknowledge a hello from 'renamed'", "rename it on central"),
+    ],
+)
+def test_central_link_tells_a_wrong_server_key_from_a_wrong_agent_id(
+    central: Central,
+    ring: KeyRing,
+    tmp_path: Path,
+    agent_id: str,
+    wrong_server_key: bool,
+    detail: str,
+    fix: str,
+) -> None:
+    from edge_agent.check import check_central
+    from edge_agent.config import AgentConfig, CentralLinkConfig
+    from shared import keys
+
+    server_key = ring.central_public
+    if wrong_server_key:
+        server_key, _ = keys.generate(tmp_path / "other", "central")
+    link = CentralLinkConfig(
+        endpoint=central.ingest.bound_endpoint,
+        server_public_key=server_key,
+        agent_secret_key=ring.root / "agents" / "edge-1.key_secret",
+    )
+    (row,) = check_central(AgentConfig(agent_id=agent_id, central=link), timeout=2)
+    assert row.status == "fail" and detail in row.detail and fix in row.fix
