@@ -96,7 +96,7 @@ def run_cmd(
 ) -> None:
     """Run the agent: cameras -> detection, plates, tracking -> spool -> central."""
     from edge_agent.run import run_agent
-    from shared.errors import ModelError
+    from shared.errors import ConfigError, ModelError
 
     cfg = _load_config(config)
     _configure_logging(cfg)
@@ -104,7 +104,7 @@ def run_cmd(
         raise _fail(f"{config}: no cameras configured (add a 'cameras:' list)", 2)
     try:
         total = run_agent(cfg, models, seconds=seconds)
-    except ModelError as err:
+    except (ModelError, ConfigError) as err:
         raise _fail(str(err)) from err
     typer.echo(f"agent stopped; {total} sightings spooled", err=True)
 

@@ -61,6 +61,7 @@ def run_agent(
 
     Raises:
         ModelMissing: a model is not in the store (the message names the pull command).
+        ConfigError: ``metrics`` is enabled and its address cannot be bound.
     """
     from edge_agent.app import EdgeAgent
     from edge_agent.capture import CameraHub
@@ -75,8 +76,8 @@ def run_agent(
     agent = EdgeAgent(config, hub.cameras(), hub.stats, pipeline.model_versions)
     pipeline.warm_up()
     stop = stop if stop is not None else threading.Event()
-    restore = _on_signals(stop)
     metrics = _serve_metrics(config, hub, pipeline, agent)
+    restore = _on_signals(stop)
     agent.start()
     hub.start()
     try:

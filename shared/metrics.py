@@ -19,6 +19,7 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 from shared.config import MetricsConfig
+from shared.errors import ConfigError
 from shared.histogram import Histogram
 
 log = logging.getLogger(__name__)
@@ -40,11 +41,21 @@ class MetricsServer:
 
 
 def serve(config: MetricsConfig, *collectors: Collector) -> MetricsServer:
-    """Serve ``collectors`` (in a registry of their own) at ``http://host:port/metrics``."""
+    """Serve ``collectors`` (in a registry of their own) at ``http://host:port/metrics``.
+
+    Raises:
+        ConfigError: The address cannot be bound (in use, not on this host).
+    """
     registry = CollectorRegistry(auto_describe=False)
     for collector in collectors:
         registry.register(collector)
-    server, thread = start_http_server(config.port, addr=config.host, registry=registry)
+    try:
+        server, thread = start_http_server(config.port, addr=config.host, registry=registry)
+    except OSError as err:
+        raise ConfigError(
+            f"metrics: cannot listen on {config.host}:{config.port}: {err}; change metrics.port "
+            "or metrics.host"
+        ) from err
     port = int(server.server_address[1])
     log.info("metrics on http://%s:%d/metrics", config.host, port)
     return MetricsServer(server, thread, port)
