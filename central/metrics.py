@@ -53,6 +53,7 @@ class CentralCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         """Metric families from the ingest counters and one database snapshot."""
         yield from self._ingest()
+        yield from self._writer()
         with self._central.db.reader() as con:
             alerts = con.execute(
                 "SELECT kind, state, count(*) FROM alerts GROUP BY kind, state"
@@ -96,6 +97,20 @@ class CentralCollector(Collector):
             "varta_ingest_storage_ok",
             "0 while storage refuses writes (disk full, database failing): nothing is acked.",
             not ingest.problem,
+        )
+
+    def _writer(self) -> Iterator[Metric]:
+        writer = self._central.db.writer
+        stats = writer.stats
+        yield gauge("varta_database_writer_up", "1 while the database writer runs.", writer.alive)
+        yield gauge(
+            "varta_database_writer_queued", "Write jobs waiting for the writer.", writer.queued
+        )
+        yield CounterMetricFamily(
+            "varta_database_commits", "Write transactions committed.", value=stats.commits
+        )
+        yield CounterMetricFamily(
+            "varta_database_rollbacks", "Write transactions rolled back.", value=stats.rollbacks
         )
 
     def _webhooks(self, queue: dict[str, int]) -> Iterator[Metric]:

@@ -193,6 +193,9 @@ def test_serving_central_checks_ok_and_metrics_move(
     # Per-agent counts are written with heartbeats (every few turns), so they may lag.
     assert 0 <= one(after, "varta_agent_sightings_received_total", agent="a1") <= 120
     assert one(after, "varta_agent_spool_depth", agent="a1") >= 0
+    commits = "varta_database_commits_total"
+    assert one(after, commits) > one(before, commits)
+    assert one(after, "varta_database_writer_up") == 1
     assert (("agent", "a1"), ("camera", "cam-1")) in after["varta_camera_up"]
 
     # A batch with one good sighting and two bad ones: the refusals are counted by reason.
