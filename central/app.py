@@ -6,9 +6,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from litestar import Litestar
 from litestar.di import Provide
+from litestar.logging import LoggingConfig
 
 from central.accounts import AccountService
 from central.accounts.bootstrap import build_accounts
@@ -58,6 +60,9 @@ from central.web.mount import console_parts
 from central.web.pages import Console
 from shared import keys
 
+if TYPE_CHECKING:
+    from shared.metrics import MetricsServer
+
 log = logging.getLogger(__name__)
 
 
@@ -76,6 +81,7 @@ class Central:
     watchlists: WatchlistService | None = None
     past_reads: PastReads | None = None
     syncs: SyncScheduler | None = None
+    metrics: MetricsServer | None = None
 
     def start(self) -> None:
         """Start alerting (ingest feeds it), then the ingest thread."""
@@ -89,9 +95,14 @@ class Central:
         log.info("ingest listening on %s", self.ingest.bound_endpoint)
         if self.maintenance is not None:
             self.maintenance.start()
+        if self.config.metrics.enabled:
+            self.metrics = _serve_metrics(self)
 
     def stop(self) -> None:
         """Stop ingest (committing and acking the turn in hand), then close storage."""
+        if self.metrics is not None:
+            self.metrics.close()
+            self.metrics = None
         if self.maintenance is not None:
             self.maintenance.stop()
         if self.syncs is not None:
@@ -107,6 +118,24 @@ class Central:
             self.accounts.flush_refusals()
         self.thumbs.close()
         self.db.close()
+
+
+# Litestar's records (uncaught exceptions included) go to the root logger that
+# shared.logs configured, in its format and through its redaction; Litestar's default
+# would replace the root logger's handlers.
+_LOGGING = LoggingConfig(
+    configure_root_logger=False,
+    log_exceptions="always",
+    loggers={"litestar": {"level": "INFO", "handlers": [], "propagate": True}},
+)
+
+
+def _serve_metrics(central: Central) -> MetricsServer:
+    """The Prometheus listener (prometheus-client is imported only when it is enabled)."""
+    from central.metrics import CentralCollector
+    from shared.metrics import serve
+
+    return serve(central.config.metrics, CentralCollector(central))
 
 
 def build(config: CentralConfig) -> Central:
@@ -281,6 +310,7 @@ def create_app(central: Central) -> Litestar:
         openapi_config=web.openapi_config,
         template_config=web.template_config,
         csrf_config=web.csrf_config,
+        logging_config=_LOGGING,
     )
     document_errors(app)
     return app

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
-from shared.config import StrictModel
+from shared.config import LoggingConfig, MetricsConfig, StrictModel
 from shared.plates import STRICT_MIN_CONFIDENCE
 
 
@@ -414,6 +414,11 @@ class CentralConfig(StrictModel):
         description="Camera positions and headings (journey map, evidence); a camera not "
         "listed is shown on the timeline but not on the map.",
     )
+    metrics: MetricsConfig = Field(
+        default_factory=MetricsConfig,
+        description="Prometheus metrics on their own listener (off by default; port 9810).",
+    )
+    logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Log format.")
 
     @field_validator("cameras")
     @classmethod

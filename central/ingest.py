@@ -55,6 +55,7 @@ from central.store.db import Database
 from central.store.sightings import FollowUp, IncomingSighting, SightingRepository
 from central.store.thumbs import ThumbStore
 from shared import wire
+from shared.histogram import Histogram
 from shared.keys import KeyPair
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,8 @@ class IngestStats:
     storage_unavailable: int = 0
     thumb_bytes_reclaimed: int = 0
     last_error: str = ""
+    # Seconds from a turn's first receive to its acks sent (written by the ingest thread).
+    turn_seconds: Histogram = field(default_factory=Histogram)
 
     def messages_rejected_total(self) -> int:
         """Messages refused as a whole, for any reason."""
@@ -280,9 +283,11 @@ class IngestServer:
     # -- one turn -------------------------------------------------------------------------
 
     def _turn(self, sock: zmq.Socket[Any]) -> None:
+        began = time.perf_counter()
         turn, self._next = self._next or _Turn(), None
         self._drain(sock, turn)
         self._finish(sock, turn)
+        self.stats.turn_seconds.observe(time.perf_counter() - began)
 
     def _drain(self, sock: zmq.Socket[Any], turn: _Turn) -> None:
         """Receive and check what is waiting, up to the turn's bounds."""
