@@ -39,6 +39,7 @@ from central.audit import AuditLog
 from central.camera_health import CameraHealthService
 from central.config import CentralConfig, IngestConfig
 from central.evidence import EvidenceService
+from central.faces.crops import CropFetcher
 from central.ingest import IngestLimits, IngestServer
 from central.retention import Scheduler, build_maintenance
 from central.search import SearchService
@@ -174,6 +175,7 @@ def build(config: CentralConfig) -> Central:
         limits=ingest_limits(config.ingest),
         on_store=alerting.engine.after_store,
         data_dir=Path(data_dir),
+        crops=crop_fetcher(config.ingest),
     )
     maintenance = build_maintenance(config, db, Path(data_dir) / "thumbs", audit, alerting.engine)
     return Central(
@@ -236,6 +238,11 @@ def ingest_limits(cfg: IngestConfig) -> IngestLimits:
         max_ahead_s=cfg.max_ahead_s,
         min_free_bytes=cfg.min_free_mb << 20,
     )
+
+
+def crop_fetcher(cfg: IngestConfig) -> CropFetcher:
+    """The face crop requests' timeout and bounds from configuration."""
+    return CropFetcher(cfg.crop_timeout_s, cfg.crop_max_bytes, cfg.crop_max_side)
 
 
 def create_app(central: Central) -> Litestar:

@@ -73,7 +73,9 @@ def run_agent(
     pipeline = build_pipeline(ModelStore(root), config.pipeline, config.cameras)
     faces = build_face_stage(ModelStore(root), config.cameras)
     hub = CameraHub(config.cameras)
-    agent = EdgeAgent(config, hub.cameras(), hub.stats, pipeline.model_versions)
+    # Central fetches a matching face's crop from the stage's buffer; nothing else sends one.
+    crops = faces.crop_jpeg if faces is not None else None
+    agent = EdgeAgent(config, hub.cameras(), hub.stats, pipeline.model_versions, crops=crops)
     pipeline.warm_up()
     stop = stop if stop is not None else threading.Event()
     metrics = _serve_metrics(config, hub, pipeline, agent)
