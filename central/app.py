@@ -40,7 +40,7 @@ from central.camera_health import CameraHealthService
 from central.config import CentralConfig, IngestConfig
 from central.evidence import EvidenceService
 from central.faces.crops import CropFetcher
-from central.ingest import IngestLimits, IngestServer
+from central.ingest import FacesFn, IngestLimits, IngestServer
 from central.retention import Scheduler, build_maintenance
 from central.search import SearchService
 from central.services import (
@@ -139,8 +139,15 @@ def _serve_metrics(central: Central) -> MetricsServer:
     return serve(central.config.metrics, CentralCollector(central))
 
 
-def build(config: CentralConfig) -> Central:
-    """Open storage and prepare ingest (not started)."""
+def build(config: CentralConfig, on_faces: FacesFn | None = None) -> Central:
+    """Open storage and prepare ingest (not started).
+
+    Args:
+        config: Central's configuration.
+        on_faces: Given each batch's accepted face observations on the ingest thread (at
+            least once: a batch stored again after a failed commit repeats them); the face
+            matcher attaches here.
+    """
     data_dir = config.storage.data_dir
     db = Database(Path(data_dir) / config.storage.duckdb_file)
     thumbs = ThumbStore(Path(data_dir) / "thumbs")
@@ -176,6 +183,7 @@ def build(config: CentralConfig) -> Central:
         on_store=alerting.engine.after_store,
         data_dir=Path(data_dir),
         crops=crop_fetcher(config.ingest),
+        on_faces=on_faces,
     )
     maintenance = build_maintenance(config, db, Path(data_dir) / "thumbs", audit, alerting.engine)
     return Central(

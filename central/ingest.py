@@ -65,6 +65,7 @@ from shared.keys import KeyPair
 
 log = logging.getLogger(__name__)
 
+FacesFn = Callable[[str, list[wire.FaceObservation]], None]  # (agent id, observations)
 _LOG_EVERY_S = 5.0
 _FACE_IMAGE_REFUSED = "face observation carries an image; face crops stay on the edge"
 
@@ -206,7 +207,7 @@ class IngestServer:
         on_store: Callable[[list[IncomingSighting]], FollowUp | None] | None = None,
         data_dir: Path | None = None,
         crops: CropFetcher | None = None,
-        on_faces: Callable[[str, list[wire.FaceObservation]], None] | None = None,
+        on_faces: FacesFn | None = None,
     ) -> None:
         self.crops = crops if crops is not None else CropFetcher()
         self.stats = IngestStats(crops=self.crops.stats)
