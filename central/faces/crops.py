@@ -127,6 +127,7 @@ class CropFetcher:
         self._outbox: deque[int] = deque()
         self._peers: dict[str, _Peer] = {}
         self._closed = False
+        self._pump_thread: int | None = None  # the ingest thread, once it pumped
         # A socket pair, not a pipe: once closed, a late write fails instead of landing in
         # whatever file reuses the descriptor number.
         self._wake_r, self._wake_w = socket.socketpair()
@@ -140,7 +141,14 @@ class CropFetcher:
 
         Raises:
             ValueError: ``observation_id`` is not an observation (event) id.
+            RuntimeError: Called on the ingest thread, which would wait for itself (use
+                :meth:`submit` there, e.g. in an ``on_faces`` hook).
         """
+        if threading.get_ident() == self._pump_thread:
+            raise RuntimeError(
+                "fetch() on the ingest thread would block the thread that carries the "
+                "request; use submit() and a callback on its future"
+            )
         future = self.submit(agent_id, observation_id, timeout)
         wait = self.timeout_s if timeout is None else timeout
         try:  # the ingest thread resolves it at the deadline; this margin covers a dead one
@@ -189,6 +197,7 @@ class CropFetcher:
 
     def pump(self, send: SendFn) -> None:
         """Send the queued requests and resolve the overdue ones (ingest thread only)."""
+        self._pump_thread = threading.get_ident()
         with contextlib.suppress(BlockingIOError):
             while self._wake_r.recv(4096):
                 pass

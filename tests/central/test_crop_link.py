@@ -10,7 +10,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ import pytest
 import zmq
 
 from bench.loadgen import make_sighting
-from central.app import Central
+from central.app import Central, build
 from central.faces.crops import CropFetcher, CropResult, jpeg_problem, jpeg_size
 from edge_agent.app import EdgeAgent
 from edge_agent.config import AgentConfig
@@ -65,6 +65,28 @@ def central(tmp_path: Path, ring: KeyRing) -> Iterator[Central]:
     c.stop()
 
 
+def _edge_agent(
+    tmp_path: Path, ring: KeyRing, endpoint: str, agent_id: str, crops: FaceCropStore | None
+) -> EdgeAgent:
+    """A started, connected edge agent answering from ``crops`` (None: no face camera)."""
+    path = agent_config_file(
+        tmp_path / f"{agent_id}.yaml", ring, agent_id, endpoint, tmp_path / f"spool-{agent_id}"
+    )
+
+    def lookup(observation_id: str) -> bytes | None:
+        crop = crops.get(observation_id) if crops is not None else None
+        return crop.jpeg if crop is not None else None
+
+    agent = EdgeAgent(
+        load(path, AgentConfig),
+        [wire.CameraInfo(camera_id="cam-1")],
+        crops=lookup if crops is not None else None,
+    )
+    agent.start()
+    assert wait_for(lambda: agent.publisher.stats.connected, 10)
+    return agent
+
+
 @pytest.fixture
 def start_agent(
     tmp_path: Path, ring: KeyRing, central: Central
@@ -72,26 +94,8 @@ def start_agent(
     started: list[EdgeAgent] = []
 
     def start(agent_id: str = "a1", crops: FaceCropStore | None = None) -> EdgeAgent:
-        path = agent_config_file(
-            tmp_path / f"{agent_id}.yaml",
-            ring,
-            agent_id,
-            central.ingest.bound_endpoint,
-            tmp_path / f"spool-{agent_id}",
-        )
-
-        def lookup(observation_id: str) -> bytes | None:
-            crop = crops.get(observation_id) if crops is not None else None
-            return crop.jpeg if crop is not None else None
-
-        agent = EdgeAgent(
-            load(path, AgentConfig),
-            [wire.CameraInfo(camera_id="cam-1")],
-            crops=lookup if crops is not None else None,
-        )
-        agent.start()
+        agent = _edge_agent(tmp_path, ring, central.ingest.bound_endpoint, agent_id, crops)
         started.append(agent)
-        assert wait_for(lambda: agent.publisher.stats.connected, 10)
         return agent
 
     yield start
@@ -167,8 +171,8 @@ def test_a_held_crop_comes_back_byte_for_byte_and_a_gone_one_expired(
     stats = central.ingest.stats.as_dict()["crops"]
     assert stats["requests"] == 24 and stats["ok"] == 21 and stats["expired"] == 3
     assert stats["unreachable"] == stats["replies_malformed"] == 0
-    p = agent.publisher.stats
-    assert (p.crop_requests, p.crops_served, p.crops_expired) == (24, 21, 3)
+    p = agent.publisher.stats  # counted just after its reply went out
+    assert wait_for(lambda: (p.crop_requests, p.crops_served, p.crops_expired) == (24, 21, 3), 2)
     took.sort()
     print(f"crop round trip p50 {took[10] * 1000:.1f} ms, max {took[-1] * 1000:.1f} ms")
     assert took[10] < 0.25  # an idle agent answers within its idle wait
@@ -180,7 +184,7 @@ def test_an_agent_without_face_cameras_answers_expired(
     agent = start_agent("a2")  # no crop lookup: no face camera
     result = central.ingest.crops.fetch("a2", wire.new_event_id())
     assert result.status == "expired" and result.jpeg is None
-    assert agent.publisher.stats.crops_expired == 1
+    assert wait_for(lambda: agent.publisher.stats.crops_expired == 1, 2)
 
 
 def test_a_disconnected_or_unknown_agent_is_unreachable_without_waiting(
@@ -365,3 +369,42 @@ def test_fetcher_refuses_a_bad_observation_id_and_bad_bounds() -> None:
         fetcher.close()
     with pytest.raises(ValueError, match="max_bytes"):
         CropFetcher(max_bytes=wire.MAX_CROP_BYTES + 1)
+
+
+def test_an_on_faces_hook_on_the_ingest_thread_cannot_block_it_but_can_submit(
+    tmp_path: Path, ring: KeyRing
+) -> None:
+    """``on_faces`` runs on the ingest thread: fetch() there would wait for itself."""
+    store = FaceCropStore(max_count=4, max_age_s=60.0)
+    oid, jpeg = wire.new_event_id(), _jpeg(11)
+    store.put(oid, jpeg, "cam-1")
+    refused: list[RuntimeError] = []
+    futures: list[Future[CropResult]] = []
+
+    def hook(agent_id: str, faces: list[wire.FaceObservation]) -> None:
+        try:
+            server.ingest.crops.fetch(agent_id, oid)
+        except RuntimeError as err:
+            refused.append(err)
+        futures.append(server.ingest.crops.submit(agent_id, oid))
+
+    server = build(central_config(ring, tmp_path / "central"), on_faces=hook)
+    server.start()
+    agent = _edge_agent(tmp_path, ring, server.ingest.bound_endpoint, "a1", store)
+    face = wire.FaceObservation(
+        event_id=wire.new_event_id(),
+        camera_id="cam-1",
+        captured_at=time.time(),
+        box=(0.0, 0.0, 10.0, 10.0),
+        quality=0.9,
+        embedding=b"\0" * 512,
+        dim=256,
+    )
+    try:
+        agent.submit([(face, ())])
+        assert wait_for(lambda: futures, 10)
+        assert "use submit()" in str(refused[0])
+        assert futures[0].result(TIMEOUT) == CropResult("ok", jpeg)
+    finally:
+        agent.stop()
+        server.stop()
