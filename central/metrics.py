@@ -53,6 +53,7 @@ class CentralCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         """Metric families from the ingest counters and one database snapshot."""
         yield from self._ingest()
+        yield from self._crops()
         yield from self._writer()
         with self._central.db.reader() as con:
             alerts = con.execute(
@@ -98,6 +99,34 @@ class CentralCollector(Collector):
             "0 while storage refuses writes (disk full, database failing): nothing is acked.",
             not ingest.problem,
         )
+
+    def _crops(self) -> Iterator[Metric]:
+        """Face crop requests (crop on match only): how each ended, and refused replies."""
+        stats = self._central.ingest.stats.crops
+        yield CounterMetricFamily(
+            "varta_face_crop_requests", "Face crop requests to agents.", value=stats.requests
+        )
+        results = CounterMetricFamily(
+            "varta_face_crop_results",
+            "Face crop requests by result; unreachable split by why.",
+            labels=["status"],
+        )
+        results.add_metric(["ok"], stats.ok)
+        results.add_metric(["expired"], stats.expired)
+        results.add_metric(["unreachable_not_connected"], stats.not_connected)
+        results.add_metric(["unreachable_timeout"], stats.timeouts)
+        results.add_metric(
+            ["unreachable_bad_reply"], stats.unreachable - stats.not_connected - stats.timeouts
+        )
+        yield results
+        replies = CounterMetricFamily(
+            "varta_face_crop_replies_refused",
+            "Crop replies dropped: malformed, or to no pending request.",
+            labels=["reason"],
+        )
+        replies.add_metric(["malformed"], stats.replies_malformed)
+        replies.add_metric(["unknown_request"], stats.replies_unknown)
+        yield replies
 
     def _writer(self) -> Iterator[Metric]:
         writer = self._central.db.writer

@@ -19,10 +19,12 @@ import msgpack
 import numpy as np
 import pytest
 import zmq
+from prometheus_client import CollectorRegistry
 
 from bench.loadgen import make_sighting
 from central.app import Central, build
 from central.faces.crops import CropFetcher, CropResult, jpeg_problem, jpeg_size
+from central.metrics import CentralCollector
 from edge_agent.app import EdgeAgent
 from edge_agent.config import AgentConfig
 from edge_agent.face_crops import FaceCropStore
@@ -277,6 +279,18 @@ def test_malformed_replies_are_counted_and_ingest_keeps_going(
     assert wait_for(lambda: crops.stats.replies_unknown == 3, 2)
     assert central.ingest.alive
     assert send_hello(sock, "a1", ["cam-1"])["kind"] == "ack"
+    registry = CollectorRegistry()
+    registry.register(CentralCollector(central))
+
+    def metric(name: str, **labels: str) -> float | None:
+        return registry.get_sample_value(f"varta_face_crop_{name}_total", labels)
+
+    assert metric("requests") == len(BAD_REPLIES) + 1
+    assert metric("results", status="ok") == 1
+    assert metric("results", status="unreachable_timeout") == 3
+    assert metric("results", status="unreachable_bad_reply") == len(BAD_REPLIES) - 3
+    assert metric("replies_refused", reason="malformed") == len(BAD_REPLIES)
+    assert metric("replies_refused", reason="unknown_request") == 3
 
 
 def test_concurrent_fetches_from_many_threads_reach_the_right_agent(
