@@ -138,3 +138,13 @@ class EdgeCollector(Collector):
         yield CounterMetricFamily(
             "varta_edge_reconnects", "Reconnections to central.", value=p.reconnects
         )
+        crops = CounterMetricFamily(
+            "varta_edge_face_crop_requests",
+            "Central's face crop requests by answer: served (the JPEG), expired, or dropped "
+            "(the socket could not take the reply).",
+            labels=["answer"],
+        )
+        crops.add_metric(["served"], p.crops_served)
+        crops.add_metric(["expired"], p.crops_expired)
+        crops.add_metric(["dropped"], p.crop_replies_dropped)
+        yield crops
