@@ -189,6 +189,29 @@ def vehicles_cmd(
     typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
 
 
+@app.command("calibrate-types")
+def calibrate_types_cmd(
+    dataset: Annotated[
+        Path, typer.Option(help="Data set folder with vehicle boxes and a train/test split.")
+    ],
+    models: Annotated[
+        Path | None, typer.Option(help="Model store root (default: $VARTA_MODELS).")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Write the parameter file here (edge_agent/type_calibration.json)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Fit the vehicle-type confidence calibration on the train frames; report the test ones."""
+    import json
+
+    from bench.vehicles import calibrate_types
+
+    result = calibrate_types(dataset, models, out)
+    typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
+
+
 @app.command("alerts")
 def alerts_cmd(
     entries: Annotated[int, typer.Option(help="Plates on the synthetic wanted list.")] = 1_000_000,

@@ -39,12 +39,12 @@ import duckdb
 from central.alerts.engine import AlertEngine
 from central.audit.log import AuditLog
 from central.faces import store
+from central.faces.crops import CropResult
 from central.faces.matcher import decode_embedding
 from central.faces.model import (
     CANDIDATE_STATES,
     CONFIRMATIONS_NEEDED,
     Candidate,
-    CropResult,
     CropStatus,
     Decision,
     MatchedFace,
@@ -59,8 +59,9 @@ log = logging.getLogger(__name__)
 CROP_STATUSES: Final = ("ok", "expired", "unreachable")
 
 
-class CropFetcher(Protocol):
-    """Asks an agent for the crop of one face observation (over its CURVE link).
+class CropSource(Protocol):
+    """Asks an agent for the crop of one face observation (over its CURVE link); the
+    implementation is ``central.faces.crops.CropFetcher``, wired by ``central.app.build``.
 
     ``status`` ``ok`` with the JPEG; ``expired`` when the agent no longer holds it;
     ``unreachable`` when the agent did not answer.
@@ -101,7 +102,7 @@ class FaceCandidates:
         audit: AuditLog,
         watchlist: FaceWatchlist,
         alerts: AlertEngine | None = None,
-        crops: CropFetcher | None = None,
+        crops: CropSource | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._db = db
@@ -179,7 +180,7 @@ class FaceCandidates:
 
     # -- crops ---------------------------------------------------------------------------
 
-    def set_fetcher(self, crops: CropFetcher | None) -> None:
+    def set_fetcher(self, crops: CropSource | None) -> None:
         """Wire the crop fetcher (before :meth:`start`; it may need the running ingest)."""
         if self._thread is not None:
             raise RuntimeError("set the crop fetcher before starting the crop worker")

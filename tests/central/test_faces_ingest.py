@@ -15,7 +15,8 @@ import zmq
 
 from central.app import Central, build
 from central.config import FacesConfig
-from central.faces.model import CropResult, PhotoInput
+from central.faces.crops import CropResult
+from central.faces.model import PhotoInput
 from edge_agent.face_analysis import FaceAnalyser
 from edge_agent.face_models import FaceModels
 from models.store import ModelStore
