@@ -12,11 +12,13 @@ from typing import Any
 import msgpack
 import pytest
 import zmq
+from prometheus_client import CollectorRegistry
 
 from central.app import Central, build
 from central.config import FacesConfig
 from central.faces.crops import CropResult
 from central.faces.model import PhotoInput
+from central.metrics import CentralCollector
 from edge_agent.face_analysis import FaceAnalyser
 from edge_agent.face_models import FaceModels
 from models.store import ModelStore
@@ -128,6 +130,10 @@ def test_a_batch_delivered_twice_stores_its_candidate_once_and_fetches_crops(
     assert crops.asked == [("a1", match.event_id)]
     assert central.face_candidates.crop(match.event_id, "op1") == CROP
     assert central.ingest.stats.as_dict()["faces_matched"] == 1
+    registry = CollectorRegistry()
+    registry.register(CentralCollector(central))
+    assert registry.get_sample_value("varta_ingest_faces_matched_total") == 1
+    assert registry.get_sample_value("varta_ingest_faces_received_total") == 6
     assert _count(central, "SELECT count(*) FROM audit_log WHERE action = 'faces.crop.view'") == 1
     # No trace of the two non-matching faces anywhere on central's disk (database, WAL,
     # thumbnail packs).
