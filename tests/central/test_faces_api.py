@@ -174,7 +174,7 @@ def test_match_two_person_rule_rejection_expiry_and_what_police_see(
     assert cand["camera_id"] == "cam-1" and cand["agent_id"] == "a1"
     assert server.central.ingest.stats.faces_matched == 1
     alert = _two_person_rule(users, cand)
-    rejected_id = _rejection(users, agent, analyser, shared_data)
+    rejected_id = _rejection(server, users, agent, analyser, shared_data)
     assert [a["alert_id"] for a in _face_alerts(users.police)] == [alert["alert_id"]]
     assert users.police.get(f"/api/v1/face-candidates/{rejected_id}").status_code == 403
 
@@ -245,7 +245,9 @@ def _two_person_rule(users: Users, cand: dict[str, Any]) -> dict[str, Any]:
     return alert
 
 
-def _rejection(users: Users, agent: Agent, analyser: FaceAnalyser, shared_data: Path) -> str:
+def _rejection(
+    server: Server, users: Users, agent: Agent, analyser: FaceAnalyser, shared_data: Path
+) -> str:
     """A second match rejected with its reason: final and kept."""
     obs = observation(analyser, shared_data, OBAMA_3)
     _send(agent, obs)
@@ -264,6 +266,14 @@ def _rejection(users: Users, agent: Agent, analyser: FaceAnalyser, shared_data: 
     assert late.status_code == 409 and "rejected already" in late.json()["error"]
     again = users.op1.get(f"/api/v1/face-candidates/{rid}").json()
     assert again["reject_reason"] == "different person, beard"
+    assert users.op1.get(f"/api/v1/face-candidates/{rid}/crop").status_code == 404
+    with server.central.db.reader() as con:
+        row = con.execute(
+            "SELECT octet_length(embedding), crop_jpeg, score FROM face_candidates "
+            "WHERE candidate_id = ?",
+            [rid],
+        ).fetchone()
+    assert row is not None and row[0] == 0 and row[1] is None and row[2] >= 0.4
     return rid
 
 
