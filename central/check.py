@@ -2,7 +2,8 @@
 
 Each check looks at what ``varta central serve`` needs, without changing anything: the
 keys and the allow-list load, webhook secrets are readable, the DuckDB file opens and its
-schema is one this build knows, the data directory has room, and each port is either
+schema is one this build knows, the data directory has room, the face models that
+enrolment uses are verified, and each port is either
 free to bind or answered by a central already serving there (ingest: a CURVE handshake
 with a throwaway key is refused by central's authenticator, which proves both the server
 key and the allow-list are in force; HTTP: ``/api/v1/health``; metrics: ``/metrics``).
@@ -32,6 +33,7 @@ def run_checks(config: CentralConfig, timeout: float = 3.0) -> list[CheckResult]
     results += guarded("webhook secrets", lambda: check_webhooks(config))
     results += guarded("database", lambda: check_database(config))
     results += guarded("disk", lambda: check_disk(config))
+    results += guarded("face models", lambda: check_face_models(config))
     results += guarded("ingest port", lambda: check_ingest_port(config, timeout))
     results += guarded("http port", lambda: check_http_port(config, timeout))
     if config.metrics.enabled:
@@ -60,6 +62,27 @@ def check_keys(config: CentralConfig) -> list[CheckResult]:
         return [*rows, warn("allow-list", detail, add)]
     names = ", ".join(sorted(allow.values())[:8]) + (" ..." if len(allow) > 8 else "")
     return [*rows, ok("allow-list", f"{len(allow)} agents: {names}")]
+
+
+def check_face_models(config: CentralConfig) -> list[CheckResult]:
+    """The face models enrolment embeds photos with (the edge's chain) are present and
+    verified. Without them central still matches the agents' embeddings, but no person can
+    be enrolled: a warning, not a failure."""
+    from edge_agent.face_models import EMBEDDING_MODEL, LANDMARKS_MODEL
+    from models.store import ModelStore, default_models_dir, pull_command
+    from shared.errors import ModelError
+
+    store = ModelStore(Path(config.faces.models_dir or default_models_dir()))
+    wanted = ("face-detection-retail-0004", LANDMARKS_MODEL, EMBEDDING_MODEL)
+    rows = []
+    for name in wanted:
+        try:
+            store.path(name)
+        except ModelError as err:
+            what, _, how = str(err).partition("; ")
+            fix = how or f"run `{pull_command(store.root)} --model {name}`"
+            rows.append(warn(f"face model {name}", f"{what}: persons cannot be enrolled", fix))
+    return rows or [ok("face models", f"{len(wanted)} enrolment models verified in {store.root}")]
 
 
 def check_webhooks(config: CentralConfig) -> list[CheckResult]:

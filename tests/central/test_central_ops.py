@@ -76,6 +76,7 @@ def test_check_before_first_start_and_with_a_current_schema(
     assert rows["allow-list"]["detail"] == "1 agents: a1"
     assert "free to bind" in rows["ingest port"]["detail"]
     assert "free to bind" in rows["http port"]["detail"]
+    assert "3 enrolment models verified" in rows["face models"]["detail"]
     Database(db_file(config)).close()
     code, rows = check(path)
     assert code == 0
@@ -92,7 +93,10 @@ def test_check_names_each_fault_and_its_fix(
     ring.central_secret.unlink()
     ingest_port = int(config.ingest.bind.rsplit(":", 1)[1])
     config = config.model_copy(
-        update={"ingest": config.ingest.model_copy(update={"min_free_mb": 1 << 30})}
+        update={
+            "ingest": config.ingest.model_copy(update={"min_free_mb": 1 << 30}),
+            "faces": config.faces.model_copy(update={"models_dir": tmp_path / "no-models"}),
+        }
     )
     path = central_yaml(tmp_path / "central.yaml", config)
     with socket.socket() as squatter:
@@ -106,6 +110,9 @@ def test_check_names_each_fault_and_its_fix(
     assert "upgrade Varta" in rows["database"]["fix"]
     assert "MiB needed" in rows["disk"]["detail"]
     assert "in use, and not by a central" in rows["ingest port"]["detail"]
+    faces = rows["face model face-reidentification-retail-0095"]
+    assert faces["status"] == "warn" and "persons cannot be enrolled" in faces["detail"]
+    assert "varta models pull" in faces["fix"]
     (tmp_path / "broken.yaml").write_text("ingest:\n  bind: 7\n  nonsense: 1\n")
     code, rows = check(tmp_path / "broken.yaml")
     assert code == 1 and "ingest.nonsense" in rows["config"]["detail"]
