@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from litestar import Litestar
 from litestar.di import Provide
@@ -37,6 +38,8 @@ from central.audit import AuditLog
 from central.camera_health import CameraHealthService
 from central.config import CentralConfig, IngestConfig
 from central.evidence import EvidenceService
+from central.faces.candidates import FaceCandidates
+from central.faces.service import FaceWatchlist
 from central.ingest import IngestLimits, IngestServer
 from central.retention import Scheduler, build_maintenance
 from central.search import SearchService
@@ -58,6 +61,9 @@ from central.web.mount import console_parts
 from central.web.pages import Console
 from shared import keys
 
+if TYPE_CHECKING:
+    from edge_agent.face_analysis import FaceAnalyser
+
 log = logging.getLogger(__name__)
 
 
@@ -76,11 +82,15 @@ class Central:
     watchlists: WatchlistService | None = None
     past_reads: PastReads | None = None
     syncs: SyncScheduler | None = None
+    faces: FaceWatchlist | None = None
+    face_candidates: FaceCandidates | None = None
 
     def start(self) -> None:
         """Start alerting (ingest feeds it), then the ingest thread."""
         if self.alerting is not None:
             self.alerting.start()
+        if self.face_candidates is not None:
+            self.face_candidates.start()
         if self.past_reads is not None:
             self.past_reads.start()
         if self.syncs is not None:
@@ -99,6 +109,8 @@ class Central:
         if self.watchlists is not None:
             self.watchlists.close()
         self.ingest.stop()
+        if self.face_candidates is not None:
+            self.face_candidates.stop()
         if self.past_reads is not None:
             self.past_reads.stop()
         if self.alerting is not None:
@@ -136,6 +148,14 @@ def build(config: CentralConfig) -> Central:
             for s in config.watchlists.sync
         ],
     )
+    faces = FaceWatchlist(
+        db,
+        audit,
+        face_analyser(config),
+        threshold=config.faces.threshold,
+        top_k=config.faces.top_k,
+    )
+    face_candidates = FaceCandidates(db, audit, faces, alerting.engine)
     ingest = IngestServer(
         config.ingest.bind,
         server_keys,
@@ -145,6 +165,7 @@ def build(config: CentralConfig) -> Central:
         limits=ingest_limits(config.ingest),
         on_store=alerting.engine.after_store,
         data_dir=Path(data_dir),
+        faces=face_candidates,
     )
     maintenance = build_maintenance(config, db, Path(data_dir) / "thumbs", audit, alerting.engine)
     return Central(
@@ -159,7 +180,24 @@ def build(config: CentralConfig) -> Central:
         watchlists=watchlists,
         past_reads=past_reads,
         syncs=syncs,
+        faces=faces,
+        face_candidates=face_candidates,
     )
+
+
+def face_analyser(config: CentralConfig) -> Callable[[], FaceAnalyser]:
+    """Builds the enrolment face chain on first use: the edge's models from the model store
+    (sha256-verified; a missing model names the pull command)."""
+
+    def make() -> FaceAnalyser:
+        from edge_agent.face_analysis import FaceAnalyser
+        from edge_agent.face_models import FaceModels
+        from models.store import ModelStore, default_models_dir
+
+        root = config.faces.models_dir or default_models_dir()
+        return FaceAnalyser(FaceModels.load(ModelStore(Path(root))))
+
+    return make
 
 
 def health_checks(central: Central) -> dict[str, Callable[[], str]]:

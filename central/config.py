@@ -387,6 +387,24 @@ class CameraPlaceConfig(StrictModel):
     )
 
 
+class FacesConfig(StrictModel):
+    """Face matching against the persons watchlist (docs/faces.md)."""
+
+    threshold: float = Field(
+        0.40,
+        ge=0.0,
+        le=1.0,
+        description="Minimum cosine score of a face match (0.40 calibrated on faces-dev and "
+        "faces-dev-2 with `varta bench faces`).",
+    )
+    top_k: int = Field(5, ge=1, le=100, description="Persons a face search returns at most.")
+    models_dir: Path | None = Field(
+        None,
+        description="Model store for enrolment (the edge's face models); default "
+        "$VARTA_MODELS, else var/models.",
+    )
+
+
 class CentralConfig(StrictModel):
     """Everything `varta central serve` needs."""
 
@@ -408,6 +426,9 @@ class CentralConfig(StrictModel):
     search: SearchConfig = Field(default_factory=SearchConfig, description="Sighting search.")
     console: ConsoleConfig = Field(
         default_factory=ConsoleConfig, description="The operator console (web UI)."
+    )
+    faces: FacesConfig = Field(
+        default_factory=FacesConfig, description="Face matching and the persons watchlist."
     )
     cameras: list[CameraPlaceConfig] = Field(
         default_factory=list,

@@ -42,13 +42,14 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import duckdb
 import msgspec
 import zmq
 from zmq.auth.thread import ThreadAuthenticator
 
+from central.faces.model import MatchedFace
 from central.store.agents import AgentRepository
 from central.store.camera_history import CameraHistory, SightingMinutes
 from central.store.db import Database
@@ -61,6 +62,24 @@ log = logging.getLogger(__name__)
 
 _LOG_EVERY_S = 5.0
 _FACE_IMAGE_REFUSED = "face observation carries an image; face crops stay on the edge"
+
+
+class FaceMatching(Protocol):
+    """Face watchlist matching at ingest (``central.faces.candidates.FaceCandidates``)."""
+
+    def match(self, agent_id: str, obs: wire.FaceObservation) -> MatchedFace | None:
+        """The observation's match above the threshold, or None (ingest thread)."""
+        ...
+
+    def write(
+        self, con: duckdb.DuckDBPyConnection, faces: list[MatchedFace], received_at: float
+    ) -> list[MatchedFace]:
+        """Store matches in the turn's transaction; the ones new to the database."""
+        ...
+
+    def committed(self, faces: list[MatchedFace]) -> None:
+        """After the commit: the new matches (crop requests go out)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -87,6 +106,7 @@ class IngestStats:
     sightings_stored: int = 0
     duplicates: int = 0
     faces_received: int = 0
+    faces_matched: int = 0
     items_rejected: int = 0
     items_rejected_by_reason: collections.Counter[str] = field(default_factory=collections.Counter)
     messages_rejected: collections.Counter[str] = field(default_factory=collections.Counter)
@@ -110,6 +130,7 @@ class IngestStats:
             "sightings_stored": self.sightings_stored,
             "duplicates": self.duplicates,
             "faces_received": self.faces_received,
+            "faces_matched": self.faces_matched,
             "items_rejected": self.items_rejected,
             "items_rejected_by_reason": dict(self.items_rejected_by_reason),
             "messages_rejected": dict(self.messages_rejected),
@@ -155,6 +176,7 @@ class _Batch:
     items: list[tuple[int, wire.Sighting, list[wire.Frame]]]
     rejected: list[wire.Rejected]
     stored: set[str] = field(default_factory=set)  # event ids new to the database
+    faces: list[MatchedFace] = field(default_factory=list)  # observations that matched
 
 
 @dataclass
@@ -175,6 +197,7 @@ class _Stored:
 
     new: set[str] = field(default_factory=set)
     received_at: float = 0.0
+    faces: list[MatchedFace] = field(default_factory=list)  # candidates new to the database
 
 
 class StorageUnavailable(RuntimeError):
@@ -195,8 +218,10 @@ class IngestServer:
         clock: Callable[[], float] = time.time,
         on_store: Callable[[list[IncomingSighting]], FollowUp | None] | None = None,
         data_dir: Path | None = None,
+        faces: FaceMatching | None = None,
     ) -> None:
         self.stats = IngestStats()
+        self._faces = faces
         self._endpoint = endpoint
         self._keys = keys
         self._allow = allow
@@ -413,15 +438,26 @@ class IngestServer:
         own = self._cameras.get(parts.agent_id, set())
         rejected = list(parts.rejected)
         items: list[tuple[int, wire.Sighting, list[wire.Frame]]] = []
+        faces: list[MatchedFace] = []
         for index, item, thumbs in parts.items:
             if not isinstance(item, wire.Sighting):
-                # Faces: counted, never stored (no face watchlist matching yet; a face that
-                # matches no one leaves no trace). An image with one is refused: crops stay
-                # on the edge until central asks for a match's crop (docs/faces.md).
-                if thumbs or item.thumbnails:
-                    rejected.append(wire.Rejected(index, _FACE_IMAGE_REFUSED))
-                else:
-                    self.stats.faces_received += 1
+                # Faces: matched against the persons watchlist here; only a match is
+                # stored (with its batch), a face that matches no one leaves no trace. An
+                # image with one is refused: crops stay on the edge until central asks for
+                # a match's crop (docs/faces.md).
+                problem = _FACE_IMAGE_REFUSED if thumbs or item.thumbnails else ""
+                problem = problem or self._item_problem(item, own, now)
+                if problem:
+                    rejected.append(wire.Rejected(index, problem))
+                    continue
+                self.stats.faces_received += 1
+                try:
+                    matched = self._faces.match(parts.agent_id, item) if self._faces else None
+                except ValueError as err:
+                    rejected.append(wire.Rejected(index, f"face embedding: {err}"))
+                    continue
+                if matched is not None:
+                    faces.append(matched)
                 continue
             problem = self._item_problem(item, own, now)
             if problem:
@@ -431,9 +467,13 @@ class IngestServer:
         for r in rejected:
             self._item_refused(parts.agent_id, parts.batch_id, r)
         turn.items += len(items)
-        turn.batches.append(_Batch(peer, parts.agent_id, parts.batch_id, items, rejected))
+        turn.batches.append(
+            _Batch(peer, parts.agent_id, parts.batch_id, items, rejected, faces=faces)
+        )
 
-    def _item_problem(self, item: wire.Sighting, cameras: set[str], now: float) -> str:
+    def _item_problem(
+        self, item: wire.Sighting | wire.FaceObservation, cameras: set[str], now: float
+    ) -> str:
         """Why an item cannot be stored, or empty."""
         try:
             uuid.UUID(item.event_id)
@@ -543,6 +583,16 @@ class IngestServer:
                 kept.append(one)
                 batch.stored |= single.stored
             batch.items = kept
+            if batch.faces:  # the batch's face candidates, apart from its sightings
+                faces = _Batch(
+                    batch.peer, batch.agent_id, batch.batch_id, [], [], faces=batch.faces
+                )
+                try:
+                    self._store([faces], [], [])
+                except StorageUnavailable:
+                    raise
+                except Exception as err:
+                    self._store_failed(err, 1)
 
     def _store(
         self,
@@ -570,9 +620,10 @@ class IngestServer:
             for _, item, thumbs in b.items
         ]
         per_agent = collections.Counter({b.agent_id: len(b.items) for b in batches})
+        faces = [f for b in batches for f in b.faces]
         stored = _Stored()
         future: Future[None] = self._db.writer.submit(
-            lambda con: self._write(con, items, hellos, heartbeats, per_agent, stored)
+            lambda con: self._write(con, items, hellos, heartbeats, per_agent, stored, faces)
         )
         self._prefetch()
         try:
@@ -584,6 +635,9 @@ class IngestServer:
             raise
         if items:
             self._stored.append((items, stored))
+        if stored.faces and self._faces is not None:
+            self.stats.faces_matched += len(stored.faces)
+            self._faces.committed(stored.faces)
         for b in batches:
             b.stored = {item.event_id for _, item, _ in b.items} & stored.new
         self.stats.sightings_stored += len(stored.new)
@@ -597,10 +651,13 @@ class IngestServer:
         heartbeats: list[wire.Heartbeat],
         per_agent: collections.Counter[str],
         stored: _Stored,
+        faces: list[MatchedFace] | None = None,
     ) -> None:
         """The writer job of one turn (writer thread, inside its transaction)."""
         now = max(self._clock(), self._last_received)  # received_at never goes back
         new = self._sightings.insert(con, items, now)
+        if faces and self._faces is not None:
+            stored.faces = self._faces.write(con, faces, now)
         for _, hello in hellos:
             self._agents.hello(con, hello, now)
         for hb in heartbeats:

@@ -278,6 +278,40 @@ class AlertEngine:
             lambda con: self._apply_system(con, kind, subject, title, details, priority)
         )
 
+    def raise_face(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        subject: str,
+        title: str,
+        details: dict[str, Any],
+        seen_at: float,
+        actor: str,
+        priority: int = 1,
+    ) -> Alert:
+        """Create a ``face`` alert inside the caller's writer job, so it commits with the
+        confirmation that raised it (writer thread only; the two-person rule is checked by
+        ``central.faces.candidates`` before this is called)."""
+        self._last_id += 1
+        now = self._clock()
+        alert = Alert(
+            alert_id=self._last_id,
+            kind="face",
+            state="new",
+            priority=priority,
+            category="face",
+            title=title,
+            subject=subject,
+            dedup_key=f"face:{subject}",
+            details=details,
+            created_at=now,
+            updated_at=now,
+            first_seen=seen_at,
+            last_seen=seen_at,
+        )
+        self._history(con, alert, "created", "", "new", "confirmed by two users", actor)
+        self.stats.alerts_created += 1
+        return self._record(con, alert, "created", created=True)
+
     def close_system(self, kind: str, subject: str, reason: str) -> None:
         """Resolve the open system alert for ``kind`` and ``subject``, if any (async)."""
         self._db.writer.submit(lambda con: self._apply_close(con, f"{kind}:{subject}", reason))

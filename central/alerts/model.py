@@ -1,7 +1,8 @@
 """Alert types: kinds, the lifecycle and its legal transitions, trail, history and changes.
 
-An alert is raised by a watchlist match of a stored sighting (``watchlist``) or by central
-itself about its own health (``agent_offline``, ``camera_offline``, ``webhook_failing``).
+An alert is raised by a watchlist match of a stored sighting (``watchlist``), by a face
+candidate two different users confirmed (``face``, see ``central/faces/candidates.py``) or by
+central itself about its own health (``agent_offline``, ``camera_offline``, ``webhook_failing``).
 Lifecycle::
 
     new -> acknowledged -> dispatched -> resolved
@@ -20,7 +21,7 @@ from msgspec import Struct
 
 from shared.errors import InvalidRequest
 
-AlertKind = Literal["watchlist", "agent_offline", "camera_offline", "webhook_failing"]
+AlertKind = Literal["watchlist", "agent_offline", "camera_offline", "webhook_failing", "face"]
 State = Literal["new", "acknowledged", "dispatched", "resolved", "rejected"]
 ChangeKind = Literal["created", "sighted", "transition", "police_ack"]
 
@@ -29,6 +30,7 @@ KINDS: Final[tuple[AlertKind, ...]] = (
     "agent_offline",
     "camera_offline",
     "webhook_failing",
+    "face",
 )
 STATES: Final[tuple[State, ...]] = ("new", "acknowledged", "dispatched", "resolved", "rejected")
 OPEN_STATES: Final[frozenset[str]] = frozenset({"new", "acknowledged", "dispatched"})

@@ -280,6 +280,65 @@ CREATE TABLE IF NOT EXISTS webhook_queue (
         PRIMARY KEY (agent_id, camera_id, minute)
     );
     """,
+    # 8: the persons watchlist of face matching and its candidates (central/faces/store.py).
+    # Photos keep the enrolled JPEG and its float32 embedding; removing a person deletes
+    # them and keeps the person's row as a tombstone. A candidate is keyed on the face
+    # observation id (so batch dedupe covers it) and holds that observation's embedding only.
+    """
+    CREATE TABLE face_watchlist (id INTEGER PRIMARY KEY, version BIGINT NOT NULL);
+    INSERT INTO face_watchlist VALUES (1, 0);
+    CREATE TABLE face_persons (
+        person_id VARCHAR PRIMARY KEY,
+        name VARCHAR NOT NULL,
+        legal_basis VARCHAR NOT NULL,
+        reason VARCHAR NOT NULL,
+        enrolled_by VARCHAR NOT NULL,
+        enrolled_at TIMESTAMPTZ NOT NULL,
+        expires_at TIMESTAMPTZ NOT NULL,
+        expiry_recorded BOOLEAN NOT NULL DEFAULT false,
+        removed_at TIMESTAMPTZ,
+        removed_by VARCHAR NOT NULL DEFAULT '',
+        removed_reason VARCHAR NOT NULL DEFAULT ''
+    );
+    CREATE TABLE face_photos (
+        photo_id VARCHAR PRIMARY KEY,
+        person_id VARCHAR NOT NULL,
+        file_name VARCHAR NOT NULL,
+        jpeg BLOB NOT NULL,
+        embedding BLOB NOT NULL,
+        quality FLOAT NOT NULL,
+        box FLOAT[4] NOT NULL,
+        added_at TIMESTAMPTZ NOT NULL
+    );
+    CREATE TABLE face_candidates (
+        candidate_id VARCHAR PRIMARY KEY,
+        agent_id VARCHAR NOT NULL,
+        camera_id VARCHAR NOT NULL,
+        captured_at TIMESTAMPTZ NOT NULL,
+        received_at TIMESTAMPTZ NOT NULL,
+        box FLOAT[4] NOT NULL,
+        quality FLOAT NOT NULL,
+        person_id VARCHAR NOT NULL,
+        score FLOAT NOT NULL,
+        watchlist_version BIGINT NOT NULL,
+        embedding BLOB NOT NULL,
+        model VARCHAR NOT NULL,
+        state VARCHAR NOT NULL,
+        crop_status VARCHAR NOT NULL,
+        crop_jpeg BLOB,
+        crop_at TIMESTAMPTZ,
+        alert_id BIGINT,
+        reject_reason VARCHAR NOT NULL DEFAULT '',
+        decided_at TIMESTAMPTZ
+    );
+    CREATE TABLE face_decisions (
+        candidate_id VARCHAR NOT NULL,
+        actor VARCHAR NOT NULL,
+        decision VARCHAR NOT NULL,
+        reason VARCHAR NOT NULL,
+        "at" TIMESTAMPTZ NOT NULL
+    );
+    """,
 )
 
 
