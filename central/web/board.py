@@ -25,6 +25,7 @@ from central.alerts.board import BoardFilter
 from central.alerts.service import AlertService
 from central.api.auth import ALL_ROLES, CookiePolicy, requires
 from central.web.access import ALERTS_ACT, ALERTS_VIEW, allowed, holds
+from central.web.face_pages import face_queue
 from central.web.pages import Console, render
 from shared.errors import Unauthorized
 
@@ -71,6 +72,7 @@ class BoardController(Controller):
             chosen={"list_name": list_name, "camera": camera, "state": in_state},
             can_act=holds(principal.role, ALERTS_ACT),
             priorities=PRIORITY_NAMES,
+            faces=face_queue(console, principal),
         )
 
     @get("/board/rows", guards=[allowed(ALERTS_VIEW)], sync_to_thread=True)

@@ -29,11 +29,12 @@ from central.web.face_views import (
     queue_view,
 )
 from central.web.pages import Console, render
-from shared.errors import Conflict, InvalidRequest
+from shared.errors import Conflict, InvalidRequest, NotFound
 
 BASE: Final = "/console/faces"
-POLL_S: Final = 5
-"""How often an open board asks for the face queue between alert events (seconds)."""
+POLL_S: Final = 3
+"""How often an open board asks for the face queue between alert events (seconds): a new
+candidate changes no alert, so the board's alert stream does not announce it."""
 IMAGE_HEADERS: Final = {"Cache-Control": "private, no-store"}
 Form = Body(media_type=RequestEncodingType.URL_ENCODED)
 
@@ -114,11 +115,12 @@ class FacePageController(Controller):
     def crop(
         self,
         console: NamedDependency[Console],
-        principal: NamedDependency[Principal],
         candidate_id: str,
     ) -> Response[bytes]:
         """The face crop the agent sent for this match (404 when there is none)."""
-        jpeg = console.faces.crop(candidate_id, principal.user)
+        jpeg = console.faces.crop(candidate_id)
+        if jpeg is None:
+            raise NotFound(f"face candidate {candidate_id!r} has no crop (see its crop status)")
         return Response(content=jpeg, media_type="image/jpeg", headers=IMAGE_HEADERS)
 
     @post("/{candidate_id:str}/confirm", guards=[allowed(FACES_REVIEW)], sync_to_thread=True)
@@ -156,6 +158,4 @@ class FacePageController(Controller):
 
 
 def _back(candidate_id: str, done: str) -> Redirect:
-    return Redirect(
-        path=f"{BASE}/{candidate_id}", query_params={"done": done}, status_code=303
-    )
+    return Redirect(path=f"{BASE}/{candidate_id}", query_params={"done": done}, status_code=303)

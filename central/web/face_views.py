@@ -37,7 +37,7 @@ MAX_ENROL_BYTES: Final = MAX_PHOTOS * MAX_PHOTO_BYTES + (1 << 20)
 def queue_view(console: Console, user: str) -> dict[str, Any]:
     """The pending candidates, newest first, with how far each one is and whether ``user``
     confirmed it already; ``max_id`` lets the page cue a new one."""
-    pending = console.faces.candidates(state="pending", limit=QUEUE_SIZE)
+    pending = console.faces.list_all(state="pending", limit=QUEUE_SIZE)
     items = [
         {
             "candidate_id": c.candidate_id,
@@ -48,17 +48,17 @@ def queue_view(console: Console, user: str) -> dict[str, Any]:
             "state": c.state,
             "confirmations": len(c.confirmers),
             "mine": user in c.confirmers,
-            "seq": c.received_at,
+            "seq": round(c.received_at * 1000),
         }
         for c in pending
     ]
-    newest = max((i["seq"] for i in items), default=0.0)
-    return {"items": items, "max_id": int(newest * 1000)}
+    newest = max((c.received_at for c in pending), default=0.0)
+    return {"rows": items, "max_id": round(newest * 1000)}
 
 
 def candidate_view(console: Console, candidate_id: str, user: str) -> dict[str, Any]:
-    """A candidate page's facts (reading it is audited by the service)."""
-    c: Candidate = console.faces.candidate(candidate_id, user)
+    """A candidate page's facts."""
+    c: Candidate = console.faces.get(candidate_id)
     person = console.persons.person(c.person_id)
     photo = person.photos[0].photo_id if person.photos else ""
     rejection = next((d for d in c.decisions if d.decision == "reject"), None)

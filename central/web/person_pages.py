@@ -19,7 +19,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import Body, Parameter
 from litestar.response import Redirect, Template
 
 from central.accounts.model import Principal
@@ -69,7 +69,7 @@ class PersonPageController(Controller):
         console: NamedDependency[Console],
         principal: NamedDependency[Principal],
         name: str = "",
-        status: str = "",
+        in_status: Annotated[str, Parameter(query="status")] = "",
         done: str = "",
         done_name: str = "",
     ) -> Template:
@@ -79,8 +79,8 @@ class PersonPageController(Controller):
             request,
             "persons.html",
             "persons",
-            persons=persons_view(console, name.strip(), status),
-            chosen={"name": name, "status": status},
+            persons=persons_view(console, name.strip(), in_status),
+            chosen={"name": name, "status": in_status},
             statuses=PERSON_STATUSES,
             status_labels=STATUS_LABELS,
             can_manage=holds(principal.role, PERSONS_MANAGE),
@@ -120,9 +120,7 @@ class PersonPageController(Controller):
                 raise InvalidRequest("expires: expected the date and time matching stops, got none")
             run = anyio.to_thread.run_sync
             person_id = await run(
-                lambda: enrol_person(
-                    console, fields, expires.timestamp(), photos, principal.user
-                )
+                lambda: enrol_person(console, fields, expires.timestamp(), photos, principal.user)
             )
         except (InvalidRequest, Conflict) as err:
             status = 409 if isinstance(err, Conflict) else 400
@@ -173,12 +171,11 @@ class PersonPageController(Controller):
     def photo(
         self,
         console: NamedDependency[Console],
-        principal: NamedDependency[Principal],
         person_id: str,
         photo_id: str,
     ) -> Response[bytes]:
         """An enrolled photo (JPEG)."""
-        jpeg = console.persons.photo(person_id, photo_id, principal.user)
+        jpeg = console.persons.photo(person_id, photo_id)
         return Response(content=jpeg, media_type="image/jpeg", headers=IMAGE_HEADERS)
 
     @post("/{person_id:str}/expire", guards=[allowed(PERSONS_MANAGE)], sync_to_thread=True)
@@ -194,7 +191,9 @@ class PersonPageController(Controller):
         try:
             console.persons.expire(person_id, principal.user, data.why)
         except (InvalidRequest, Conflict) as err:
-            return self._person(request, console, principal, person_id, status_code=400, error=str(err))
+            return self._person(
+                request, console, principal, person_id, status_code=400, error=str(err)
+            )
         return _to_person(person_id, "expired")
 
     @get("/{person_id:str}/remove", guards=[allowed(PERSONS_MANAGE)], sync_to_thread=True)
