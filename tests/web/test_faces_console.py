@@ -280,6 +280,7 @@ def test_two_person_rule_in_the_browser_and_on_the_server(
     assert page.evaluate("window.__sameDocument") is True
     assert row.get_attribute("data-confirmations") == "0"
     page.wait_for_function("document.body.dataset.cueCount >= 1")
+    check_page(page, "board-faces")
     cand = _candidate(server, obs)
     assert cand.person_id == obama and cand.state == "pending"
     assert not _police_sees(server, obs.event_id)
