@@ -30,6 +30,7 @@ from central.api.auth import CookiePolicy, auth_dependencies, auth_middleware
 from central.api.controllers import AgentController, SightingController, StatusController
 from central.api.errors import HANDLERS
 from central.api.evidence import EvidenceController
+from central.api.faces import FaceCandidateController, PersonController
 from central.api.login_gate import LoginGate
 from central.api.openapi import document_errors
 from central.api.search import SearchController
@@ -253,6 +254,9 @@ def create_app(central: Central) -> Litestar:
         raise RuntimeError("create_app needs a Central built with alerting (central.app.build)")
     if central.audit is None or central.accounts is None or central.watchlists is None:
         raise RuntimeError("create_app needs a Central built with accounts (central.app.build)")
+    if central.faces is None or central.face_candidates is None:
+        raise RuntimeError("create_app needs a Central built with faces (central.app.build)")
+    faces, face_candidates = central.faces, central.face_candidates
     agents = AgentService(central.db, central.config.agent_offline_after_s)
     sightings = SightingService(
         central.db, central.thumbs, central.audit, central.config.search.live_window_s
@@ -300,6 +304,8 @@ def create_app(central: Central) -> Litestar:
             SearchController,
             EvidenceController,
             WatchlistController,
+            PersonController,
+            FaceCandidateController,
             web.router,
             web.static,
         ],
@@ -314,6 +320,8 @@ def create_app(central: Central) -> Litestar:
             "evidence": Provide(lambda: evidence, sync_to_thread=False),
             "login_gate": Provide(lambda: gate, sync_to_thread=False),
             "watchlists": Provide(lambda: watchlists, sync_to_thread=False),
+            "faces": Provide(lambda: faces, sync_to_thread=False),
+            "face_candidates": Provide(lambda: face_candidates, sync_to_thread=False),
             **auth_dependencies(central.accounts, cookie),
         },
         middleware=[auth_middleware(central.accounts, cookie.name)],

@@ -425,3 +425,16 @@ def evidence_verify_cmd(
     for problem in verdict.problems:
         typer.echo(f"  {problem}", err=True)
     raise typer.Exit(1)
+
+
+def _add_persons_group() -> None:
+    from central.faces.cli import persons_app
+
+    app.add_typer(
+        persons_app,
+        name="persons",
+        help="Wanted persons for face matching (over HTTP while central runs).",
+    )
+
+
+_add_persons_group()

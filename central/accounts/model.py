@@ -44,6 +44,9 @@ SCOPES: Final[frozenset[str]] = frozenset(
         "audit:read",
         "watchlists:read",
         "watchlists:write",
+        "faces:read",
+        "faces:write",
+        "faces:decide",
     }
 )
 """Scopes an API token may carry; a route names the ones it needs (``requires(scopes=...)``)."""

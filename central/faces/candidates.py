@@ -6,7 +6,7 @@ both)::
     candidates = FaceCandidates(db, audit, watchlist, alerts=engine, crops=fetcher)
     candidates.list_all(state="pending")               # list[Candidate], newest first
     candidates.get(candidate_id)                       # Candidate (NotFound)
-    candidates.crop(candidate_id)                      # edge crop JPEG or None
+    candidates.crop(candidate_id, actor)               # edge crop JPEG or None (audited)
     candidates.confirm(candidate_id, actor)            # 2nd different user: face alert
     candidates.reject(candidate_id, actor, reason)     # final, keeps its reason
     candidates.set_crop(candidate_id, status, jpeg)    # what the agent answered
@@ -253,10 +253,20 @@ class FaceCandidates:
             raise NotFound(f"no face candidate with id {candidate_id!r}")
         return found
 
-    def crop(self, candidate_id: str) -> bytes | None:
-        """The edge crop of a candidate when it was fetched (see ``crop_status``)."""
+    def crop(self, candidate_id: str, actor: str) -> bytes | None:
+        """The edge crop of a candidate when it was fetched (see ``crop_status``); each
+        view by a user is audited (``faces.crop.view``), as every evidence view is."""
         with self._db.reader() as con:
-            return store.crop_jpeg(con, candidate_id)
+            jpeg = store.crop_jpeg(con, candidate_id)
+        if jpeg is not None and actor:
+            self._audit.record(
+                actor,
+                "faces.crop.view",
+                f"face-candidate:{candidate_id}",
+                "",
+                {"observation_id": candidate_id},
+            )
+        return jpeg
 
     # -- the two-person rule -------------------------------------------------------------
 

@@ -49,6 +49,7 @@ MAX_PHOTOS: Final = 20
 MAX_PHOTO_BYTES: Final = 20 << 20
 MAX_TEXT: Final = 500
 PERSON_STATUSES: Final = ("active", "expired", "removed")
+LAST_EXPIRY: Final = 253_402_300_799.0  # 9999-12-31T23:59:59Z
 
 
 def audit_in(
@@ -187,9 +188,10 @@ class FaceWatchlist:
         legal_basis = _text("legal_basis", legal_basis)
         reason = _text("reason", reason)
         now = self._clock()
-        if not expires_at > now:
+        if not now < expires_at < LAST_EXPIRY:
             raise InvalidRequest(
-                f"expires_at: expected a time in the future, got {expires_at:.0f} (now {now:.0f})"
+                f"expires_at: expected a time in the future (before the year 10000), got "
+                f"{expires_at:.0f} (now {now:.0f})"
             )
         if not photos:
             raise InvalidRequest("photos: expected at least one photo of the person")
