@@ -115,10 +115,12 @@ class FacePageController(Controller):
     def crop(
         self,
         console: NamedDependency[Console],
+        principal: NamedDependency[Principal],
         candidate_id: str,
     ) -> Response[bytes]:
-        """The face crop the agent sent for this match (404 when there is none)."""
-        jpeg = console.faces.crop(candidate_id)
+        """The face crop the agent sent for this match (404 when there is none); the
+        service audits who viewed it."""
+        jpeg = console.faces.crop(candidate_id, principal.user)
         if jpeg is None:
             raise NotFound(f"face candidate {candidate_id!r} has no crop (see its crop status)")
         return Response(content=jpeg, media_type="image/jpeg", headers=IMAGE_HEADERS)

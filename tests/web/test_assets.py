@@ -19,8 +19,8 @@ from central.watchlist.model import CATEGORIES, VALIDITIES
 from central.web import errors
 from central.web.access import NAV
 from central.web.board import PRIORITY_NAMES
-from central.web.face_views import DECISION_LABELS, STATE_LABELS, STATUS_LABELS
 from central.web.cue import CUE_FILE, cue_wav
+from central.web.face_views import DECISION_LABELS, STATE_LABELS, STATUS_LABELS
 from central.web.i18n import Catalogues, compile_catalogue
 
 WEB = Path(__file__).resolve().parents[2] / "central" / "web"
