@@ -12,8 +12,9 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 
+from central.api.faces import MAX_BODY
 from central.faces.model import CONFIRMATIONS_NEEDED, Candidate, Person, PhotoInput
-from central.faces.service import MAX_PHOTO_BYTES, MAX_PHOTOS, PERSON_STATUSES
+from central.faces.service import PERSON_STATUSES
 
 if TYPE_CHECKING:
     from central.web.pages import Console
@@ -30,8 +31,8 @@ DECISION_LABELS: Final = {"confirm": "confirmed the match", "reject": "rejected 
 STATUS_LABELS: Final = {"active": "active", "expired": "expired", "removed": "removed"}
 QUEUE_SIZE: Final = 50
 BROWSE_LIMIT: Final = 1000
-MAX_ENROL_BYTES: Final = MAX_PHOTOS * MAX_PHOTO_BYTES + (1 << 20)
-"""The largest enrolment form accepted (every photo at its largest, plus the fields)."""
+MAX_ENROL_BYTES: Final = MAX_BODY + (1 << 20)
+"""The largest enrolment form accepted: the REST API's, plus room for the text fields."""
 
 
 def queue_view(console: Console, user: str) -> dict[str, Any]:
