@@ -280,6 +280,8 @@ def test_two_person_rule_in_the_browser_and_on_the_server(
     assert page.evaluate("window.__sameDocument") is True
     assert row.get_attribute("data-confirmations") == "0"
     page.wait_for_function("document.body.dataset.cueCount >= 1")
+    page.reload()  # the screenshot without the cue's animations
+    page.wait_for_selector(f"body[data-ready=true] #face-{obs.event_id}")
     check_page(page, "board-faces")
     cand = _candidate(server, obs)
     assert cand.person_id == obama and cand.state == "pending"
@@ -334,6 +336,11 @@ def test_two_person_rule_in_the_browser_and_on_the_server(
     page.goto(f"{server.url}/console/")
     page.wait_for_selector("#face-queue")
     assert page.locator(f"#face-{obs.event_id}").count() == 0  # no longer waiting
+    alert = page.locator("#board tr[data-alert-id]", has_text="Обама Барак")  # the face alert
+    alert.locator("a").click()
+    page.wait_for_selector("article.alert-detail")
+    page.click("#face-candidate-link")
+    page.wait_for_url(f"**/console/faces/{obs.event_id}")
 
 
 def test_rejection_keeps_its_reason_and_expired_crop_is_said(
