@@ -156,6 +156,21 @@ def face_search_cmd(
     typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
 
 
+@app.command("face-watchlist")
+def face_watchlist_cmd(
+    persons: Annotated[int, typer.Option(min=1, help="Stored persons (synthetic).")] = 100_000,
+    queries: Annotated[int, typer.Option(min=1, help="Matches timed.")] = 300,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Persons watchlist on a real DuckDB file: gallery build time and match latency."""
+    import json
+
+    from bench.face_watchlist import run
+
+    result = run(persons, queries)
+    typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
+
+
 @app.command("vehicles")
 def vehicles_cmd(
     dataset: Annotated[Path, typer.Option(help="Data set folder with vehicle boxes.")],
@@ -171,6 +186,29 @@ def vehicles_cmd(
     from bench.vehicles import run
 
     result = run(dataset, models, threads)
+    typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
+
+
+@app.command("calibrate-types")
+def calibrate_types_cmd(
+    dataset: Annotated[
+        Path, typer.Option(help="Data set folder with vehicle boxes and a train/test split.")
+    ],
+    models: Annotated[
+        Path | None, typer.Option(help="Model store root (default: $VARTA_MODELS).")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Write the parameter file here (edge_agent/type_calibration.json)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Fit the vehicle-type confidence calibration on the train frames; report the test ones."""
+    import json
+
+    from bench.vehicles import calibrate_types
+
+    result = calibrate_types(dataset, models, out)
     typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
 
 

@@ -23,9 +23,9 @@ import resource
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Sequence, Sized
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from shared.paths import data_dir
 
@@ -76,18 +76,37 @@ def decode_ms(clip: Path) -> float:
     return round((time.perf_counter() - start) * 1000 / max(count, 1), 2)
 
 
-def run_once(pipeline: Any, clip: Path, cameras: int, label: str, realtime: bool) -> dict[str, Any]:
-    """Play ``clip`` on ``cameras`` cameras through ``pipeline``; return its figures."""
+class SideStage(Protocol):
+    """A stage that sees the same frames after the pipeline (the face stage): what it
+    returns from ``process`` and ``flush`` is counted as its outputs."""
+
+    def process(self, frames: list[Any]) -> Sized: ...
+
+    def flush(self) -> Sized: ...
+
+
+def run_once(
+    pipeline: Any,
+    clip: Path | Sequence[Path],
+    cameras: int,
+    label: str,
+    realtime: bool,
+    side: SideStage | None = None,
+) -> dict[str, Any]:
+    """Play ``clip`` on ``cameras`` cameras (or one listed clip per camera) through
+    ``pipeline`` and then ``side``, if given; return their figures."""
     from edge_agent.capture import CameraConfig, CameraHub
     from edge_agent.pipeline import StageTimes
 
+    clips = [clip] * cameras if isinstance(clip, Path) else list(clip)
     configs = [
-        CameraConfig(camera_id=f"{label}-{i}", kind="file", source=str(clip), realtime=realtime)
-        for i in range(cameras)
+        CameraConfig(camera_id=f"{label}-{i}", kind="file", source=str(c), realtime=realtime)
+        for i, c in enumerate(clips)
     ]
     pipeline.times = StageTimes()
     hub = CameraHub(configs)
     hub.start()
+    side_s, side_outputs = 0.0, 0
     start = time.perf_counter()
     try:
         while True:
@@ -95,14 +114,20 @@ def run_once(pipeline: Any, clip: Path, cameras: int, label: str, realtime: bool
             if not frames and hub.finished:
                 break
             pipeline.process(frames)
+            if side is not None:
+                t0 = time.perf_counter()
+                side_outputs += len(side.process(frames))
+                side_s += time.perf_counter() - t0
             frames.clear()  # hand the buffers back to the cameras' pools
         pipeline.flush()
+        if side is not None:
+            side_outputs += len(side.flush())
     finally:
         seconds = time.perf_counter() - start
         status = hub.status()
         hub.stop()
     times = pipeline.times
-    return {
+    figures: dict[str, Any] = {
         "fps": round(times.frames / seconds, 1),
         "frames": times.frames,
         "seconds": round(seconds, 2),
@@ -111,6 +136,10 @@ def run_once(pipeline: Any, clip: Path, cameras: int, label: str, realtime: bool
         "frames_dropped": sum(s.frames_dropped for s in status),
         "stage_ms": times.per_frame(),
     }
+    if side is not None:
+        figures["side_ms_per_frame"] = side_s * 1000 / max(times.frames, 1)
+        figures["side_outputs"] = side_outputs
+    return figures
 
 
 def build(store: Any, threads: int) -> Any:

@@ -19,7 +19,6 @@ import resource
 import shutil
 import statistics
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -31,39 +30,13 @@ FACE_CLIP = "faces-dev/videos/short_hamilton_clip.mp4"
 
 def _play(pipeline: Any, faces: Any, clips: list[Path], label: str) -> dict[str, Any]:
     """Play one clip per camera through the pipeline (and the face stage); figures."""
-    from edge_agent.capture import CameraConfig, CameraHub
-    from edge_agent.pipeline import StageTimes
+    from bench.edge import run_once
 
-    configs = [
-        CameraConfig(camera_id=f"{label}-{i}", kind="file", source=str(c), realtime=False)
-        for i, c in enumerate(clips)
-    ]
-    pipeline.times = StageTimes()
-    hub = CameraHub(configs)
-    hub.start()
-    face_s, observations = 0.0, 0
-    start = time.perf_counter()
-    try:
-        while True:
-            frames = hub.next_frames(timeout=1.0)
-            if not frames and hub.finished:
-                break
-            pipeline.process(frames)
-            if faces is not None:
-                t0 = time.perf_counter()
-                observations += len(faces.process(frames))
-                face_s += time.perf_counter() - t0
-            frames.clear()
-        pipeline.flush()
-        if faces is not None:
-            observations += len(faces.flush())
-    finally:
-        seconds = time.perf_counter() - start
-        hub.stop()
+    figures = run_once(pipeline, clips, len(clips), label, realtime=False, side=faces)
     return {
-        "fps": pipeline.times.frames / seconds,
-        "face_ms_per_frame": face_s * 1000 / max(pipeline.times.frames, 1),
-        "face_observations": observations,
+        "fps": figures["fps"],
+        "face_ms_per_frame": figures.get("side_ms_per_frame", 0.0),
+        "face_observations": figures.get("side_outputs", 0),
     }
 
 

@@ -13,9 +13,16 @@ detector, then the type of each four-wheeled box (:meth:`VehicleAttributeClassif
   A few objects are boxed twice under two names (one vehicle both ``bus`` and ``truck``):
   such duplicates (IoU at least 0.85) are one object, found once, and either name agrees.
 - ``confusion``: label -> type given -> count, over the same vehicles.
-- ``type_reliability``: the same vehicles by type confidence band (0.1 wide): how many,
-  and the share whose type agrees. It shows whether the type confidence is calibrated
-  (it is not yet: see the README).
+- ``type_reliability``: the same vehicles by (calibrated) type confidence band (0.1
+  wide): how many, the share whose type agrees and their mean confidence; ``type_ece``
+  the gap between confidence and agreement weighted by vehicles (expected calibration
+  error), overall and on the set's ``test`` frames.
+
+``varta bench calibrate-types --dataset DIR`` fits the type calibration
+(:mod:`edge_agent.type_calibrate`) on the set's ``train`` frames and reports the held-out
+``test`` frames three ways: the model's probability of the given type (``model``, what
+the agent reported before), of its family (car and van summed: ``uncalibrated``) and the
+fitted curve over that (``calibrated``); ``--out`` writes the parameter file.
 
 Labels are not exhaustive (distant vehicles are often not boxed), so precision is not
 reported.
@@ -26,6 +33,8 @@ from __future__ import annotations
 import csv
 import time
 from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -95,6 +104,17 @@ def match(
     return result
 
 
+@dataclass(frozen=True, slots=True)
+class Typed:
+    """One four-wheeled labelled vehicle found and typed."""
+
+    split: str
+    model_p: float  # the model's probability of the given type (what was reported before)
+    family_p: float  # the model's probability of the given type's family (uncalibrated)
+    confidence: float  # the calibrated type confidence the agent reports
+    right: bool
+
+
 def run(dataset: Path, models_dir: Path | None = None, threads: int = 2) -> dict[str, Any]:
     """Detect and type every frame of a data set; recall per class, type agreement.
 
@@ -103,11 +123,88 @@ def run(dataset: Path, models_dir: Path | None = None, threads: int = 2) -> dict
         models_dir: Model store root (default: ``$VARTA_MODELS``).
         threads: CPU inference threads.
     """
+    start = time.perf_counter()
+    files = load_boxes(dataset)
+    found, total, typed, confusion = _survey(dataset, files, models_dir, threads)
+    agree = sum(t.right for t in typed)
+    result: dict[str, Any] = {
+        "dataset": dataset.name,
+        "images": len(files),
+        "type_agreement": round(agree / max(len(typed), 1), 4),
+        "typed_vehicles": len(typed),
+    }
+    for label in ("car", "motorcycle", "truck", "bus"):
+        result[f"recall_{label}"] = round(found[label] / max(total[label], 1), 4)
+        result[f"labelled_{label}"] = total[label]
+    result["confusion"] = {k: dict(v) for k, v in sorted(confusion.items())}
+    pairs = [(t.confidence, t.right) for t in typed]
+    result["type_reliability"] = reliability(pairs)
+    result["type_ece"] = ece(pairs)
+    result["type_ece_test"] = ece([(t.confidence, t.right) for t in typed if t.split == "test"])
+    result["seconds"] = round(time.perf_counter() - start, 1)
+    return result
+
+
+def calibrate_types(
+    dataset: Path, models_dir: Path | None = None, out: Path | None = None, threads: int = 2
+) -> dict[str, Any]:
+    """Fit the type calibration on the ``train`` frames; report the ``test`` frames with the
+    model's family probability and with the fitted curve; write it to ``out`` if given."""
+    from edge_agent.type_calibrate import TypeCalibrator, fit
+
+    files = load_boxes(dataset)
+    _, _, typed, _ = _survey(dataset, files, models_dir, threads)
+    train = [(t.family_p, t.right) for t in typed if t.split != "test"]
+    test = [(t.family_p, t.right) for t in typed if t.split == "test"]
+    model = [(t.model_p, t.right) for t in typed if t.split == "test"]
+    slope, offset = fit(train)
+    calibrator = TypeCalibrator(slope, offset)
+    calibrated = [(calibrator.probability(p), right) for p, right in test]
+    result: dict[str, Any] = {
+        "dataset": dataset.name,
+        "slope": round(slope, 4),
+        "offset": round(offset, 4),
+        "train_vehicles": len(train),
+        "train_errors": sum(not r for _, r in train),
+        "test_vehicles": len(test),
+        "test_errors": sum(not r for _, r in test),
+        "test_ece_model": ece(model),
+        "test_ece_uncalibrated": ece(test),
+        "test_ece_calibrated": ece(calibrated),
+        "test_brier_model": brier(model),
+        "test_brier_uncalibrated": brier(test),
+        "test_brier_calibrated": brier(calibrated),
+        "test_reliability_model": reliability(model),
+        "test_reliability_uncalibrated": reliability(test),
+        "test_reliability_calibrated": reliability(calibrated),
+    }
+    if out is not None:
+        provenance = {
+            k: result[k]
+            for k in ("dataset", "train_vehicles", "train_errors", "test_vehicles", "test_errors")
+        } | {
+            "test_ece": [result["test_ece_uncalibrated"], result["test_ece_calibrated"]],
+            "command": f"varta bench calibrate-types --dataset {dataset.name}",
+        }
+        TypeCalibrator(slope, offset, provenance).save(out)
+        result["written"] = str(out)
+    return result
+
+
+def _survey(
+    dataset: Path,
+    files: dict[str, list[tuple[str, list[float]]]],
+    models_dir: Path | None,
+    threads: int,
+) -> tuple[Counter[str], Counter[str], list[Typed], dict[str, Counter[str]]]:
+    """Detect and type every frame: found and labelled per class, the typed vehicles and
+    the confusion (label -> type given -> count)."""
     import openvino as ov
 
     from bench.plates import load_image
-    from edge_agent.attributes import VehicleAttributeClassifier
+    from edge_agent.attributes import VEHICLE_TYPES, VehicleAttributeClassifier
     from edge_agent.detect import MOTORCYCLE, VEHICLE, OpenVINOVehicleDetector
+    from edge_agent.type_calibrate import family_probability
     from models.store import ModelStore, default_models_dir
 
     store = ModelStore(models_dir or default_models_dir())
@@ -115,13 +212,11 @@ def run(dataset: Path, models_dir: Path | None = None, threads: int = 2) -> dict
     core.set_property("CPU", {"INFERENCE_NUM_THREADS": threads})
     detector = OpenVINOVehicleDetector(store, core=core)
     classifier = VehicleAttributeClassifier(store, core=core)
+    splits = load_splits(dataset)
     found: Counter[str] = Counter()
     total: Counter[str] = Counter()
-    agree = typed = 0
+    typed: list[Typed] = []
     confusion: dict[str, Counter[str]] = defaultdict(Counter)
-    bands: dict[str, list[int]] = {}
-    start = time.perf_counter()
-    files = load_boxes(dataset)
     for name, truth in files.items():
         image = load_image(dataset / name)
         dets = detector.detect(image)
@@ -136,27 +231,53 @@ def run(dataset: Path, models_dir: Path | None = None, threads: int = 2) -> dict
                     found[label] += hit >= 0
                 if hit < 0 or class_id == MOTORCYCLE:
                     continue
-                given = attrs[hit].type
-                typed += 1
-                right = any(same_type(label, given) for label in names)
-                agree += right
-                low = min(int(attrs[hit].type_confidence * 10), 9) / 10
-                band = bands.setdefault(f"{low:.1f}-{low + 0.1:.1f}", [0, 0])
-                band[0] += 1
-                band[1] += right
-                confusion["/".join(sorted(set(names)))][given] += 1
-    result: dict[str, Any] = {
-        "dataset": dataset.name,
-        "images": len(files),
-        "type_agreement": round(agree / max(typed, 1), 4),
-        "typed_vehicles": typed,
+                given = attrs[hit]
+                scores = dict(zip(VEHICLE_TYPES, given.type_scores, strict=True))
+                right = any(same_type(label, given.type) for label in names)
+                typed.append(
+                    Typed(
+                        splits.get(name, ""),
+                        scores[given.type],
+                        family_probability(given.type, scores),
+                        given.type_confidence,
+                        right,
+                    )
+                )
+                confusion["/".join(sorted(set(names)))][given.type] += 1
+    return found, total, typed, confusion
+
+
+def load_splits(dataset: Path) -> dict[str, str]:
+    """File -> its ``split`` (``train`` / ``test``; empty when the set has none)."""
+    with (dataset / "ground_truth.csv").open(newline="", encoding="utf-8") as fh:
+        return {row["file"]: row.get("split") or "" for row in csv.DictReader(fh)}
+
+
+def reliability(pairs: Sequence[tuple[float, bool]]) -> dict[str, dict[str, float]]:
+    """Confidence band (0.1 wide) -> vehicles, share right and mean confidence."""
+    bands: dict[str, list[float]] = {}
+    for confidence, right in pairs:
+        low = min(int(confidence * 10), 9) / 10
+        band = bands.setdefault(f"{low:.1f}-{low + 0.1:.1f}", [0, 0, 0.0])
+        band[0] += 1
+        band[1] += right
+        band[2] += confidence
+    return {
+        k: {"vehicles": n, "agree": round(ok / n, 3), "mean_confidence": round(c / n, 3)}
+        for k, (n, ok, c) in sorted(bands.items())
     }
-    for label in ("car", "motorcycle", "truck", "bus"):
-        result[f"recall_{label}"] = round(found[label] / max(total[label], 1), 4)
-        result[f"labelled_{label}"] = total[label]
-    result["confusion"] = {k: dict(v) for k, v in sorted(confusion.items())}
-    result["type_reliability"] = {
-        k: {"vehicles": n, "agree": round(ok / n, 3)} for k, (n, ok) in sorted(bands.items())
-    }
-    result["seconds"] = round(time.perf_counter() - start, 1)
-    return result
+
+
+def ece(pairs: Sequence[tuple[float, bool]]) -> float:
+    """Expected calibration error over 0.1-wide bands (0 when empty)."""
+    bands = reliability(pairs)
+    n = sum(b["vehicles"] for b in bands.values())
+    gap = sum(b["vehicles"] * abs(b["agree"] - b["mean_confidence"]) for b in bands.values())
+    return round(gap / n, 4) if n else 0.0
+
+
+def brier(pairs: Sequence[tuple[float, bool]]) -> float:
+    """Mean squared gap between confidence and outcome (0 when empty)."""
+    if not pairs:
+        return 0.0
+    return round(sum((c - float(r)) ** 2 for c, r in pairs) / len(pairs), 4)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from litestar import Litestar
 from litestar.di import Provide
+from litestar.logging import LoggingConfig
 
 from central.accounts import AccountService
 from central.accounts.bootstrap import build_accounts
@@ -40,8 +41,9 @@ from central.camera_health import CameraHealthService
 from central.config import CentralConfig, IngestConfig
 from central.evidence import EvidenceService
 from central.faces.candidates import FaceCandidates
+from central.faces.crops import CropFetcher
 from central.faces.service import FaceWatchlist
-from central.ingest import IngestLimits, IngestServer
+from central.ingest import FacesFn, IngestLimits, IngestServer
 from central.retention import Scheduler, build_maintenance
 from central.search import SearchService
 from central.services import (
@@ -64,6 +66,7 @@ from shared import keys
 
 if TYPE_CHECKING:
     from edge_agent.face_analysis import FaceAnalyser
+    from shared.metrics import MetricsServer
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +88,7 @@ class Central:
     syncs: SyncScheduler | None = None
     faces: FaceWatchlist | None = None
     face_candidates: FaceCandidates | None = None
+    metrics: MetricsServer | None = None
 
     def start(self) -> None:
         """Start alerting (ingest feeds it), then the ingest thread."""
@@ -100,9 +104,14 @@ class Central:
         log.info("ingest listening on %s", self.ingest.bound_endpoint)
         if self.maintenance is not None:
             self.maintenance.start()
+        if self.config.metrics.enabled:
+            self.metrics = _serve_metrics(self)
 
     def stop(self) -> None:
         """Stop ingest (committing and acking the turn in hand), then close storage."""
+        if self.metrics is not None:
+            self.metrics.close()
+            self.metrics = None
         if self.maintenance is not None:
             self.maintenance.stop()
         if self.syncs is not None:
@@ -122,8 +131,33 @@ class Central:
         self.db.close()
 
 
-def build(config: CentralConfig) -> Central:
-    """Open storage and prepare ingest (not started)."""
+# Litestar's records (uncaught exceptions included) go to the root logger that
+# shared.logs configured, in its format and through its redaction; Litestar's default
+# would replace the root logger's handlers.
+_LOGGING = LoggingConfig(
+    configure_root_logger=False,
+    log_exceptions="always",
+    loggers={"litestar": {"level": "INFO", "handlers": [], "propagate": True}},
+)
+
+
+def _serve_metrics(central: Central) -> MetricsServer:
+    """The Prometheus listener (prometheus-client is imported only when it is enabled)."""
+    from central.metrics import CentralCollector
+    from shared.metrics import serve
+
+    return serve(central.config.metrics, CentralCollector(central))
+
+
+def build(config: CentralConfig, on_faces: FacesFn | None = None) -> Central:
+    """Open storage and prepare ingest (not started).
+
+    Args:
+        config: Central's configuration.
+        on_faces: Also given each batch's accepted face observations on the ingest thread
+            (at least once: a batch stored again after a failed commit repeats them).
+            Matching itself is built in (``FaceCandidates``, exactly once per observation).
+    """
     data_dir = config.storage.data_dir
     db = Database(Path(data_dir) / config.storage.duckdb_file)
     thumbs = ThumbStore(Path(data_dir) / "thumbs")
@@ -167,7 +201,10 @@ def build(config: CentralConfig) -> Central:
         on_store=alerting.engine.after_store,
         data_dir=Path(data_dir),
         faces=face_candidates,
+        crops=crop_fetcher(config.ingest),
+        on_faces=on_faces,
     )
+    face_candidates.set_fetcher(ingest.crops)  # crop on match only, over the agent link
     maintenance = build_maintenance(config, db, Path(data_dir) / "thumbs", audit, alerting.engine)
     return Central(
         config,
@@ -221,6 +258,9 @@ def health_checks(central: Central) -> dict[str, Callable[[], str]]:
     if central.syncs is not None:
         syncs = central.syncs
         checks["watchlist_sync"] = lambda: "" if syncs.alive else "watchlist sync not running"
+    if central.face_candidates is not None:
+        crops = central.face_candidates
+        checks["face_crops"] = lambda: "" if crops.alive else "face crop requests not running"
     if central.alerting is not None:
         monitor, engine = central.alerting.monitor, central.alerting.engine
         checks["alert_monitor"] = lambda: "" if monitor.alive else "alert monitor not running"
@@ -246,6 +286,11 @@ def ingest_limits(cfg: IngestConfig) -> IngestLimits:
         max_ahead_s=cfg.max_ahead_s,
         min_free_bytes=cfg.min_free_mb << 20,
     )
+
+
+def crop_fetcher(cfg: IngestConfig) -> CropFetcher:
+    """The face crop requests' timeout and bounds from configuration."""
+    return CropFetcher(cfg.crop_timeout_s, cfg.crop_max_bytes, cfg.crop_max_side)
 
 
 def create_app(central: Central) -> Litestar:
@@ -331,6 +376,7 @@ def create_app(central: Central) -> Litestar:
         openapi_config=web.openapi_config,
         template_config=web.template_config,
         csrf_config=web.csrf_config,
+        logging_config=_LOGGING,
     )
     document_errors(app)
     return app

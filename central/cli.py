@@ -34,7 +34,31 @@ def serve_cmd(config: ConfigOption = None) -> None:
     """Run ingest and the HTTP API in one process until SIGTERM/SIGINT."""
     from central.serve import serve
 
-    serve(_load_config(config))
+    cfg = _load_config(config)
+    _configure_logging(cfg)
+    serve(cfg)
+
+
+def _configure_logging(cfg: Any) -> None:
+    """Apply the config's log format; central's secrets are masked in every line."""
+    import contextlib
+    import os
+
+    from central.alerts.runtime import read_secret
+    from shared import keys
+    from shared.errors import ConfigError
+    from shared.logs import configure
+
+    secrets: list[str | bytes] = []
+    # What cannot be read here is reported when central starts.
+    with contextlib.suppress(ConfigError, OSError, ValueError):
+        secrets.append(keys.load_pair(cfg.ingest.server_secret_key).secret)
+    for endpoint in cfg.webhooks.endpoints:
+        with contextlib.suppress(ConfigError):
+            secrets.append(read_secret(endpoint))
+    if cfg.auth.bootstrap_password_env:
+        secrets.append(os.environ.get(cfg.auth.bootstrap_password_env, ""))
+    configure(cfg.logging, secrets)
 
 
 @app.command("check-config")
@@ -438,3 +462,26 @@ def _add_persons_group() -> None:
 
 
 _add_persons_group()
+
+
+@app.command("check")
+def check_cmd(
+    config: Annotated[Path, typer.Option("--config", "-c", help="central.yaml")],
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for a running central.")] = 3.0,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object, for scripts.")] = False,
+) -> None:
+    """Check this server: config, keys, webhook secrets, database schema, disk, ports free
+    or served by central. Prints a table; exits 1 when any check fails."""
+    from central.check import run_checks
+    from central.config import CentralConfig
+    from shared.checks import fail, passed, render_json, render_table
+    from shared.config import load
+    from shared.errors import ConfigError
+
+    try:
+        results = run_checks(load(config, CentralConfig), timeout)
+    except ConfigError as err:
+        results = [fail("config", str(err), f"correct {config} (see docs/configuration.md)")]
+    typer.echo(render_json(results) if as_json else render_table(results))
+    if not passed(results):
+        raise typer.Exit(1)

@@ -8,8 +8,9 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
-from shared.config import StrictModel
+from shared.config import LoggingConfig, MetricsConfig, StrictModel
 from shared.plates import STRICT_MIN_CONFIDENCE
+from shared.wire import MAX_CROP_BYTES
 
 
 class IngestConfig(StrictModel):
@@ -59,6 +60,26 @@ class IngestConfig(StrictModel):
         ge=0,
         description="Below this much free disk in storage.data_dir ingest stops acknowledging "
         "(agents keep their data) and health reports it, until space returns.",
+    )
+    crop_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        description="How long a face crop request waits for the agent's answer before the "
+        "crop counts as unreachable.",
+    )
+    crop_max_bytes: int = Field(
+        MAX_CROP_BYTES,
+        ge=1 << 10,
+        le=MAX_CROP_BYTES,
+        description="Largest face crop JPEG accepted from an agent (bytes); a larger one is "
+        "refused as malformed.",
+    )
+    crop_max_side: int = Field(
+        1024,
+        ge=16,
+        le=8192,
+        description="Largest width or height of a face crop accepted (pixels), read from the "
+        "JPEG header before it is decoded.",
     )
 
 
@@ -435,6 +456,11 @@ class CentralConfig(StrictModel):
         description="Camera positions and headings (journey map, evidence); a camera not "
         "listed is shown on the timeline but not on the map.",
     )
+    metrics: MetricsConfig = Field(
+        default_factory=MetricsConfig,
+        description="Prometheus metrics on their own listener (off by default; port 9810).",
+    )
+    logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Log format.")
 
     @field_validator("cameras")
     @classmethod

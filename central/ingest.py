@@ -22,6 +22,10 @@ after them (it commits with the next turn's rows when ingest is busy). A crash b
 commits loses no alert: the alert engine matches again whatever was stored after its
 watermark when central starts.
 
+Crop requests (``central.faces.crops.CropFetcher``) ride the same socket: callers on other
+threads queue them and wake this thread through a pipe it polls with the socket; it sends
+them to the connection of each agent's latest hello and hands the replies back.
+
 Memory is bounded per connection by ZeroMQ: each frame at most ``max_frame_bytes``
 (a larger one drops the connection), at most ``rcv_hwm`` whole messages queued per agent
 (then TCP pushes back), and a message of more than ``max_frames`` frames is refused
@@ -49,6 +53,7 @@ import msgspec
 import zmq
 from zmq.auth.thread import ThreadAuthenticator
 
+from central.faces.crops import CropFetcher, CropStats, SendOutcome
 from central.faces.model import MatchedFace
 from central.store.agents import AgentRepository
 from central.store.camera_history import CameraHistory, SightingMinutes
@@ -56,10 +61,12 @@ from central.store.db import Database
 from central.store.sightings import FollowUp, IncomingSighting, SightingRepository
 from central.store.thumbs import ThumbStore
 from shared import wire
+from shared.histogram import Histogram
 from shared.keys import KeyPair
 
 log = logging.getLogger(__name__)
 
+FacesFn = Callable[[str, list[wire.FaceObservation]], None]  # (agent id, observations)
 _LOG_EVERY_S = 5.0
 _FACE_IMAGE_REFUSED = "face observation carries an image; face crops stay on the edge"
 
@@ -116,6 +123,9 @@ class IngestStats:
     storage_unavailable: int = 0
     thumb_bytes_reclaimed: int = 0
     last_error: str = ""
+    # Seconds from a turn's first receive to its acks sent (written by the ingest thread).
+    turn_seconds: Histogram = field(default_factory=Histogram)
+    crops: CropStats = field(default_factory=CropStats)
 
     def messages_rejected_total(self) -> int:
         """Messages refused as a whole, for any reason."""
@@ -141,6 +151,7 @@ class IngestStats:
             "storage_unavailable": self.storage_unavailable,
             "thumb_bytes_reclaimed": self.thumb_bytes_reclaimed,
             "last_error": self.last_error,
+            "crops": self.crops.as_dict(),
         }
 
 
@@ -219,9 +230,13 @@ class IngestServer:
         on_store: Callable[[list[IncomingSighting]], FollowUp | None] | None = None,
         data_dir: Path | None = None,
         faces: FaceMatching | None = None,
+        crops: CropFetcher | None = None,
+        on_faces: FacesFn | None = None,
     ) -> None:
-        self.stats = IngestStats()
+        self.crops = crops if crops is not None else CropFetcher()
+        self.stats = IngestStats(crops=self.crops.stats)
         self._faces = faces
+        self._on_faces = on_faces  # accepted face observations, per batch, on this thread
         self._endpoint = endpoint
         self._keys = keys
         self._allow = allow
@@ -289,15 +304,21 @@ class IngestServer:
             self.bound_endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
             self._ready.set()
             self._sock = sock
+            poller = zmq.Poller()
+            poller.register(sock, zmq.POLLIN)
+            poller.register(self.crops.wake_fd, zmq.POLLIN)
+            send = functools.partial(_send_crop_request, sock)
             while not self._stop.is_set():
                 self.last_turn_at = time.time()
-                if self._next is not None or sock.poll(100):
+                self.crops.pump(send)
+                if self._next is not None or sock in dict(poller.poll(100)):
                     self._turn(sock)
             if self._next is not None:  # received while the last turn committed
                 self._sock, turn, self._next = None, self._next, None
                 self._finish(sock, turn)
         finally:
             self._sock = None
+            self.crops.close()
             sock.close(linger=2000)
             auth.stop()
             ctx.term()
@@ -305,9 +326,11 @@ class IngestServer:
     # -- one turn -------------------------------------------------------------------------
 
     def _turn(self, sock: zmq.Socket[Any]) -> None:
+        began = time.perf_counter()
         turn, self._next = self._next or _Turn(), None
         self._drain(sock, turn)
         self._finish(sock, turn)
+        self.stats.turn_seconds.observe(time.perf_counter() - began)
 
     def _drain(self, sock: zmq.Socket[Any], turn: _Turn) -> None:
         """Receive and check what is waiting, up to the turn's bounds."""
@@ -392,6 +415,9 @@ class IngestServer:
             if kind == "batch":
                 self._batch(peer, bound_agent, data, [f.buffer for f in frames[2:]], turn)
                 return
+            if kind == "crop_reply":
+                self.crops.on_reply(bound_agent, data, [f.buffer for f in frames[2:]])
+                return
             msg = wire.decode(data)
         except wire.UnsupportedVersion as err:
             self._refuse(peer, data, "unsupported version", err, turn)
@@ -406,6 +432,7 @@ class IngestServer:
         if isinstance(msg, wire.AgentHello):
             turn.hellos.append((peer, msg))
             self._cameras[msg.agent_id] = {c.camera_id for c in msg.cameras}
+            self.crops.agent_hello(msg.agent_id, peer, msg.features)
         elif isinstance(msg, wire.Heartbeat):
             turn.heartbeats.append(self._own_cameras(msg))
         else:
@@ -438,7 +465,8 @@ class IngestServer:
         own = self._cameras.get(parts.agent_id, set())
         rejected = list(parts.rejected)
         items: list[tuple[int, wire.Sighting, list[wire.Frame]]] = []
-        faces: list[MatchedFace] = []
+        matched_faces: list[MatchedFace] = []
+        faces: list[wire.FaceObservation] = []
         for index, item, thumbs in parts.items:
             if not isinstance(item, wire.Sighting):
                 # Faces: matched against the persons watchlist here; only a match is
@@ -456,8 +484,9 @@ class IngestServer:
                 except ValueError as err:
                     rejected.append(wire.Rejected(index, f"face embedding: {err}"))
                     continue
+                faces.append(item)
                 if matched is not None:
-                    faces.append(matched)
+                    matched_faces.append(matched)
                 continue
             problem = self._item_problem(item, own, now)
             if problem:
@@ -468,8 +497,10 @@ class IngestServer:
             self._item_refused(parts.agent_id, parts.batch_id, r)
         turn.items += len(items)
         turn.batches.append(
-            _Batch(peer, parts.agent_id, parts.batch_id, items, rejected, faces=faces)
+            _Batch(peer, parts.agent_id, parts.batch_id, items, rejected, faces=matched_faces)
         )
+        if faces and self._on_faces is not None:
+            self._on_faces(parts.agent_id, faces)
 
     def _item_problem(
         self, item: wire.Sighting | wire.FaceObservation, cameras: set[str], now: float
@@ -708,6 +739,21 @@ class IngestServer:
             log.error("ingest is not acknowledging (agents keep their data): %s", why)
         self.problem = why
         self.stats.last_error = why
+
+
+def _send_crop_request(sock: zmq.Socket[Any], peer: bytes, frames: list[bytes]) -> SendOutcome:
+    """Send to one connection without waiting; a gone peer is reported, not silently
+    dropped (ROUTER_MANDATORY, on for this send only: acks keep ROUTER's drop semantics)."""
+    sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
+    try:
+        sock.send_multipart([peer, *frames], flags=zmq.NOBLOCK)
+    except zmq.Again:
+        return "busy"
+    except zmq.ZMQError:  # EHOSTUNREACH: no connection with this routing id any more
+        return "gone"
+    finally:
+        sock.setsockopt(zmq.ROUTER_MANDATORY, 0)
+    return "sent"
 
 
 def _ack(batch: _Batch) -> wire.Ack:

@@ -22,6 +22,7 @@ def make_server(config: CentralConfig) -> uvicorn.Server:
         host=config.http.host,
         port=config.http.port,
         log_level="warning",
+        log_config=None,  # uvicorn's records go through the root handler (format, redaction)
         timeout_graceful_shutdown=10,
         lifespan="on",
     )

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
 from edge_agent.config import AgentConfig
-from edge_agent.publish import LinkSettings, Publisher, pack_record
+from edge_agent.publish import CropLookup, LinkSettings, Publisher, pack_record
 from edge_agent.spool import Spool, SpoolWriteError
 from shared import keys, wire
 
@@ -53,6 +53,7 @@ class EdgeAgent:
         camera_stats: CameraStatsFn = list,
         model_versions: dict[str, str] | None = None,
         on_ack: Callable[[list[int], float], None] | None = None,
+        crops: CropLookup | None = None,
     ) -> None:
         self.config = config
         self._cameras = cameras or []
@@ -89,6 +90,7 @@ class EdgeAgent:
             self._heartbeat,
             dead_letter_dir=config.spool.dir / "dead",
             on_ack=on_ack,
+            crops=crops,
         )
 
     def submit(self, items: Sequence[tuple[wire.Item, Sequence[bytes]]]) -> list[int]:
@@ -128,12 +130,14 @@ class EdgeAgent:
 
     def _append(self, records: list[bytes]) -> list[int]:
         try:
-            return self.spool.append(records)
+            seqs = self.spool.append(records)
         except SpoolWriteError:
             self.submits.write_errors += 1
             self._hold(records)
             self._retry_at = time.monotonic() + RETRY_INTERVAL_S
             return []
+        self.publisher.wake()
+        return seqs
 
     def _hold(self, records: list[bytes]) -> None:
         self._held.extend(records)

@@ -36,8 +36,8 @@ yellow and bus are its weakest classes.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -45,6 +45,7 @@ from numpy.typing import NDArray
 
 from edge_agent.detect import MOTORCYCLE, Detections
 from edge_agent.openvino_model import Image, InferenceConfig, OpenVINOModel, Outputs
+from edge_agent.type_calibrate import TypeCalibrator, load_default
 
 if TYPE_CHECKING:
     import openvino as ov
@@ -116,6 +117,8 @@ class VehicleAttributeClassifier:
         precision: Model precision; ``None`` uses the manifest default (FP16).
         config: Device, threads and streams.
         core: A shared ``openvino.Core``; one is created when ``None``.
+        calibrator: Maps the model's type probabilities to P(type right)
+            (:mod:`edge_agent.type_calibrate`); the shipped calibration when ``None``.
     """
 
     def __init__(
@@ -124,14 +127,22 @@ class VehicleAttributeClassifier:
         precision: str | None = None,
         config: InferenceConfig | None = None,
         core: ov.Core | None = None,
+        calibrator: TypeCalibrator | None = None,
     ) -> None:
         self.model = AttributesModel(
             store.path(MODEL_NAME, precision), config, core, batch=2 * VEHICLES_PER_BATCH
         )
+        self.calibrator = calibrator if calibrator is not None else load_default()
+
+    def type_confidence(self, kind: str, scores: Mapping[str, float]) -> float:
+        """The calibrated confidence of ``kind`` given the model's per-type ``scores``
+        (one crop's or a track's mean)."""
+        return self.calibrator(kind, scores)
 
     def classify_crops(self, crops: Sequence[Image]) -> list[VehicleAttributes]:
         """Type and colour of each vehicle crop (uint8 HWC BGR, any size), in batches of
-        ``VEHICLES_PER_BATCH`` (the last one padded with blank crops)."""
+        ``VEHICLES_PER_BATCH`` (the last one padded with blank crops). The type confidence
+        is calibrated; ``type_scores`` keep the model's probabilities."""
         width, height = self.model.input_size
         blank = np.zeros((height, width, 3), dtype=np.uint8)
         out: list[VehicleAttributes] = []
@@ -141,8 +152,15 @@ class VehicleAttributeClassifier:
             views = [type_view(image) for image in part]
             panels = [body_panel(image) for image in part]
             batch = stack_crops([*views, *pad, *panels, *pad], self.model.input_size)
-            out += self.model(batch)[: len(part)]
+            out += [
+                replace(a, type_confidence=self.type_confidence(a.type, self._scores(a)))
+                for a in self.model(batch)[: len(part)]
+            ]
         return out
+
+    @staticmethod
+    def _scores(attributes: VehicleAttributes) -> dict[str, float]:
+        return dict(zip(VEHICLE_TYPES, attributes.type_scores, strict=True))
 
     def classify(self, frame: Image, detections: Detections) -> list[VehicleAttributes]:
         """Attributes of every detection of a frame, in detection order.

@@ -31,6 +31,20 @@ def _load_config(path: Path) -> Any:
         raise _fail(str(err), 2) from err
 
 
+def _configure_logging(cfg: Any) -> None:
+    """Apply the config's log format; the agent's CURVE secret key is masked in every line."""
+    import contextlib
+
+    from shared import keys
+    from shared.errors import ConfigError
+    from shared.logs import configure
+
+    secrets = []
+    with contextlib.suppress(ConfigError, OSError, ValueError):  # reported at start
+        secrets.append(keys.load_pair(cfg.central.agent_secret_key).secret)
+    configure(cfg.logging, secrets)
+
+
 @app.command("detect")
 def detect_cmd(
     paths: Annotated[list[Path], typer.Argument(help="Photos, photo folders or video files.")],
@@ -82,14 +96,15 @@ def run_cmd(
 ) -> None:
     """Run the agent: cameras -> detection, plates, tracking -> spool -> central."""
     from edge_agent.run import run_agent
-    from shared.errors import ModelError
+    from shared.errors import ConfigError, ModelError
 
     cfg = _load_config(config)
+    _configure_logging(cfg)
     if not cfg.cameras:
         raise _fail(f"{config}: no cameras configured (add a 'cameras:' list)", 2)
     try:
         total = run_agent(cfg, models, seconds=seconds)
-    except ModelError as err:
+    except (ModelError, ConfigError) as err:
         raise _fail(str(err)) from err
     typer.echo(f"agent stopped; {total} sightings spooled", err=True)
 
@@ -120,3 +135,27 @@ def check_config_cmd(
     if problems:
         raise typer.Exit(1)
     typer.echo(f"ok: {len(cfg.cameras)} cameras, models verified in {store.root}", err=True)
+
+
+@app.command("check")
+def check_cmd(
+    config: Annotated[Path, typer.Option("--config", "-c", help="agent.yaml")],
+    models: ModelsOption = None,
+    camera_timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for each camera's first frame.")
+    ] = 10.0,
+    link_timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for central's handshake and ack.")
+    ] = 5.0,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object, for scripts.")] = False,
+) -> None:
+    """Check this box: models verified, each camera read and inferred, central takes the
+    key, spool writable with room. Prints a table; exits 1 when any check fails."""
+    from edge_agent.check import run_checks
+    from shared.checks import passed, render_json, render_table
+
+    cfg = _load_config(config)
+    results = run_checks(cfg, models, camera_timeout, link_timeout)
+    typer.echo(render_json(results) if as_json else render_table(results))
+    if not passed(results):
+        raise typer.Exit(1)

@@ -10,7 +10,7 @@ from edge_agent.capture import CameraConfig
 from edge_agent.detect import VehicleDetectorConfig
 from edge_agent.openvino_model import InferenceConfig
 from edge_agent.track import TrackerConfig
-from shared.config import StrictModel
+from shared.config import LoggingConfig, MetricsConfig, StrictModel
 
 
 class CentralLinkConfig(StrictModel):
@@ -53,6 +53,12 @@ class SpoolConfig(StrictModel):
         description="While the disk refuses writes (full), keep up to this many bytes of "
         "sightings in memory and write them once it takes them again; beyond it the "
         "oldest are dropped and counted.",
+    )
+    min_free_mb: int = Field(
+        256,
+        ge=0,
+        description="`varta edge check` fails when the spool's file system has less than "
+        "this many MiB free.",
     )
 
 
@@ -134,6 +140,14 @@ class PipelineConfig(StrictModel):
     )
 
 
+class AgentMetricsConfig(MetricsConfig):
+    """The agent's Prometheus endpoint (its own port, so one box can run central too)."""
+
+    port: int = Field(
+        9811, ge=0, le=65535, description="TCP port of the metrics listener (0: a free one)."
+    )
+
+
 class AgentConfig(StrictModel):
     """Everything `varta edge run` needs."""
 
@@ -155,6 +169,11 @@ class AgentConfig(StrictModel):
     status_interval_s: float = Field(
         10.0, ge=0.0, description="Seconds between status lines on stderr (0: none)."
     )
+    metrics: AgentMetricsConfig = Field(
+        default_factory=AgentMetricsConfig,
+        description="Prometheus metrics of this agent (off by default).",
+    )
+    logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Log format.")
 
     @model_validator(mode="after")
     def _unique_cameras(self) -> AgentConfig:

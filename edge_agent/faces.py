@@ -165,6 +165,12 @@ class FaceStage:
         self.faces_seen = 0
         self.observations = 0
 
+    def crop_jpeg(self, observation_id: str) -> bytes | None:
+        """The JPEG crop of an observation while the buffer holds it (the crop request's
+        lookup: the only way a face image leaves the edge)."""
+        crop = self.crops.get(observation_id)
+        return crop.jpeg if crop is not None else None
+
     @property
     def camera_ids(self) -> set[str]:
         """The cameras with faces on."""

@@ -52,6 +52,7 @@ from edge_agent.sightings import (
 )
 from edge_agent.track import Image, Snapshot, Track, Tracker
 from shared import wire
+from shared.histogram import Histogram
 
 if TYPE_CHECKING:
     import openvino as ov
@@ -76,6 +77,10 @@ class StageTimes:
     frames: int = 0
     detected: int = 0
     sightings: int = 0
+    plate_reads: int = 0  # plate reads attempted on video tracks
+    plates_read: int = 0  # of them, those that gave a plate
+    # Seconds per call of each stage (one batch of frames), for the metrics endpoint.
+    seconds: dict[str, Histogram] = field(default_factory=lambda: defaultdict(Histogram))
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -84,7 +89,9 @@ class StageTimes:
         try:
             yield
         finally:
-            self.ms[name] += (time.perf_counter() - start) * 1000
+            elapsed = time.perf_counter() - start
+            self.ms[name] += elapsed * 1000
+            self.seconds[name].observe(elapsed)
 
     def per_frame(self) -> dict[str, float]:
         """Mean milliseconds per frame of every stage."""
@@ -285,9 +292,11 @@ class Pipeline:
             now = job.frame.captured_at
             track.last_plate_try = now
             plate = read_in_box(self.reader, job.frame.image, as_box(job.detections.xyxy[i]))
+            self.times.plate_reads += 1
             if plate is None:
                 track.plate_misses += 1
                 continue
+            self.times.plates_read += 1
             shot = plate_snapshot(job.frame, plate, self.config.thumbnails.plate_width)
             track.add_plate(plate, now, shot, self.config.tracker)
 
@@ -322,6 +331,8 @@ class Pipeline:
             kind, kind_conf = "motorcycle", _share(track.class_votes, MOTORCYCLE)
         else:
             kind, kind_conf = track.vehicle_type()
+            if self.attributes is not None and kind:
+                kind_conf = self.attributes.type_confidence(kind, track.type_votes)
         colour, colour_conf = track.colour()
         vehicle = wire.Vehicle(
             box=shot.box if shot is not None else as_box(track.box),

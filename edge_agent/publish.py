@@ -10,12 +10,20 @@ position rewinds to the oldest unacknowledged record and everything in flight is
 again after a backoff; central de-duplicates by event id. ``ack_timeout`` is only a last
 resort for a peer that is connected but never answers: it must be longer than central's
 slowest commit, or a busy central would be flooded with resends.
+
+Central's ``CropRequest`` messages arrive on the same socket, between acks. The hello
+announces the ``crops`` feature; each request is answered at once from the ``crops``
+lookup (the face crop ring buffer, in memory): the JPEG when it holds the observation's
+crop, ``expired`` otherwise (always, on an agent without face cameras). This reply is the
+only path by which a face image leaves the edge.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
+import socket
 import struct
 import threading
 import time
@@ -33,6 +41,7 @@ from shared.keys import KeyPair
 
 log = logging.getLogger(__name__)
 
+CropLookup = Callable[[str], bytes | None]  # observation id -> JPEG, None once expired
 _COUNT = struct.Struct("<H")
 _LEN = struct.Struct("<I")
 
@@ -93,6 +102,10 @@ class PublisherStats:
     dead_letter_errors: int = 0  # refused records the disk could not take yet (retried)
     reconnects: int = 0
     connected: bool = False
+    crop_requests: int = 0
+    crops_served: int = 0
+    crops_expired: int = 0
+    crop_replies_dropped: int = 0  # the socket could not take the reply now
 
 
 @dataclass
@@ -113,8 +126,10 @@ class Publisher:
         heartbeat: Callable[[], wire.Heartbeat],
         dead_letter_dir: Path,
         on_ack: Callable[[list[int], float], None] | None = None,
+        crops: CropLookup | None = None,
     ) -> None:
         self._agent_id = agent_id
+        self._crops = crops
         self._spool = spool
         self._link = link
         self._hello = hello
@@ -134,6 +149,16 @@ class Publisher:
         self._last_heartbeat = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # Idle, the loop sleeps on the socket (a crop request wakes it) and on this pair,
+        # which :meth:`wake` writes when records were spooled.
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+
+    def wake(self) -> None:
+        """Records were spooled: end an idle wait now (any thread)."""
+        with contextlib.suppress(OSError):  # full: a wake-up is pending; closed: stopped
+            self._wake_w.send(b"\0")
 
     def start(self) -> None:
         """Run in a background thread."""
@@ -143,8 +168,12 @@ class Publisher:
     def stop(self, timeout: float = 5.0) -> None:
         """Ask the loop to end and wait for it."""
         self._stop.set()
+        self.wake()
         if self._thread is not None:
             self._thread.join(timeout)
+        if self._thread is None or not self._thread.is_alive():
+            self._wake_r.close()
+            self._wake_w.close()
 
     def run(self) -> None:
         """The publish loop: connect, send, collect acks, recover from silence."""
@@ -156,7 +185,7 @@ class Publisher:
                 self._maybe_heartbeat()
                 self._retry_dead_letters()
                 self._fill_window()
-                self._collect_acks()
+                self._receive()
                 if self._disconnected():
                     self._drop_connection("connection to central lost")
                 elif self._timed_out():
@@ -180,7 +209,8 @@ class Publisher:
         self._sock = sock
         hello = self._hello()
         msg_id = self._new_id()
-        hello = msgspec.structs.replace(hello, msg_id=msg_id)
+        features = sorted({*hello.features, wire.FEATURE_CROPS})
+        hello = msgspec.structs.replace(hello, msg_id=msg_id, features=features)
         # With IMMEDIATE set, the socket is writable only once the CURVE handshake is done.
         writable = sock.poll(int(self._link.ack_timeout * 1000), zmq.POLLOUT)
         if not writable or not self._send([wire.encode(hello)]) or not self._await_ack(msg_id):
@@ -198,8 +228,8 @@ class Publisher:
             assert self._sock is not None
             if not self._sock.poll(int(min(left, 0.2) * 1000)):
                 continue
-            ack = self._recv_ack()
-            if ack is not None and ack.ref == ref:
+            ack = self._recv_message()
+            if isinstance(ack, wire.Ack) and ack.ref == ref:
                 return ack.status == "ok"
         return False
 
@@ -261,7 +291,7 @@ class Publisher:
             )
             if not records:
                 if not self._in_flight:
-                    self._spool.wait(self._cursor, timeout=0.2)
+                    self._idle_wait()
                 return
             batch_id = self._new_id()
             items: list[msgspec.Raw] = []
@@ -281,25 +311,62 @@ class Publisher:
             self._cursor = records[-1][0]
             self.stats.batches_sent += 1
 
-    def _collect_acks(self) -> None:
-        if not self._in_flight or self._sock is None:
-            return
-        if not self._sock.poll(50):
+    def _idle_wait(self) -> None:
+        """Nothing to send or await: sleep until records are spooled, central writes (a
+        crop request) or 0.2 s pass (a writer that does not call :meth:`wake`)."""
+        assert self._sock is not None
+        poller = zmq.Poller()
+        poller.register(self._sock, zmq.POLLIN)
+        poller.register(self._wake_r, zmq.POLLIN)
+        poller.poll(200)
+        with contextlib.suppress(BlockingIOError):
+            while self._wake_r.recv(4096):
+                pass
+
+    def _receive(self) -> None:
+        """Take acks and crop requests as they come (waits briefly only for acks)."""
+        if self._sock is None or not self._sock.poll(50 if self._in_flight else 0):
             return
         while self._sock.poll(0):
-            ack = self._recv_ack()
-            if ack is not None:
-                self._apply_ack(ack)
+            msg = self._recv_message()
+            if isinstance(msg, wire.Ack):
+                self._apply_ack(msg)
+            elif isinstance(msg, wire.CropRequest):
+                self._answer_crop(msg)
 
-    def _recv_ack(self) -> wire.Ack | None:
+    def _recv_message(self) -> wire.Message | None:
         assert self._sock is not None
         frames = self._sock.recv_multipart()
         try:
-            msg = wire.decode(frames[0])
+            return wire.decode(frames[0])
         except wire.WireError as err:
             log.error("unreadable message from central: %s", err)
             return None
-        return msg if isinstance(msg, wire.Ack) else None
+
+    def _answer_crop(self, request: wire.CropRequest) -> None:
+        """Answer from the lookup without waiting: the JPEG, or ``expired``."""
+        self.stats.crop_requests += 1
+        jpeg = self._crops(request.observation_id) if self._crops is not None else None
+        if jpeg is not None and len(jpeg) > wire.MAX_CROP_BYTES:
+            log.error(
+                "face crop %s is %d bytes, over the wire's %d: answered as expired",
+                request.observation_id,
+                len(jpeg),
+                wire.MAX_CROP_BYTES,
+            )
+            jpeg = None
+        reply = wire.CropReply(
+            agent_id=self._agent_id,
+            request_id=request.request_id,
+            observation_id=request.observation_id,
+            status="ok" if jpeg is not None else "expired",
+        )
+        if not self._send([wire.encode(reply), *([jpeg] if jpeg is not None else [])]):
+            self.stats.crop_replies_dropped += 1  # central times the request out
+        elif jpeg is not None:
+            self.stats.crops_served += 1
+        else:
+            self.stats.crops_expired += 1
 
     def _apply_ack(self, ack: wire.Ack) -> None:
         flight = self._in_flight.pop(ack.ref, None)

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from edge_agent.pipeline import Pipeline
     from edge_agent.sightings import Emitted
     from shared import wire
+    from shared.metrics import MetricsServer
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ def run_agent(
 
     Raises:
         ModelMissing: a model is not in the store (the message names the pull command).
+        ConfigError: ``metrics`` is enabled and its address cannot be bound.
     """
     from edge_agent.app import EdgeAgent
     from edge_agent.capture import CameraHub
@@ -71,15 +73,20 @@ def run_agent(
     pipeline = build_pipeline(ModelStore(root), config.pipeline, config.cameras)
     faces = build_face_stage(ModelStore(root), config.cameras)
     hub = CameraHub(config.cameras)
-    agent = EdgeAgent(config, hub.cameras(), hub.stats, pipeline.model_versions)
+    # Central fetches a matching face's crop from the stage's buffer; nothing else sends one.
+    crops = faces.crop_jpeg if faces is not None else None
+    agent = EdgeAgent(config, hub.cameras(), hub.stats, pipeline.model_versions, crops=crops)
     pipeline.warm_up()
     stop = stop if stop is not None else threading.Event()
+    metrics = _serve_metrics(config, hub, pipeline, agent)
     restore = _on_signals(stop)
     agent.start()
     hub.start()
     try:
         total = _loop(config, pipeline, hub, agent, stop, seconds, status, faces)
     finally:
+        if metrics is not None:
+            metrics.close()
         flushed = _submit(agent, pipeline.flush())
         if faces is not None:
             _submit_faces(agent, faces.flush())
@@ -88,6 +95,18 @@ def run_agent(
         agent.stop()
         restore()
     return total + flushed
+
+
+def _serve_metrics(
+    config: AgentConfig, hub: CameraHub, pipeline: Pipeline, agent: EdgeAgent
+) -> MetricsServer | None:
+    """Start the Prometheus listener when ``metrics.enabled`` (prometheus-client loads then)."""
+    if not config.metrics.enabled:
+        return None
+    from edge_agent.metrics import EdgeCollector
+    from shared.metrics import serve
+
+    return serve(config.metrics, EdgeCollector(hub, pipeline, agent))
 
 
 def _loop(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import pydantic
 import yaml
@@ -58,3 +58,30 @@ def load(path: Path, model: type[M], overrides: dict[str, Any] | None = None) ->
             line = _line_of(tree, e["loc"])
             lines.append(f"{path}:{line or '?'}: {where}: {e['msg']}")
         raise ConfigError("invalid configuration\n" + "\n".join(lines)) from err
+
+
+class LoggingConfig(StrictModel):
+    """How the process logs (``VARTA_LOG_FORMAT`` / ``VARTA_LOG_LEVEL`` override these)."""
+
+    format: Literal["text", "json"] = pydantic.Field(
+        "text",
+        description="text: one human-readable line per record; json: one JSON object per "
+        "line (for journald and log shippers). Secrets are redacted in both.",
+    )
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = pydantic.Field(
+        "INFO", description="Lowest level written."
+    )
+
+
+class MetricsConfig(StrictModel):
+    """The Prometheus endpoint: a separate HTTP listener that serves only ``/metrics``."""
+
+    enabled: bool = pydantic.Field(False, description="Serve Prometheus metrics.")
+    host: str = pydantic.Field(
+        "127.0.0.1",
+        description="Address the metrics listener binds. It has no authentication: keep it "
+        "on loopback or a management network that only Prometheus reaches.",
+    )
+    port: int = pydantic.Field(
+        9810, ge=0, le=65535, description="TCP port of the metrics listener (0: a free one)."
+    )

@@ -21,12 +21,19 @@ the order of its ``thumbnails`` list. So the number of frames after the header e
 the sum of ``len(item.thumbnails)`` over all items; any other count is malformed.
 
 Messages (agent -> central): ``AgentHello`` when the agent (re)connects, ``Heartbeat``
-every few seconds, ``SightingBatch`` with ``Sighting`` and ``FaceObservation`` items.
-Messages (central -> agent): ``Ack`` for every hello and batch. A batch is acknowledged
-only after central has committed it; ``Ack.rejected`` lists items refused for good (the
-agent moves those to its dead-letter store instead of retrying them). A whole batch that
-cannot be decoded is answered with ``status="rejected"`` when its ``batch_id`` can be
-recovered, and is counted and logged by central either way.
+every few seconds, ``SightingBatch`` with ``Sighting`` and ``FaceObservation`` items,
+``CropReply`` to a crop request. Messages (central -> agent): ``Ack`` for every hello and
+batch, ``CropRequest`` for the face crop of an observation that matched the watchlist.
+A batch is acknowledged only after central has committed it; ``Ack.rejected`` lists items
+refused for good (the agent moves those to its dead-letter store instead of retrying them).
+A whole batch that cannot be decoded is answered with ``status="rejected"`` when its
+``batch_id`` can be recovered, and is counted and logged by central either way.
+
+Crops (schema 1.1): central sends a ``CropRequest`` only to an agent whose hello listed
+``"crops"`` in ``features`` (an agent of schema 1.0 never gets one; a 1.0 receiver would log
+and drop the unknown kind). The agent answers with one ``CropReply``: ``status="ok"`` is
+followed by exactly one frame, the JPEG (at most ``MAX_CROP_BYTES``); ``status="expired"``
+by none. This is the only message that carries a face image off the edge.
 
 Identity: ``Sighting.event_id`` is a UUID (version 7, time-ordered) made once on the edge
 when the sighting is created and kept across retries; central stores each event id once.
@@ -47,7 +54,7 @@ import msgspec
 from msgspec import Meta, Struct
 
 SCHEMA_MAJOR: Final = 1
-SCHEMA_MINOR: Final = 0
+SCHEMA_MINOR: Final = 1  # 1.1: crop request / reply, hello features
 SCHEMA: Final = f"{SCHEMA_MAJOR}.{SCHEMA_MINOR}"
 
 # Bounds that keep one malformed or hostile message from costing much.
@@ -55,6 +62,8 @@ MAX_ITEMS_PER_BATCH: Final = 2_000
 MAX_THUMBNAILS_PER_ITEM: Final = 8
 MAX_THUMBNAIL_BYTES: Final = 512 * 1024
 MAX_FRAME_BYTES: Final = 1024 * 1024  # central's ZeroMQ bound on any one frame
+MAX_CROP_BYTES: Final = 256 * 1024  # one face crop JPEG in a CropReply
+FEATURE_CROPS: Final = "crops"  # in AgentHello.features: the agent answers CropRequest
 
 Id = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 ShortText = Annotated[str, Meta(max_length=64)]
@@ -95,6 +104,7 @@ class AgentHello(_Message, frozen=True, tag="hello"):
     models: Annotated[dict[ShortText, ShortText], Meta(max_length=64)] = {}
     started_at: Seconds = 0.0
     msg_id: Count = 0
+    features: Annotated[list[ShortText], Meta(max_length=16)] = []  # 1.1, e.g. ["crops"]
 
 
 class CameraStats(Struct, frozen=True, kw_only=True):
@@ -222,7 +232,23 @@ class Ack(_Message, frozen=True, tag="ack"):
     error: str = ""
 
 
-Message = AgentHello | Heartbeat | SightingBatch | Ack
+class CropRequest(_Message, frozen=True, tag="crop_request"):
+    """Central asks for the face crop of one observation (schema 1.1; only on a match)."""
+
+    request_id: Count
+    observation_id: EventId
+
+
+class CropReply(_Message, frozen=True, tag="crop_reply"):
+    """An agent's answer to ``CropRequest``; with ``status="ok"`` the JPEG frame follows."""
+
+    agent_id: Id
+    request_id: Count
+    observation_id: EventId
+    status: Literal["ok", "expired"]
+
+
+Message = AgentHello | Heartbeat | SightingBatch | Ack | CropRequest | CropReply
 
 
 class _Envelope(Struct, forbid_unknown_fields=False):

@@ -6,8 +6,6 @@ litestar, cv2) inside its commands, so ``varta edge --help`` works on an edge-on
 
 from __future__ import annotations
 
-import logging
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -51,8 +49,7 @@ def demo_cmd(
 
 def main() -> None:
     """Entry point of the ``varta`` script."""
-    logging.basicConfig(
-        level=os.environ.get("VARTA_LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from shared.logs import configure
+
+    configure()  # text unless VARTA_LOG_FORMAT=json; `run` and `serve` apply their config
     app()

@@ -1,6 +1,11 @@
-"""Faces at central: the watchlist gallery of wanted persons and matching against it.
+"""Faces at central: the persons watchlist, matching at ingest and the two-person rule.
 
-Only the matching core and enrolment live here for now; the persons watchlist (REST, CLI,
-two-person confirmation, console) attaches to :class:`central.faces.matcher.FaceGallery`
-and :func:`central.faces.enrol.enrol_photo`. See docs/faces.md.
+- ``matcher``: ``FaceGallery`` (cosine top-k) and the calibrated ``DEFAULT_THRESHOLD``.
+- ``enrol``: one photo -> one embedding with the edge's face chain, or a clear refusal.
+- ``service``: ``FaceWatchlist`` (enrol, list, expire, remove; the live gallery).
+- ``candidates``: ``FaceCandidates`` (match at ingest, crops, confirm / reject).
+- ``bulk``, ``cli``, ``client``: bulk enrolment and ``varta central persons``.
+- ``store``, ``model``: the SQL and the types.
+
+See docs/faces.md.
 """

@@ -120,6 +120,23 @@ def enrol_rows(
         )
     enrolled: list[Person] = []
     problems: list[BulkProblem] = []
+    try:
+        _enrol_each(watchlist, rows, files_column, read, actor, enrolled, problems)
+    finally:
+        if enrolled:
+            watchlist.rebuild()  # once for the whole file
+    return BulkReport(len(rows), enrolled, problems)
+
+
+def _enrol_each(
+    watchlist: FaceWatchlist,
+    rows: list[tuple[int, dict[str, str]]],
+    files_column: str,
+    read: Callable[[str], PhotoInput],
+    actor: str,
+    enrolled: list[Person],
+    problems: list[BulkProblem],
+) -> None:
     for line, row in rows:
         try:
             names = [n.strip() for n in row[files_column].replace("|", ";").split(";")]
@@ -132,11 +149,11 @@ def enrol_rows(
                     parse_expiry(row["expires"]),
                     photos,
                     actor,
+                    rebuild=False,
                 )
             )
         except InvalidRequest as err:  # EnrolmentRefused is one: the row says why
             problems.append(BulkProblem(line, str(err)))
-    return BulkReport(len(rows), enrolled, problems)
 
 
 def _photo(folder: Path, name: str) -> PhotoInput:

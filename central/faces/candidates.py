@@ -19,8 +19,10 @@ A face that matches no one is not written anywhere.
 
 The two-person rule: a candidate is confirmed only when two *different* users have
 confirmed it; the same user confirming twice is refused (:class:`SameUserTwice`, HTTP
-409); either may reject it with a reason, which closes it for good. Police see a face
-only as the ``face`` alert raised in the transaction of the second confirmation.
+409), and so is confirming a match of a person who has expired or been removed since
+(:class:`PersonNotActive`); either may reject it with a reason, which closes it for good.
+Police see a face only as the ``face`` alert raised in the transaction of the second
+confirmation.
 """
 
 from __future__ import annotations
@@ -37,12 +39,12 @@ import duckdb
 from central.alerts.engine import AlertEngine
 from central.audit.log import AuditLog
 from central.faces import store
+from central.faces.crops import CropResult
 from central.faces.matcher import decode_embedding
 from central.faces.model import (
     CANDIDATE_STATES,
     CONFIRMATIONS_NEEDED,
     Candidate,
-    CropResult,
     CropStatus,
     Decision,
     MatchedFace,
@@ -57,8 +59,9 @@ log = logging.getLogger(__name__)
 CROP_STATUSES: Final = ("ok", "expired", "unreachable")
 
 
-class CropFetcher(Protocol):
-    """Asks an agent for the crop of one face observation (over its CURVE link).
+class CropSource(Protocol):
+    """Asks an agent for the crop of one face observation (over its CURVE link); the
+    implementation is ``central.faces.crops.CropFetcher``, wired by ``central.app.build``.
 
     ``status`` ``ok`` with the JPEG; ``expired`` when the agent no longer holds it;
     ``unreachable`` when the agent did not answer.
@@ -71,6 +74,10 @@ class CropFetcher(Protocol):
 
 class SameUserTwice(Conflict):
     """A user tried to confirm a candidate they had confirmed already (HTTP 409)."""
+
+
+class PersonNotActive(Conflict):
+    """The matched person expired or was removed since: confirming is refused (HTTP 409)."""
 
 
 class AlreadyDecided(Conflict):
@@ -95,7 +102,7 @@ class FaceCandidates:
         audit: AuditLog,
         watchlist: FaceWatchlist,
         alerts: AlertEngine | None = None,
-        crops: CropFetcher | None = None,
+        crops: CropSource | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._db = db
@@ -116,11 +123,9 @@ class FaceCandidates:
         Raises:
             ValueError: the embedding does not fit its ``dim`` or the gallery.
         """
-        gallery = self.watchlist.gallery()
-        if not gallery.rows:
+        if not self.watchlist.gallery().rows:
             return None
-        vector = decode_embedding(obs.embedding, obs.dim)
-        found = gallery.search(vector, self.watchlist.top_k, self.watchlist.threshold)
+        found = self.watchlist.match(decode_embedding(obs.embedding, obs.dim))
         if not found:
             return None
         best = found[0]
@@ -175,7 +180,7 @@ class FaceCandidates:
 
     # -- crops ---------------------------------------------------------------------------
 
-    def set_fetcher(self, crops: CropFetcher | None) -> None:
+    def set_fetcher(self, crops: CropSource | None) -> None:
         """Wire the crop fetcher (before :meth:`start`; it may need the running ingest)."""
         if self._thread is not None:
             raise RuntimeError("set the crop fetcher before starting the crop worker")
@@ -187,6 +192,11 @@ class FaceCandidates:
             return
         self._thread = threading.Thread(target=self._run, name="face-crops", daemon=True)
         self._thread.start()
+
+    @property
+    def alive(self) -> bool:
+        """Whether crop requests are served (true when no fetcher is wired)."""
+        return self._crops is None or (self._thread is not None and self._thread.is_alive())
 
     def stop(self, timeout: float = 10.0) -> None:
         """Finish the crop request in hand and stop."""
@@ -317,6 +327,13 @@ class FaceCandidates:
             raise SameUserTwice(
                 f"you ({actor}) already confirmed face candidate {candidate_id}; "
                 "a second, different user must confirm it (two-person rule)"
+            )
+        person = store.get_person(con, cand.person_id)
+        status = person.status(now) if person is not None else "removed"
+        if status != "active":
+            raise PersonNotActive(
+                f"face candidate {candidate_id}: the person is {status} on the watchlist "
+                "(no legal basis to act on the match any more); it can only be rejected"
             )
         store.add_decision(con, candidate_id, Decision(actor, "confirm", "", now))
         confirmers = [*cand.confirmers, actor]

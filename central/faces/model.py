@@ -137,14 +137,6 @@ class Candidate:
 
 
 @dataclass(frozen=True)
-class CropResult:
-    """What an agent answered to a crop request (``jpeg`` only when ``status`` is ok)."""
-
-    status: Literal["ok", "expired", "unreachable"]
-    jpeg: bytes | None = None
-
-
-@dataclass(frozen=True)
 class MatchedFace:
     """A face observation that matched, ready to be stored with its batch (ingest)."""
 

@@ -196,9 +196,9 @@ def photo_jpeg(con: duckdb.DuckDBPyConnection, person_id: str, photo_id: str) ->
 
 def gallery_rows(
     con: duckdb.DuckDBPyConnection, now: float
-) -> tuple[NDArray[np.float32], list[str], float | None]:
-    """The embeddings of active persons' photos, their owners, and the earliest expiry
-    among those persons (when the gallery must be rebuilt without them)."""
+) -> tuple[NDArray[np.float32], list[str], dict[str, float]]:
+    """The embeddings of active persons' photos, their owners, and each of those persons'
+    expiry (after which the gallery must no longer return them)."""
     rows = con.execute(
         "SELECT f.person_id, f.embedding, epoch(p.expires_at) FROM face_photos f "
         "JOIN face_persons p USING (person_id) WHERE p.removed_at IS NULL "
@@ -206,10 +206,10 @@ def gallery_rows(
         [now],
     ).fetchall()
     if not rows:
-        return np.zeros((0, 256), np.float32), [], None
+        return np.zeros((0, 256), np.float32), [], {}
     matrix = np.frombuffer(b"".join(bytes(r[1]) for r in rows), dtype="<f4").astype(np.float32)
     matrix = matrix.reshape(len(rows), -1)
-    return matrix, [r[0] for r in rows], min(float(r[2]) for r in rows)
+    return matrix, [r[0] for r in rows], {r[0]: float(r[2]) for r in rows}
 
 
 # -- candidates ----------------------------------------------------------------------------

@@ -4,6 +4,7 @@ Police clients and engineers reach none of them (real app, real DuckDB)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from litestar import Litestar
@@ -75,3 +76,30 @@ def test_operator_tokens_need_the_face_scopes(
     token = rig.token(Role.OPERATOR, scopes)
     method = "POST" if path.endswith("/confirm") else "GET"
     assert client.request(method, path, headers=bearer(token)).status_code == status
+
+
+def test_a_face_alert_renders_on_the_console_board_and_its_page(tmp_path: Path) -> None:
+    """Face alerts have no sighting trail; the operator console shows them anyway."""
+    import re
+
+    from tests.central.auth_helpers import PASSWORD
+
+    rig = make_rig(tmp_path)
+    rig.user("olena", "operator")
+    assert rig.central.alerting is not None
+    engine = rig.central.alerting.engine
+    details = {"person": "Barack O.", "reason": "missing person", "score": 0.71}
+    alert = rig.central.db.writer.call(
+        lambda con: engine.raise_face(
+            con, MISSING, "Wanted person Barack O. seen at cam-1", details, 1.8e9, "op2"
+        )
+    )
+    with TestClient(create_app(rig.central)) as client:
+        match = re.search(r'name="_csrf_token" value="([^"]+)"', client.get("/console/login").text)
+        assert match is not None
+        body = {"username": "olena", "password": PASSWORD, "_csrf_token": match.group(1)}
+        assert client.post("/console/login", data=body, follow_redirects=False).status_code == 303
+        board = client.get("/console/")
+        assert board.status_code == 200 and f"/console/alerts/{alert.alert_id}" in board.text
+        page = client.get(f"/console/alerts/{alert.alert_id}")
+        assert page.status_code == 200 and MISSING in page.text

@@ -15,7 +15,8 @@ import zmq
 
 from central.app import Central, build
 from central.config import FacesConfig
-from central.faces.model import CropResult, PhotoInput
+from central.faces.crops import CropResult
+from central.faces.model import PhotoInput
 from edge_agent.face_analysis import FaceAnalyser
 from edge_agent.face_models import FaceModels
 from models.store import ModelStore
@@ -184,3 +185,29 @@ def test_a_face_from_an_unannounced_camera_or_a_bad_embedding_is_refused(
     reasons = dict(ack["rejected"])
     assert "not announced" in reasons[0] and "face embedding" in reasons[1]
     assert _count(central, "SELECT count(*) FROM face_candidates") == 0
+
+
+def test_a_match_of_a_person_expired_since_cannot_be_confirmed(
+    central: Central, sock: zmq.Socket[Any], analyser: FaceAnalyser, shared_data: Path
+) -> None:
+    from central.faces.candidates import PersonNotActive
+
+    assert central.faces is not None and central.face_candidates is not None
+    person = central.faces.enrol(
+        "Barack O.",
+        "court order 5",
+        "wanted",
+        4_000_000_000.0,
+        [PhotoInput("o.jpg", photo_bytes(shared_data, OBAMA))],
+        "sup1",
+    )
+    match = observation(analyser, shared_data, OBAMA_2)
+    ack = _answer(sock, [wire.encode(wire.SightingBatch(agent_id="a1", batch_id=8, items=[match]))])
+    assert ack["status"] == "ok"
+    candidates = central.face_candidates
+    assert candidates.confirm(match.event_id, "op1").state == "pending"
+    central.faces.expire(person.person_id, "sup1", "order lifted")
+    with pytest.raises(PersonNotActive, match="expired on the watchlist"):
+        candidates.confirm(match.event_id, "op2")
+    rejected = candidates.reject(match.event_id, "op2", "order lifted before confirmation")
+    assert rejected.state == "rejected" and rejected.alert_id is None

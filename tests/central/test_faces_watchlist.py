@@ -30,6 +30,7 @@ from tests.central.face_helpers import (
     street_photo,
     two_faces_jpeg,
 )
+from tests.harness import wait_for
 
 
 class Clock:
@@ -98,7 +99,9 @@ def test_enrol_match_expire_and_remove(
     # Expiry by itself: past Obama's expiry he no longer matches; the version records it.
     clock.now += 3601
     assert faces.match(decode_embedding(probe.embedding, probe.dim)) == []
-    assert faces.version == 3 and len(faces.gallery()) == 1
+    assert wait_for(lambda: faces.version == 3, 10)  # rebuilt in the background
+    assert len(faces.gallery()) == 1
+    assert faces.match(decode_embedding(probe.embedding, probe.dim)) == []
     assert faces.person(obama.person_id).status(clock.now) == "expired"
     assert [p.person_id for p in faces.people(status="active")] == [biden.person_id]
     # Remove: photos and embeddings deleted, tombstone kept.
@@ -198,3 +201,18 @@ def test_refused_photos_enrol_nothing(
     with db.reader() as con:
         assert con.execute("SELECT count(*) FROM face_photos").fetchone() == (0,)
     assert np.asarray(faces.gallery().embeddings).shape[0] == 0
+
+
+def test_bulk_csv_without_a_required_column_enrols_nothing(
+    db: Database, analyser: FaceAnalyser, tmp_path: Path
+) -> None:
+    from central.faces.bulk import enrol_folder, parse_expiry
+
+    faces = _watchlist(db, analyser, Clock())
+    with pytest.raises(InvalidRequest, match=r"missing column\(s\) legal_basis"):
+        enrol_folder(faces, tmp_path, "files,name,reason,expires\na.jpg,X,y,2099-01-01\n", "s")
+    assert faces.people() == []
+    assert parse_expiry("2099-01-31") == 4_073_587_199.999999
+    assert parse_expiry("2099-01-31T12:00:00Z") == 4_073_544_000.0
+    with pytest.raises(InvalidRequest, match="expires: expected ISO 8601"):
+        parse_expiry("next week")

@@ -133,3 +133,51 @@ def test_bad_thumbnail_rejects_its_item(frame: bytes, reason: str) -> None:
     assert [r.index for r in parts.rejected] == [0]
     assert reason in parts.rejected[0].reason
     assert [i for i, _, _ in parts.items] == [1]
+
+
+def test_crop_messages_are_plain_msgpack_and_round_trip() -> None:
+    oid = wire.new_event_id()
+    request = wire.CropRequest(request_id=5, observation_id=oid)
+    reply = wire.CropReply(agent_id="a1", request_id=5, observation_id=oid, status="ok")
+    assert msgpack.unpackb(wire.encode(request)) == {
+        "kind": "crop_request",
+        "schema": wire.SCHEMA,
+        "request_id": 5,
+        "observation_id": oid,
+    }
+    assert wire.decode(wire.encode(request)) == request
+    assert wire.decode(wire.encode(reply)) == reply
+
+
+def test_a_hello_of_schema_1_0_has_no_features_and_a_1_1_hello_lists_crops() -> None:
+    old = msgpack.packb(
+        {"kind": "hello", "schema": "1.0", "agent_id": "a1", "software_version": "x"}
+    )
+    hello = wire.decode(old)
+    assert isinstance(hello, wire.AgentHello) and hello.features == []
+    new = wire.AgentHello(agent_id="a1", software_version="x", features=[wire.FEATURE_CROPS])
+    decoded = wire.decode(wire.encode(new))
+    assert isinstance(decoded, wire.AgentHello) and decoded.features == ["crops"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        ({"status": "maybe"}, "status"),
+        ({"observation_id": "../etc"}, "observation_id"),
+        ({"request_id": -1}, "request_id"),
+        ({"agent_id": ""}, "agent_id"),
+    ],
+)
+def test_bad_crop_replies_raise(fields: dict[str, Any], error: str) -> None:
+    body = {
+        "kind": "crop_reply",
+        "schema": wire.SCHEMA,
+        "agent_id": "a1",
+        "request_id": 1,
+        "observation_id": "0" * 32,
+        "status": "ok",
+        **fields,
+    }
+    with pytest.raises(wire.WireError, match=error):
+        wire.decode(msgpack.packb(body))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +36,15 @@ def _jpeg(image: Image.Image, size: tuple[int, int]) -> bytes:
     return out.getvalue()
 
 
-def sight_photo(agent: Agent, plate: str, picture: Path, camera: str = "cam-1") -> wire.Sighting:
-    """Publish a sighting of ``plate`` through the real agent with thumbnails of ``picture``
-    (the vehicle view and a crop of its lower middle, where the plate is)."""
-    sighting, _ = make_sighting(random.Random(plate), camera_id=camera, plate=plate)
+def sight_photo(
+    agent: Agent, plate: str, picture: Path, camera: str = "cam-1", ago: float = 0.0
+) -> wire.Sighting:
+    """Publish a sighting of ``plate``, captured ``ago`` seconds before now, through the real
+    agent with thumbnails of ``picture`` (the vehicle view and a crop of its lower middle,
+    where the plate is)."""
+    sighting, _ = make_sighting(
+        random.Random(plate), camera_id=camera, plate=plate, now=time.time() - ago
+    )
     with Image.open(picture) as image:
         w, h = image.size
         crop = image.crop((w // 4, h // 2, 3 * w // 4, h))
@@ -68,15 +75,35 @@ def axe_violations(page: Any) -> list[dict[str, Any]]:
 
 
 def freeze_clock(page: Any) -> None:
-    """Show every time on the page as one fixed moment, in the page's language and the
-    console's zone (formatted by the console's own ``Translator``); durations, session ids
-    and temporary folders fixed too: screenshots then do not change from run to run. Call
-    after the assertions on what is shown."""
+    """Shift every time on the page by one offset so that the latest shows one fixed moment
+    (in the page's language and the console's zone, formatted by the console's own
+    ``Translator`` in the format each time was shown in): the differences between times
+    survive. Durations, session ids and
+    temporary folders are fixed too. Call after the assertions on what is shown."""
     lang = page.locator("html").get_attribute("lang") or "uk"
-    shown = CATALOGUES.get(lang).datetime(FROZEN_AT)
+    translator = CATALOGUES.get(lang)
+    times: list[list[str]] = page.evaluate(
+        "() => Array.from(document.querySelectorAll('time'))"
+        ".map(t => [t.getAttribute('datetime') || '', t.textContent])"
+    )
+    moments = [_epoch(iso) for iso, _ in times]
+    known = [m for m in moments if m is not None]
+    offset = FROZEN_AT - max(known) if known else 0.0
+    shown: list[str | None] = []
+    for (_, text), moment in zip(times, moments, strict=True):
+        if moment is None:
+            shown.append(translator.datetime(FROZEN_AT))
+            continue
+        fmt = next(
+            (f for f in ("short", "long") if text.strip() == translator.datetime(moment, f)),
+            "medium",
+        )
+        shown.append(translator.datetime(moment + offset, fmt))
     page.evaluate(
         r"""([shown]) => {
-            document.querySelectorAll("time").forEach(t => { t.textContent = shown; });
+            document.querySelectorAll("time").forEach((t, i) => {
+                if (shown[i] !== undefined && shown[i] !== null) { t.textContent = shown[i]; }
+            });
             document.querySelectorAll("[data-volatile]").forEach(e => { e.textContent = "1"; });
             document.querySelectorAll(".sync-source").forEach(e => {  // temporary folders
                 e.textContent = e.textContent.replace(/^\/.*\//, "…/");
@@ -90,9 +117,20 @@ def freeze_clock(page: Any) -> None:
     )
 
 
+def _epoch(iso: str) -> float | None:
+    """A ``<time datetime>`` value as UNIX seconds (None when it is not a date and time)."""
+    try:
+        moment = dt.datetime.fromisoformat(iso)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return None
+    return moment.timestamp()
+
+
 def check_page(page: Any, name: str) -> None:
-    """Assert no serious accessibility violation, then save ``docs/screenshots/<name>.png``
-    with the clock frozen, animations finished and no caret (the same bytes every run)."""
+    """Assert no serious accessibility violation, then save ``<name>.png`` in ``SCREENSHOTS``
+    with the times shifted to one moment, animations finished and no caret."""
     violations = axe_violations(page)
     assert violations == [], f"{name}: {violations}"
     freeze_clock(page)

@@ -72,8 +72,9 @@ def journey_seen(site: Site, tmp_path_factory: pytest.TempPathFactory) -> None:
     """АО1467ВН (wanted: an alert too) seen by the real agent on cam-1, cam-2 and cam-3."""
     agent = Agent(tmp_path_factory.mktemp("agent"), site.ring, site.config.ingest.bind)
     try:
-        for camera in ROUTE:
-            sight_photo(agent, "AO1467BH", photo("AO1467BH.jpeg"), camera=camera)
+        # A car driving the route: 5 min 20 s from cam-1 to cam-2, then 40 s to cam-3.
+        for camera, ago in zip(ROUTE, (360.0, 40.0, 0.0), strict=True):
+            sight_photo(agent, "AO1467BH", photo("AO1467BH.jpeg"), camera=camera, ago=ago)
 
         def stored() -> bool:
             with site.api() as api:

@@ -1,0 +1,226 @@
+"""Central's Prometheus metrics, read at scrape time from counters and the database.
+
+Ingest counts as it always did (``IngestStats``, one writer: the ingest thread); this
+collector copies those counters when Prometheus scrapes, so ingest pays nothing and
+nothing is counted twice. Alert states, the webhook queue and the agents' and cameras'
+health live in DuckDB (written by heartbeats and the alert writer); each scrape reads them
+in one read-only snapshot, a handful of small grouped queries.
+
+Labels stay low in cardinality: ``reason`` (a fixed set of refusal kinds), ``state`` and
+``kind`` of alerts, ``endpoint`` (configured webhooks), ``agent`` and ``camera`` (the
+deployment's own, some hundreds at most).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from central.alerts.model import STATES
+from central.alerts.repository import AlertRepository
+from central.store.agents import AgentRepository
+from shared.metrics import gauge, histogram_family
+
+if TYPE_CHECKING:
+    from central.app import Central
+
+_INGEST_COUNTERS = (
+    ("messages", "messages_received", "Messages received from agents."),
+    ("batches", "batches", "Sighting batches received."),
+    ("turns", "turns", "Ingest turns (drain, store, ack)."),
+    ("sightings_stored", "sightings_stored", "Sightings stored (new to the database)."),
+    ("duplicates", "duplicates", "Sightings received again (already stored, acked)."),
+    ("faces_received", "faces_received", "Face observations received (never stored)."),
+    ("auth_denied", "auth_denied", "CURVE handshakes refused: key not allow-listed."),
+    ("store_errors", "store_errors", "Storage transactions that failed and rolled back."),
+    ("storage_unavailable", "storage_unavailable", "Turns not acked: storage unavailable."),
+)
+
+
+class CentralCollector(Collector):
+    """Ingest, alerts, webhook queue, agents and cameras of one central."""
+
+    def __init__(self, central: Central, clock: Callable[[], float] = time.time) -> None:
+        self._central = central
+        self._clock = clock
+        self._agents = AgentRepository()
+        self._alerts = AlertRepository()
+
+    def collect(self) -> Iterator[Metric]:
+        """Metric families from the ingest counters and one database snapshot."""
+        yield from self._ingest()
+        yield from self._crops()
+        yield from self._writer()
+        with self._central.db.reader() as con:
+            alerts = con.execute(
+                "SELECT kind, state, count(*) FROM alerts GROUP BY kind, state"
+            ).fetchall()
+            queue = self._alerts.queue_depth(con)
+            agents = self._agents.list(
+                con, self._clock(), self._central.config.agent_offline_after_s
+            )
+        yield _alerts(alerts)
+        yield from self._webhooks(queue)
+        yield from _agents(agents)
+        yield from _cameras(agents)
+
+    def _ingest(self) -> Iterator[Metric]:
+        stats = self._central.ingest.stats
+        for attr, name, doc in _INGEST_COUNTERS:
+            yield CounterMetricFamily(f"varta_ingest_{name}", doc, value=getattr(stats, attr))
+        items = CounterMetricFamily(
+            "varta_ingest_items_refused",
+            "Sightings refused for good (in the batch's ack), by reason.",
+            labels=["reason"],
+        )
+        for reason, n in sorted(dict(stats.items_rejected_by_reason).items()):
+            items.add_metric([reason], n)
+        yield items
+        messages = CounterMetricFamily(
+            "varta_ingest_messages_refused", "Whole messages refused, by reason.", labels=["reason"]
+        )
+        for reason, n in sorted(dict(stats.messages_rejected).items()):
+            messages.add_metric([reason], n)
+        yield messages
+        yield histogram_family(
+            "varta_ingest_turn_duration",
+            "Seconds per ingest turn: receive, validate, store, commit, ack.",
+            [],
+            [([], stats.turn_seconds)],
+        )
+        ingest = self._central.ingest
+        yield gauge("varta_ingest_up", "1 while the ingest thread runs.", ingest.alive)
+        yield gauge(
+            "varta_ingest_storage_ok",
+            "0 while storage refuses writes (disk full, database failing): nothing is acked.",
+            not ingest.problem,
+        )
+
+    def _crops(self) -> Iterator[Metric]:
+        """Face crop requests (crop on match only): how each ended, and refused replies."""
+        stats = self._central.ingest.stats.crops
+        yield CounterMetricFamily(
+            "varta_face_crop_requests", "Face crop requests to agents.", value=stats.requests
+        )
+        results = CounterMetricFamily(
+            "varta_face_crop_results",
+            "Face crop requests by result; unreachable split by why.",
+            labels=["status"],
+        )
+        results.add_metric(["ok"], stats.ok)
+        results.add_metric(["expired"], stats.expired)
+        results.add_metric(["unreachable_not_connected"], stats.not_connected)
+        results.add_metric(["unreachable_timeout"], stats.timeouts)
+        results.add_metric(
+            ["unreachable_bad_reply"], stats.unreachable - stats.not_connected - stats.timeouts
+        )
+        yield results
+        replies = CounterMetricFamily(
+            "varta_face_crop_replies_refused",
+            "Crop replies dropped: malformed, or to no pending request.",
+            labels=["reason"],
+        )
+        replies.add_metric(["malformed"], stats.replies_malformed)
+        replies.add_metric(["unknown_request"], stats.replies_unknown)
+        yield replies
+
+    def _writer(self) -> Iterator[Metric]:
+        writer = self._central.db.writer
+        stats = writer.stats
+        yield gauge("varta_database_writer_up", "1 while the database writer runs.", writer.alive)
+        yield gauge(
+            "varta_database_writer_queued", "Write jobs waiting for the writer.", writer.queued
+        )
+        yield CounterMetricFamily(
+            "varta_database_commits", "Write transactions committed.", value=stats.commits
+        )
+        yield CounterMetricFamily(
+            "varta_database_rollbacks", "Write transactions rolled back.", value=stats.rollbacks
+        )
+
+    def _webhooks(self, queue: dict[str, int]) -> Iterator[Metric]:
+        depth = GaugeMetricFamily(
+            "varta_webhook_queue_depth",
+            "Alert changes not yet delivered, per webhook endpoint.",
+            labels=["endpoint"],
+        )
+        up = GaugeMetricFamily(
+            "varta_webhook_sender_up", "1 while the endpoint's sender runs.", labels=["endpoint"]
+        )
+        alerting = self._central.alerting
+        for sender in alerting.senders if alerting is not None else []:
+            name = sender.endpoint.name
+            depth.add_metric([name], queue.get(name, 0))
+            up.add_metric([name], 1.0 if sender.alive else 0.0)
+        yield depth
+        yield up
+
+
+def _alerts(rows: list[Any]) -> Metric:
+    family = GaugeMetricFamily(
+        "varta_alerts", "Alerts by kind and state (open and closed).", labels=["kind", "state"]
+    )
+    counts = {(kind, state): int(n) for kind, state, n in rows}
+    for kind in sorted({k for k, _ in counts}):
+        for state in STATES:  # every state, zero included, so rates and sums line up
+            family.add_metric([kind, state], counts.get((kind, state), 0))
+    return family
+
+
+def _agents(agents: list[dict[str, Any]]) -> Iterator[Metric]:
+    label = ["agent"]
+    up = GaugeMetricFamily("varta_agent_up", "1 while the agent is heard from.", labels=label)
+    healthy = GaugeMetricFamily(
+        "varta_agent_healthy", "1 when online with no camera offline and no eviction.", labels=label
+    )
+    seen = GaugeMetricFamily(
+        "varta_agent_last_seen_timestamp_seconds", "When the agent was last heard.", labels=label
+    )
+    depth = GaugeMetricFamily(
+        "varta_agent_spool_depth", "Sightings in the agent's spool (last heartbeat).", labels=label
+    )
+    evicted = CounterMetricFamily(
+        "varta_agent_spool_evictions", "Unsent sightings the agent's spool evicted.", labels=label
+    )
+    dead = CounterMetricFamily(
+        "varta_agent_dead_letters", "Sightings central refused for good.", labels=label
+    )
+    received = CounterMetricFamily(
+        "varta_agent_sightings_received", "Sightings received from the agent.", labels=label
+    )
+    for a in agents:
+        name = [a["agent_id"]]
+        up.add_metric(name, 1.0 if a["online"] else 0.0)
+        healthy.add_metric(name, 1.0 if a["health"] == "ok" else 0.0)
+        seen.add_metric(name, a["last_seen"] or 0.0)
+        depth.add_metric(name, a["spool_depth"] or 0)
+        evicted.add_metric(name, a["spool_evictions"] or 0)
+        dead.add_metric(name, a["dead_letters"] or 0)
+        received.add_metric(name, a["sightings_received"] or 0)
+    yield from (up, healthy, seen, depth, evicted, dead, received)
+
+
+def _cameras(agents: list[dict[str, Any]]) -> Iterator[Metric]:
+    labels = ["agent", "camera"]
+    up = GaugeMetricFamily(
+        "varta_camera_up", "1 while the camera delivers frames (last heartbeat).", labels=labels
+    )
+    fps_in = GaugeMetricFamily("varta_camera_fps_in", "Frames decoded per second.", labels=labels)
+    fps_out = GaugeMetricFamily(
+        "varta_camera_fps_out", "Frames analysed per second.", labels=labels
+    )
+    dropped = CounterMetricFamily(
+        "varta_camera_frames_dropped", "Frames the agent dropped (too slow).", labels=labels
+    )
+    for a in agents:
+        for c in a["cameras"]:
+            key = [a["agent_id"], c["camera_id"]]
+            up.add_metric(key, 1.0 if c["online"] else 0.0)
+            fps_in.add_metric(key, c["fps_in"])
+            fps_out.add_metric(key, c["fps_out"])
+            dropped.add_metric(key, c["frames_dropped"])
+    yield from (up, fps_in, fps_out, dropped)
