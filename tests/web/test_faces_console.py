@@ -6,15 +6,17 @@ browser and on the server; police see nothing before two different people confir
 Central runs in this process on a real uvicorn (``tests.central.police_helpers.Server``)
 with the real face models; candidates come through the real path: a real edge agent sends
 the ``FaceObservation`` of another photo of the enrolled person (embedded by the edge's
-own face chain) over CURVE ZeroMQ, and ingest matches it. The crop an agent would answer is
-stored through the candidates service's own ``set_crop`` (what its crop worker calls).
+own face chain) over CURVE ZeroMQ, ingest matches it, and central fetches the face's crop
+from the agent's crop buffer over the same link (or hears that it expired). Only "agent
+unreachable" is stored through the service's own ``set_crop`` (what its crop worker does
+when an agent does not answer).
 """
 
 from __future__ import annotations
 
 import io
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +30,14 @@ from central.config import FacesConfig
 from central.faces.candidates import FaceCandidates
 from central.faces.model import Candidate, PhotoInput
 from central.faces.service import FaceWatchlist
+from edge_agent.app import EdgeAgent
+from edge_agent.config import AgentConfig
 from edge_agent.face_analysis import FaceAnalyser
+from edge_agent.face_crops import FaceCropStore
 from edge_agent.face_models import FaceModels
 from models.store import ModelStore
 from shared import wire
+from shared.config import load
 from tests.central.face_helpers import (
     BIDEN,
     OBAMA,
@@ -41,8 +47,8 @@ from tests.central.face_helpers import (
     photo_bytes,
     street_photo,
 )
-from tests.central.police_helpers import Agent, Server, police_config
-from tests.harness import KeyRing, make_keyring, role_token, wait_for
+from tests.central.police_helpers import Server, police_config
+from tests.harness import KeyRing, agent_config_file, make_keyring, role_token, wait_for
 from tests.web.conftest import PASSWORD
 from tests.web.console_helpers import check_page, sign_in
 
@@ -116,10 +122,38 @@ def obama(server: Server, shared_data: Path) -> str:
     return person.person_id
 
 
+class FaceAgent:
+    """A real edge agent (spool + CURVE ZeroMQ publisher) with the edge's crop buffer: it
+    answers central's crop requests from it, as ``edge_agent.run`` wires a face camera."""
+
+    def __init__(self, tmp: Path, ring: KeyRing, endpoint: str) -> None:
+        cfg = agent_config_file(tmp / "a1.yaml", ring, "a1", endpoint, tmp / "spool-a1")
+        self.crops = FaceCropStore(max_count=16, max_age_s=600)
+        self.agent = EdgeAgent(
+            load(cfg, AgentConfig),
+            cameras=[wire.CameraInfo(camera_id=f"cam-{i}") for i in (1, 2, 3)],
+            crops=self._lookup,
+        )
+        self.agent.start()
+
+    def _lookup(self, observation_id: str) -> bytes | None:
+        crop = self.crops.get(observation_id)
+        return crop.jpeg if crop is not None else None
+
+    def see(self, obs: wire.FaceObservation, crop: bytes | None) -> None:
+        """Keep the face's crop (None: the buffer has let it go), then send the observation."""
+        if crop is not None:
+            self.crops.put(obs.event_id, crop, obs.camera_id)
+        self.agent.submit([(obs, [])])
+
+    def stop(self) -> None:
+        self.agent.stop()
+
+
 @pytest.fixture
-def agent(tmp_path: Path, server: Server, ring: KeyRing) -> Iterator[Agent]:
-    """A real edge agent publishing to the server's ingest over CURVE."""
-    a = Agent(tmp_path, ring, server.config.ingest.bind)
+def agent(tmp_path: Path, server: Server, ring: KeyRing) -> Iterator[FaceAgent]:
+    """A real edge agent with a crop buffer, publishing to the server's ingest over CURVE."""
+    a = FaceAgent(tmp_path, ring, server.config.ingest.bind)
     yield a
     a.stop()
 
@@ -261,37 +295,59 @@ def test_expire_and_remove_a_person_with_a_confirmation_step(
     assert gone.removed_by == "petro" and gone.photos == []
 
 
+def _arrives_live(page: Any, send: Callable[[], None], candidate_id: str) -> Any:
+    """Send an observation while the board is open: its row must come without a reload,
+    with the cue. Then the board's screenshot (reloaded: no cue animation)."""
+    page.wait_for_selector("#face-queue")
+    page.evaluate("window.__sameDocument = true")
+    send()
+    row = page.locator(f"#face-{candidate_id}")
+    row.wait_for(state="visible", timeout=20_000)
+    assert page.evaluate("window.__sameDocument") is True
+    assert row.get_attribute("data-confirmations") == "0"
+    page.wait_for_function("document.body.dataset.cueCount >= 1")
+    page.reload()
+    page.wait_for_selector(f"body[data-ready=true] #face-{candidate_id}")
+    check_page(page, "board-faces")
+    return row
+
+
+def _second_confirmation(page: Any, server: Server, candidate_id: str) -> None:
+    """Another user (maria) confirms: the match is confirmed and visible to police."""
+    _sign_out(page)
+    sign_in(page, server, "maria")  # type: ignore[arg-type]
+    page.goto(f"{server.url}/console/faces/{candidate_id}")
+    page.wait_for_selector("body[data-ready=true]")
+    assert not page.locator("#confirm").is_disabled()
+    page.click("#confirm")
+    page.wait_for_selector("article[data-state=confirmed]")
+    assert page.locator("#police-visible").is_visible()
+    users = [li.get_attribute("data-user") for li in page.locator("#decisions li").all()]
+    assert users == ["olena", "maria"]
+    _images_loaded(page)
+    _mask_ids(page)
+    check_page(page, "face-confirmed")
+
+
 def test_two_person_rule_in_the_browser_and_on_the_server(
     page: Any,
     server: Server,
-    agent: Agent,
+    agent: FaceAgent,
     analyser: FaceAnalyser,
     shared_data: Path,
     obama: str,
 ) -> None:
     _, candidates = _faces(server)
     sign_in(page, server, "olena")  # type: ignore[arg-type]
-    page.wait_for_selector("#face-queue")
-    page.evaluate("window.__sameDocument = true")
     obs = observation(analyser, shared_data, OBAMA_2, camera_id="cam-1")
-    agent.agent.submit([(obs, [])])
-    row = page.locator(f"#face-{obs.event_id}")
-    row.wait_for(state="visible", timeout=20_000)  # the board's queue, without a reload
-    assert page.evaluate("window.__sameDocument") is True
-    assert row.get_attribute("data-confirmations") == "0"
-    page.wait_for_function("document.body.dataset.cueCount >= 1")
-    page.reload()  # the screenshot without the cue's animations
-    page.wait_for_selector(f"body[data-ready=true] #face-{obs.event_id}")
-    check_page(page, "board-faces")
+    crop = _crop(shared_data, OBAMA_2, obs)
+    row = _arrives_live(page, lambda: agent.see(obs, crop), obs.event_id)
     cand = _candidate(server, obs)
     assert cand.person_id == obama and cand.state == "pending"
     assert not _police_sees(server, obs.event_id)
 
-    page.goto(f"{server.url}/console/faces/{obs.event_id}")  # no fetcher answered yet
-    page.wait_for_selector("body[data-ready=true]")
-    assert page.locator("#crop-notice").get_attribute("data-crop") == "pending"
-    page.go_back()
-    candidates.set_crop(obs.event_id, "ok", _crop(shared_data, OBAMA_2, obs))
+    assert wait_for(lambda: candidates.get(obs.event_id).crop_status == "ok", 20)
+    assert candidates.crop(obs.event_id, "") == crop  # fetched over the agent's CURVE link
     row.locator("a").click()
     page.wait_for_url(f"**/console/faces/{obs.event_id}")
     page.wait_for_selector("body[data-ready=true] article[data-state=pending]")
@@ -315,21 +371,7 @@ def test_two_person_rule_in_the_browser_and_on_the_server(
     with server.client() as police:  # nor can police ask for candidates
         assert police.get("/api/v1/face-candidates").status_code == 403
 
-    _sign_out(page)
-    sign_in(page, server, "maria")  # type: ignore[arg-type]
-    page.goto(f"{server.url}/console/faces/{obs.event_id}")
-    page.wait_for_selector("body[data-ready=true]")
-    assert not page.locator("#confirm").is_disabled()
-    page.click("#confirm")
-    page.wait_for_selector("article[data-state=confirmed]")
-    assert page.locator("#police-visible").is_visible()
-    assert [li.get_attribute("data-user") for li in page.locator("#decisions li").all()] == [
-        "olena",
-        "maria",
-    ]
-    _images_loaded(page)
-    _mask_ids(page)
-    check_page(page, "face-confirmed")
+    _second_confirmation(page, server, obs.event_id)
     done = candidates.get(obs.event_id)
     assert done.state == "confirmed" and done.confirmers == ["olena", "maria"]
     assert _police_sees(server, obs.event_id)
@@ -346,16 +388,17 @@ def test_two_person_rule_in_the_browser_and_on_the_server(
 def test_rejection_keeps_its_reason_and_expired_crop_is_said(
     page: Any,
     server: Server,
-    agent: Agent,
+    agent: FaceAgent,
     analyser: FaceAnalyser,
     shared_data: Path,
     obama: str,
 ) -> None:
     _, candidates = _faces(server)
     obs = observation(analyser, shared_data, OBAMA_3, camera_id="cam-2")
-    agent.agent.submit([(obs, [])])
+    agent.see(obs, None)  # the agent's buffer no longer holds the face
     _candidate(server, obs)
-    candidates.set_crop(obs.event_id, "unreachable", None)
+    assert wait_for(lambda: candidates.get(obs.event_id).crop_status == "expired", 20)
+    candidates.set_crop(obs.event_id, "unreachable", None)  # as when the agent is away
     sign_in(page, server, "petro")  # type: ignore[arg-type]
     page.select_option("#pref-locale", "en")
     page.click("form:has(#pref-locale) button[type=submit]")
@@ -365,7 +408,7 @@ def test_rejection_keeps_its_reason_and_expired_crop_is_said(
     row.locator("a").click()
     page.wait_for_selector("body[data-ready=true] article[data-crop=unreachable]")
     assert page.locator("#crop-notice").inner_text().startswith("Agent unreachable")
-    candidates.set_crop(obs.event_id, "expired", None)  # asked again: the edge let it go
+    candidates.set_crop(obs.event_id, "expired", None)  # what the agent answered
     page.reload()
     page.wait_for_selector("body[data-ready=true] article[data-crop=expired]")
     assert page.locator("#crop-notice").inner_text().startswith("Crop expired")
