@@ -198,9 +198,20 @@ def _images_loaded(page: Any) -> None:
     )
 
 
-def _mask_ids(page: Any) -> None:
-    """Observation ids are random: shown as … in the screenshots."""
-    page.evaluate("document.querySelectorAll('code.obs-id').forEach(c => { c.textContent = '…'; })")
+def _steady(page: Any) -> None:
+    """Before a screenshot: observation ids are random (shown as …), and the expiries are
+    fixed moments of the test data, so they are kept out of ``freeze_clock``'s shift of the
+    times (else the latest of them, an expiry years ahead, would set the shift)."""
+    page.evaluate(
+        """() => {
+            document.querySelectorAll("code.obs-id").forEach(c => { c.textContent = "…"; });
+            document.querySelectorAll("time.expiry").forEach(t => {
+                const kept = document.createElement("span");
+                kept.textContent = t.textContent;
+                t.replaceWith(kept);
+            });
+        }"""
+    )
 
 
 def _sign_out(page: Any) -> None:
@@ -220,7 +231,7 @@ def test_supervisor_enrols_a_person_and_a_refused_photo_says_why(
     page.fill("#pe-name", "Байден Джо")
     page.fill("#pe-basis", "Ухвала 757/999/26-к")
     page.fill("#pe-reason", "свідок у справі 12026000111")
-    page.fill("#pe-expires", "2027-06-30T18:00")
+    page.fill("#pe-expires", "2030-06-30T18:00")
     two = tmp_path / "obama_and_biden.jpg"
     two.write_bytes(photo_bytes(shared_data, OBAMA_AND_BIDEN))
     page.set_input_files("#pe-photos", str(two))
@@ -245,6 +256,7 @@ def test_supervisor_enrols_a_person_and_a_refused_photo_says_why(
     assert page.locator("h1").inner_text().startswith("Байден Джо")
     _images_loaded(page)
     assert page.locator(".face-photos img").count() == 1
+    _steady(page)
     check_page(page, "person")
 
     persons, _ = _faces(server)
@@ -262,6 +274,7 @@ def test_supervisor_enrols_a_person_and_a_refused_photo_says_why(
     page.wait_for_url("**/console/persons?*name=*")
     rows = page.locator("#persons tr[data-person-id]")
     assert rows.count() == 1 and rows.first.get_attribute("data-person-id") == biden.person_id
+    _steady(page)
     check_page(page, "persons")
 
 
@@ -325,7 +338,7 @@ def _second_confirmation(page: Any, server: Server, candidate_id: str) -> None:
     users = [li.get_attribute("data-user") for li in page.locator("#decisions li").all()]
     assert users == ["olena", "maria"]
     _images_loaded(page)
-    _mask_ids(page)
+    _steady(page)
     check_page(page, "face-confirmed")
 
 
@@ -355,7 +368,7 @@ def test_two_person_rule_in_the_browser_and_on_the_server(
     assert page.locator("#watchlist-version").inner_text() == str(cand.watchlist_version)
     assert float(page.locator("#face-score").get_attribute("data-score") or 0) >= 0.4
     assert "757/1234/26-к" in page.locator("#legal-basis").inner_text()
-    _mask_ids(page)
+    _steady(page)
     check_page(page, "face-candidate")
 
     page.keyboard.press("c")  # olena confirms: one of two
@@ -420,7 +433,7 @@ def test_rejection_keeps_its_reason_and_expired_crop_is_said(
     page.wait_for_selector("article[data-state=rejected]")
     assert "the ears differ" in page.locator("#rejected-note").inner_text()
     _images_loaded(page)
-    _mask_ids(page)
+    _steady(page)
     check_page(page, "face-rejected-en")
     stored = candidates.get(obs.event_id)
     assert (stored.state, stored.reject_reason) == ("rejected", "a different man: the ears differ")
