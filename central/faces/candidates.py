@@ -187,9 +187,13 @@ class FaceCandidates:
         self._crops = crops
 
     def start(self) -> None:
-        """Start the crop worker (when a fetcher is wired)."""
+        """Start the crop worker (when a fetcher is wired); candidates still waiting for
+        their crop (central restarted meanwhile) are asked for again first."""
         if self._crops is None or self._thread is not None:
             return
+        with self._db.reader() as con:
+            for job in store.crops_to_fetch(con):  # asked for before a restart, or not yet
+                self._queue.put(job)
         self._thread = threading.Thread(target=self._run, name="face-crops", daemon=True)
         self._thread.start()
 
@@ -294,7 +298,8 @@ class FaceCandidates:
         return self.get(candidate_id)
 
     def reject(self, candidate_id: str, actor: str, reason: str) -> Candidate:
-        """Reject a candidate with a reason; final (it never reaches police).
+        """Reject a candidate with a reason; final (it never reaches police). Its embedding
+        and crop are deleted: it was judged not to be the wanted person.
 
         Raises:
             InvalidRequest: no reason.

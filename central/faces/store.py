@@ -339,12 +339,23 @@ def decide(
     reason: str = "",
     alert_id: int | None = None,
 ) -> None:
-    """Close a candidate: confirmed (with its alert) or rejected (with the reason)."""
+    """Close a candidate: confirmed (with its alert) or rejected (with the reason).
+
+    A rejected candidate was judged not to be the wanted person: its embedding and crop are
+    deleted with the decision (central keeps no face data of a non-match); the row keeps
+    the score, person, watchlist version, decisions and reason for the audit trail.
+    """
     con.execute(
         "UPDATE face_candidates SET state = ?, decided_at = to_timestamp(?), "
         "reject_reason = ?, alert_id = ? WHERE candidate_id = ?",
         [state, at, reason, alert_id, candidate_id],
     )
+    if state == "rejected":
+        con.execute(
+            "UPDATE face_candidates SET embedding = ''::BLOB, crop_jpeg = NULL "
+            "WHERE candidate_id = ?",
+            [candidate_id],
+        )
 
 
 def set_crop(
@@ -354,12 +365,22 @@ def set_crop(
     jpeg: bytes | None,
     at: float,
 ) -> None:
-    """Store what the agent answered to the crop request of a candidate."""
+    """Store what the agent answered to the crop request of a candidate (the image of
+    one rejected meanwhile is not kept)."""
     con.execute(
-        "UPDATE face_candidates SET crop_status = ?, crop_jpeg = ?, crop_at = to_timestamp(?) "
-        "WHERE candidate_id = ?",
-        [status, jpeg, at, candidate_id],
+        "UPDATE face_candidates SET crop_status = ?, crop_at = to_timestamp(?), "
+        "crop_jpeg = CASE WHEN state = 'rejected' THEN NULL ELSE ? END WHERE candidate_id = ?",
+        [status, at, jpeg, candidate_id],
     )
+
+
+def crops_to_fetch(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
+    """(agent, candidate) of pending candidates whose crop was not asked for yet."""
+    rows = con.execute(
+        "SELECT agent_id, candidate_id FROM face_candidates "
+        "WHERE state = 'pending' AND crop_status = 'pending' ORDER BY received_at"
+    ).fetchall()
+    return [(r[0], r[1]) for r in rows]
 
 
 def crop_jpeg(con: duckdb.DuckDBPyConnection, candidate_id: str) -> bytes | None:

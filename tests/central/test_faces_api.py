@@ -159,15 +159,22 @@ def test_match_two_person_rule_rejection_expiry_and_what_police_see(
         _send(agent, obs)
     assert _received(server, 3)
     assert wait_for(lambda: len(_candidates(users.op1)) == 1, 10)
-    (cand,) = _candidates(users.op1)
+    cand = _candidates(users.op1)[0]
     assert cand["candidate_id"] == same.event_id == cand["observation_id"]
     assert cand["person_id"] == person["person_id"] and cand["person_name"] == "Barack O."
     assert cand["score"] >= 0.5 and cand["watchlist_version"] == 1
-    assert cand["state"] == "pending" and cand["crop_status"] == "pending"
+    assert cand["state"] == "pending" and cand["crop_status"] in ("pending", "expired")
+    # This agent has no face camera, so it holds no crop: central asks and marks it expired.
+    cid = cand["candidate_id"]
+    assert wait_for(
+        lambda: users.op1.get(f"/api/v1/face-candidates/{cid}").json()["crop_status"] == "expired",
+        10,
+    )
+    assert users.op1.get(f"/api/v1/face-candidates/{cid}/crop").status_code == 404
     assert cand["camera_id"] == "cam-1" and cand["agent_id"] == "a1"
     assert server.central.ingest.stats.faces_matched == 1
-    alert = _two_person_rule(server, users, cand)
-    rejected_id = _rejection(users, agent, analyser, shared_data)
+    alert = _two_person_rule(users, cand)
+    rejected_id = _rejection(server, users, agent, analyser, shared_data)
     assert [a["alert_id"] for a in _face_alerts(users.police)] == [alert["alert_id"]]
     assert users.police.get(f"/api/v1/face-candidates/{rejected_id}").status_code == 403
 
@@ -205,16 +212,13 @@ def _enrol_obama(server: Server, users: Users, shared_data: Path) -> dict[str, A
     return person
 
 
-def _two_person_rule(server: Server, users: Users, cand: dict[str, Any]) -> dict[str, Any]:
+def _two_person_rule(users: Users, cand: dict[str, Any]) -> dict[str, Any]:
     """Police see nothing until op1 and op2 confirmed; op1 twice is refused."""
     op1, op2 = users.names["op1"], users.names["op2"]
     cid = cand["candidate_id"]
     assert _face_alerts(users.police) == []
     assert users.police.get(f"/api/v1/face-candidates/{cid}").status_code == 403
     assert users.police.post(f"/api/v1/face-candidates/{cid}/confirm").status_code == 403
-    # The edge no longer held the crop: the candidate and its alert say so.
-    assert server.central.face_candidates is not None
-    server.central.face_candidates.set_crop(cid, "expired", None)
     first = users.op1.post(f"/api/v1/face-candidates/{cid}/confirm")
     assert first.status_code == 200 and first.json()["state"] == "pending"
     again = users.op1.post(f"/api/v1/face-candidates/{cid}/confirm")
@@ -241,7 +245,9 @@ def _two_person_rule(server: Server, users: Users, cand: dict[str, Any]) -> dict
     return alert
 
 
-def _rejection(users: Users, agent: Agent, analyser: FaceAnalyser, shared_data: Path) -> str:
+def _rejection(
+    server: Server, users: Users, agent: Agent, analyser: FaceAnalyser, shared_data: Path
+) -> str:
     """A second match rejected with its reason: final and kept."""
     obs = observation(analyser, shared_data, OBAMA_3)
     _send(agent, obs)
@@ -260,6 +266,14 @@ def _rejection(users: Users, agent: Agent, analyser: FaceAnalyser, shared_data: 
     assert late.status_code == 409 and "rejected already" in late.json()["error"]
     again = users.op1.get(f"/api/v1/face-candidates/{rid}").json()
     assert again["reject_reason"] == "different person, beard"
+    assert users.op1.get(f"/api/v1/face-candidates/{rid}/crop").status_code == 404
+    with server.central.db.reader() as con:
+        row = con.execute(
+            "SELECT octet_length(embedding), crop_jpeg, score FROM face_candidates "
+            "WHERE candidate_id = ?",
+            [rid],
+        ).fetchone()
+    assert row is not None and row[0] == 0 and row[1] is None and row[2] >= 0.4
     return rid
 
 

@@ -57,6 +57,7 @@ def server(tmp_path: Path, ring: KeyRing, model_store: ModelStore) -> Iterator[S
 def _frame(shared_data: Path, rel: str, x: int) -> np.ndarray:
     """The photo on a grey 1280x720 frame at ``x``, as a camera would deliver it."""
     image = cv2.imread(str(shared_data / rel))
+    assert image is not None, rel
     scale = 420 / max(image.shape[:2])
     face = cv2.resize(image, (round(image.shape[1] * scale), round(image.shape[0] * scale)))
     frame = np.full((720, 1280, 3), 90, np.uint8)

@@ -12,11 +12,13 @@ from typing import Any
 import msgpack
 import pytest
 import zmq
+from prometheus_client import CollectorRegistry
 
 from central.app import Central, build
 from central.config import FacesConfig
 from central.faces.crops import CropResult
 from central.faces.model import PhotoInput
+from central.metrics import CentralCollector
 from edge_agent.face_analysis import FaceAnalyser
 from edge_agent.face_models import FaceModels
 from models.store import ModelStore
@@ -128,6 +130,10 @@ def test_a_batch_delivered_twice_stores_its_candidate_once_and_fetches_crops(
     assert crops.asked == [("a1", match.event_id)]
     assert central.face_candidates.crop(match.event_id, "op1") == CROP
     assert central.ingest.stats.as_dict()["faces_matched"] == 1
+    registry = CollectorRegistry()
+    registry.register(CentralCollector(central))
+    assert registry.get_sample_value("varta_ingest_faces_matched_total") == 1
+    assert registry.get_sample_value("varta_ingest_faces_received_total") == 6
     assert _count(central, "SELECT count(*) FROM audit_log WHERE action = 'faces.crop.view'") == 1
     # No trace of the two non-matching faces anywhere on central's disk (database, WAL,
     # thumbnail packs).
@@ -211,3 +217,51 @@ def test_a_match_of_a_person_expired_since_cannot_be_confirmed(
         candidates.confirm(match.event_id, "op2")
     rejected = candidates.reject(match.event_id, "op2", "order lifted before confirmation")
     assert rejected.state == "rejected" and rejected.alert_id is None
+
+
+def test_a_crop_not_fetched_before_a_restart_is_fetched_after_it(
+    tmp_path: Path,
+    ring: KeyRing,
+    model_store: ModelStore,
+    analyser: FaceAnalyser,
+    shared_data: Path,
+) -> None:
+    cfg = central_config(ring, tmp_path / "restart")
+    cfg = cfg.model_copy(update={"faces": FacesConfig(models_dir=model_store.root)})
+    first = build(cfg)
+    assert first.faces is not None and first.face_candidates is not None
+    first.face_candidates.set_fetcher(None)  # no crop requests in this run
+    first.start()
+    match = observation(analyser, shared_data, OBAMA_2)
+    try:
+        first.faces.enrol(
+            "Barack O.",
+            "court order 5",
+            "wanted",
+            4_000_000_000.0,
+            [PhotoInput("o.jpg", photo_bytes(shared_data, OBAMA))],
+            "sup1",
+        )
+        ctx: zmq.Context[Any] = zmq.Context()
+        sock = curve_dealer(
+            ctx, first.ingest.bound_endpoint, ring, ring.root / "agents" / "a1.key_secret"
+        )
+        assert send_hello(sock, "a1", ["door-1"])["kind"] == "ack"
+        batch = wire.SightingBatch(agent_id="a1", batch_id=9, items=[match])
+        assert _answer(sock, [wire.encode(batch)])["status"] == "ok"
+        sock.close()
+        ctx.term()
+        assert first.face_candidates.get(match.event_id).crop_status == "pending"
+    finally:
+        first.stop()
+    crops = EdgeCrops({match.event_id: CROP})
+    second = build(cfg)
+    assert second.face_candidates is not None
+    second.face_candidates.set_fetcher(crops)
+    second.start()
+    try:
+        candidates = second.face_candidates
+        assert wait_for(lambda: candidates.get(match.event_id).crop_status == "ok", 10)
+        assert crops.asked == [("a1", match.event_id)]
+    finally:
+        second.stop()
