@@ -61,6 +61,8 @@ USERS = {
     "pavlo": "police-api",
 }
 OBAMA_3 = "faces-dev/images/tests__test_images__obama3.jpg"
+LENNON = "faces-dev-2/images/lennon-1.jpg"
+LENNON_2 = "faces-dev-2/images/lennon-2.jpg"
 QUEUE_ROW = "#face-queue tr[data-candidate-id]"
 FORCED_POST = """async ([url, body]) => {
     const token = document.querySelector("input[name=_csrf_token]").value;
@@ -432,6 +434,7 @@ def test_rejection_keeps_its_reason_and_expired_crop_is_said(
     page.click("#reject")
     page.wait_for_selector("article[data-state=rejected]")
     assert "the ears differ" in page.locator("#rejected-note").inner_text()
+    assert page.locator("#crop-notice").get_attribute("data-crop") == "deleted"
     _images_loaded(page)
     _steady(page)
     check_page(page, "face-rejected-en")
@@ -464,3 +467,38 @@ def test_operators_browse_persons_and_police_see_no_face_pages(
         assert response is not None and response.status == 403, path
     with httpx.Client(base_url=server.url) as anonymous:
         assert anonymous.get("/console/faces/queue").status_code in (303, 401)
+
+
+def test_a_match_of_a_person_expired_since_can_only_be_rejected(
+    page: Any,
+    server: Server,
+    agent: FaceAgent,
+    analyser: FaceAnalyser,
+    shared_data: Path,
+) -> None:
+    persons, candidates = _faces(server)
+    lennon = persons.enrol(
+        "Леннон Джон",
+        "Ухвала 2/2",
+        "перевірка строку",
+        1_900_000_000.0,
+        [PhotoInput("lennon-1.jpg", photo_bytes(shared_data, LENNON))],
+        "petro",
+    )
+    obs = observation(analyser, shared_data, LENNON_2, camera_id="cam-3")
+    agent.see(obs, _crop(shared_data, LENNON_2, obs))
+    assert _candidate(server, obs).person_id == lennon.person_id
+    persons.expire(lennon.person_id, "petro", "ордер скасовано")
+    sign_in(page, server, "olena")  # type: ignore[arg-type]
+    page.goto(f"{server.url}/console/faces/{obs.event_id}")
+    page.wait_for_selector("body[data-ready=true] article[data-state=pending]")
+    assert page.locator("#confirm").is_disabled()
+    assert "можна лише відхилити" in page.locator("#confirm-why").inner_text()
+    status, body = page.evaluate(FORCED_POST, [f"/console/faces/{obs.event_id}/confirm", ""])
+    assert status == 409, body  # the service's rule; the page only mirrors it
+    assert candidates.get(obs.event_id).confirmers == []
+    page.keyboard.press("x")
+    page.keyboard.type("строк дії ухвали завершився")
+    page.click("#reject")
+    page.wait_for_selector("article[data-state=rejected]")
+    assert not _police_sees(server, obs.event_id)
