@@ -32,9 +32,11 @@ from central.web.pages import Console, render
 from shared.errors import Conflict, InvalidRequest, NotFound
 
 BASE: Final = "/console/faces"
-POLL_S: Final = 3
-"""How often an open board asks for the face queue between alert events (seconds): a new
-candidate changes no alert, so the board's alert stream does not announce it."""
+POLL_S: Final = 10
+"""How often an open board asks for the face queue besides the stream's events (seconds):
+the stream's ``faces`` event announces a new candidate, and its ``changed`` event a
+confirmation (it raises an alert); the period catches the rest (another user's first
+confirmation or a rejection)."""
 IMAGE_HEADERS: Final = {"Cache-Control": "private, no-store"}
 Form = Body(media_type=RequestEncodingType.URL_ENCODED)
 

@@ -4,14 +4,18 @@ who may open what, and what an unknown candidate or person gives. The browser te
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
+from central.alerts.service import AlertService
 from central.app import create_app
+from central.web.board import changes
 from tests.central.auth_helpers import PASSWORD, Rig, make_rig
 
 TOKEN = re.compile(r'name="_csrf_token" value="([0-9a-f]+)"')
@@ -103,3 +107,23 @@ def test_anonymous_callers_go_to_the_login(client: TestClient[Litestar]) -> None
     for path in ("/console/faces/queue", "/console/persons", f"/console/faces/{MISSING}"):
         resp = client.get(path, follow_redirects=False)
         assert resp.status_code == 303 and "/console/login" in resp.headers["location"], path
+
+
+def test_the_board_stream_announces_new_face_candidates(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path)
+    assert rig.central.alerting is not None
+    alerts = AlertService(rig.central.alerting.engine, rig.central.db)
+    matched = [0]
+
+    async def scenario() -> list[tuple[str | None, object]]:
+        stream = changes(
+            alerts, alerts.head, lambda: True, keepalive_s=0.2, faces_matched=lambda: matched[0]
+        )
+        seen = [await anext(stream), await anext(stream)]  # connected, then a keepalive
+        matched[0] = 1  # ingest stored a candidate
+        seen.append(await anext(stream))
+        seen.append(await anext(stream))  # nothing new: a keepalive again
+        return [(m.event, m.data if m.event else m.comment) for m in seen]
+
+    got = asyncio.run(scenario())
+    assert got == [(None, "connected"), (None, "keepalive"), ("faces", "1"), (None, "keepalive")]

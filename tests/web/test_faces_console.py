@@ -30,6 +30,7 @@ from central.config import FacesConfig
 from central.faces.candidates import FaceCandidates
 from central.faces.model import Candidate, PhotoInput
 from central.faces.service import FaceWatchlist
+from central.web.face_pages import POLL_S
 from edge_agent.app import EdgeAgent
 from edge_agent.config import AgentConfig
 from edge_agent.face_analysis import FaceAnalyser
@@ -315,9 +316,13 @@ def _arrives_live(page: Any, send: Callable[[], None], candidate_id: str) -> Any
     with the cue. Then the board's screenshot (reloaded: no cue animation)."""
     page.wait_for_selector("#face-queue")
     page.evaluate("window.__sameDocument = true")
+    started = time.monotonic()
     send()
     row = page.locator(f"#face-{candidate_id}")
     row.wait_for(state="visible", timeout=20_000)
+    elapsed = time.monotonic() - started
+    print(f"face queue: the match on the open board {elapsed:.2f} s after the agent sent it")
+    assert elapsed < POLL_S / 2  # announced by the board's event stream, not the period
     assert page.evaluate("window.__sameDocument") is True
     assert row.get_attribute("data-confirmations") == "0"
     page.wait_for_function("document.body.dataset.cueCount >= 1")
