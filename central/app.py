@@ -315,6 +315,8 @@ def create_app(central: Central) -> Litestar:
         central.db, central.thumbs, audit, alerts, searches, tuple(central.config.cameras)
     )
     watchlists = central.watchlists
+    if central.faces is None or central.face_candidates is None:
+        raise RuntimeError("create_app needs a Central built with faces (central.app.build)")
     cookie = CookiePolicy(auth.session_cookie, auth.cookie_secure, int(auth.session_ttl_s))
     gate = LoginGate(auth.login.hash_concurrency, auth.login.queue)
     console = Console(
@@ -330,6 +332,8 @@ def create_app(central: Central) -> Litestar:
         evidence=evidence,
         cameras=tuple(central.config.cameras),
         watchlists=watchlists,
+        persons=central.faces,
+        faces=central.face_candidates,
     )
     web = console_parts(console, Path(central.config.storage.data_dir), auth.cookie_secure)
     app = Litestar(

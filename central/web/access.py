@@ -7,6 +7,10 @@ permissions follow the REST API's guards on /api/v1/alerts (operators, superviso
 administrators read and act; police clients use the API, engineers have no alert access).
 The wanted-list permissions follow /api/v1/watchlists: operators, supervisors and
 administrators read lists; supervisors and administrators change them.
+The face permissions follow /api/v1/face-candidates and /api/v1/persons: operators,
+supervisors and administrators review face candidates and read the wanted persons;
+supervisors and administrators enrol, expire and remove persons; police clients see
+neither (they get confirmed face alerts through the API only).
 """
 
 from __future__ import annotations
@@ -26,16 +30,23 @@ EVIDENCE_EXPORT: Final = "evidence.export"
 HEALTH_VIEW: Final = "health.view"
 LISTS_VIEW: Final = "lists.view"
 LISTS_MANAGE: Final = "lists.manage"
+FACES_REVIEW: Final = "faces.review"  # face candidates: view, confirm, reject
+PERSONS_VIEW: Final = "persons.view"
+PERSONS_MANAGE: Final = "persons.manage"
 
 _SUPERVISE: Final = frozenset(
     {ALERTS_VIEW, ALERTS_ACT, AUDIT_VIEW, API_DOCS, SEARCH, EVIDENCE_EXPORT, HEALTH_VIEW}
     | {LISTS_VIEW, LISTS_MANAGE}
+    | {FACES_REVIEW, PERSONS_VIEW, PERSONS_MANAGE}
 )
 
 PERMISSIONS: Final[dict[Role, frozenset[str]]] = {
     Role.ADMIN: _SUPERVISE,
     Role.SUPERVISOR: _SUPERVISE,
-    Role.OPERATOR: frozenset({ALERTS_VIEW, ALERTS_ACT, SEARCH, EVIDENCE_EXPORT, LISTS_VIEW}),
+    Role.OPERATOR: frozenset(
+        {ALERTS_VIEW, ALERTS_ACT, SEARCH, EVIDENCE_EXPORT, LISTS_VIEW}
+        | {FACES_REVIEW, PERSONS_VIEW}
+    ),
     Role.ENGINEER: frozenset({API_DOCS, HEALTH_VIEW}),
     Role.POLICE_API: frozenset({API_DOCS}),
 }
@@ -62,6 +73,7 @@ NAV: Final[tuple[NavItem, ...]] = (
     NavItem("board", "/console/", "Alerts", ALERTS_VIEW),
     NavItem("search", "/console/search", "Search", SEARCH),
     NavItem("lists", "/console/lists", "Wanted lists", LISTS_VIEW),
+    NavItem("persons", "/console/persons", "Wanted persons", PERSONS_VIEW),
     NavItem("audit", "/console/audit", "Audit log", AUDIT_VIEW),
     NavItem("health", "/console/health", "Health", HEALTH_VIEW),
     NavItem("api", "/schema/swagger", "API", API_DOCS),

@@ -31,9 +31,11 @@ from central.web.audit_pages import AuditPageController
 from central.web.board import BoardController
 from central.web.errors import error_handlers
 from central.web.evidence_pages import EvidencePageController
+from central.web.face_pages import FacePageController
 from central.web.health_pages import HealthPageController
 from central.web.list_pages import ListPageController
 from central.web.pages import HOME, Console
+from central.web.person_pages import PersonPageController
 from central.web.prefs_pages import PrefsController
 from central.web.search_pages import SearchPageController
 from central.web.sign_in import SignInController
@@ -125,6 +127,8 @@ def console_parts(console: Console, data_dir: Path, cookie_secure: bool) -> Cons
             EvidencePageController,
             HealthPageController,
             ListPageController,
+            FacePageController,
+            PersonPageController,
         ],
         dependencies={"console": Provide(lambda: console, sync_to_thread=False)},
         exception_handlers=error_handlers(console),

@@ -20,6 +20,8 @@ from central.audit import AuditLog
 from central.camera_health import CameraHealthService
 from central.config import CameraPlaceConfig, ConsoleConfig
 from central.evidence import EvidenceService
+from central.faces.candidates import FaceCandidates
+from central.faces.service import FaceWatchlist
 from central.search import SearchService
 from central.watchlist.service import WatchlistService
 from central.web.access import navigation
@@ -46,6 +48,8 @@ class Console:
         evidence: Evidence packages (audited).
         cameras: Configured camera positions (the journey map).
         watchlists: The wanted lists (the REST API's service: checks, audit).
+        persons: The wanted persons of face matching (the REST API's service).
+        faces: Face candidates and the two-person rule (the REST API's service).
     """
 
     alerts: AlertService
@@ -60,6 +64,8 @@ class Console:
     evidence: EvidenceService
     cameras: tuple[CameraPlaceConfig, ...]
     watchlists: WatchlistService
+    persons: FaceWatchlist
+    faces: FaceCandidates
 
     def user_prefs(self, principal: Principal | None) -> UserPrefs:
         """The signed-in user's preferences (defaults for nobody)."""

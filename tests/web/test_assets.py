@@ -20,6 +20,7 @@ from central.web import errors
 from central.web.access import NAV
 from central.web.board import PRIORITY_NAMES
 from central.web.cue import CUE_FILE, cue_wav
+from central.web.face_views import DECISION_LABELS, STATE_LABELS, STATUS_LABELS
 from central.web.i18n import Catalogues, compile_catalogue
 
 WEB = Path(__file__).resolve().parents[2] / "central" / "web"
@@ -80,6 +81,7 @@ def _messages() -> set[str]:
     dynamic = [*STATES, *(r.value for r in Role), *(n.label for n in NAV)]
     dynamic += [*DEFAULT_REJECT_REASONS, *errors._TITLES.values(), *PRIORITY_NAMES.values()]
     dynamic += [*VALIDITIES, *CATEGORIES]
+    dynamic += [*STATE_LABELS.values(), *DECISION_LABELS.values(), *STATUS_LABELS.values()]
     return found | set(dynamic)
 
 

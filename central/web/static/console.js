@@ -33,6 +33,23 @@
     }
   }
 
+  // A new face match waiting for confirmation: the same cue as a new alert.
+  var faceState = document.querySelector("#face-queue .face-state");
+  var lastFace = faceState ? parseInt(faceState.dataset.maxId || "0", 10) : 0;
+  document.addEventListener("htmx:afterSwap", function (ev) {
+    if (!ev.target || ev.target.id !== "face-queue") { return; }
+    var state = ev.target.querySelector(".face-state");
+    var max = state ? parseInt(state.dataset.maxId || "0", 10) : 0;
+    if (max > lastFace) {
+      var fresh = [];
+      ev.target.querySelectorAll("tr[data-candidate-id]").forEach(function (row) {
+        if (parseInt(row.dataset.seq || "0", 10) > lastFace) { fresh.push(row); }
+      });
+      if (fresh.length) { cue(fresh); }
+    }
+    lastFace = Math.max(lastFace, max);
+  });
+
   document.addEventListener("htmx:afterSwap", function (ev) {
     if (!ev.target || ev.target.id !== "board") { return; }
     var state = boardState();
@@ -118,6 +135,10 @@
       else if (ev.key === "k" || ev.key === "ArrowUp") { move(-1); done = true; }
       else if (ev.key === "Enter" && selected) { window.location.href = "/console/alerts/" + selected; done = true; }
       else if (ev.key === "a" && selected) { done = click("#alert-" + selected + " button.ack"); }
+    } else if (page === "face") {
+      if (ev.key === "c") { done = click("#confirm:not([disabled])"); }
+      else if (ev.key === "x") { done = openDetails("act-reject", "#reject-reason"); }
+      else if (ev.key === "b") { window.location.href = "/console/"; done = true; }
     } else if (page === "alert") {
       if (ev.key === "a") { done = click("#act-acknowledged"); }
       else if (ev.key === "d") { done = openDetails("act-dispatched", "#crew"); }
