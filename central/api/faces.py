@@ -274,10 +274,13 @@ class PersonController(Controller):
         ] = None,
         limit: Annotated[int, Parameter(ge=1, le=1000, description="Page size.")] = 100,
         offset: Annotated[int, Parameter(ge=0, description="Rows to skip.")] = 0,
+        name: Annotated[
+            str, Parameter(max_length=200, description="Part of the name, any case.")
+        ] = "",
     ) -> list[PersonRead]:
         """Newest enrolment first."""
         now = time.time()
-        return [person_read(p, now) for p in faces.people(status_, limit, offset)]
+        return [person_read(p, now) for p in faces.people(status_, limit, offset, name)]
 
     @get("/{person_id:str}", guards=[READ], sync_to_thread=True, summary="One person")
     def person(self, faces: NamedDependency[FaceWatchlist], person_id: PersonId) -> PersonRead:

@@ -300,8 +300,11 @@ class FaceWatchlist:
             raise EnrolmentRefused(f"{photo.name}: the photo cannot be stored as JPEG")
         return enrolled, jpeg.tobytes()
 
-    def people(self, status: str | None = None, limit: int = 100, offset: int = 0) -> list[Person]:
-        """Persons, newest first; ``status`` active, expired or removed (None: all).
+    def people(
+        self, status: str | None = None, limit: int = 100, offset: int = 0, name: str = ""
+    ) -> list[Person]:
+        """Persons, newest first; ``status`` active, expired or removed (None: all);
+        ``name`` a part of the name, in any case (empty: all).
 
         Raises:
             InvalidRequest: unknown status or bad paging.
@@ -313,7 +316,7 @@ class FaceWatchlist:
         if not 1 <= limit <= 1000 or offset < 0:
             raise InvalidRequest(f"limit 1..1000 and offset >= 0 expected, got {limit}, {offset}")
         with self._db.reader() as con:
-            return store.list_persons(con, self._clock(), status, limit, offset)
+            return store.list_persons(con, self._clock(), status, limit, offset, name.strip())
 
     def person(self, person_id: str) -> Person:
         """One person with their photos.

@@ -132,9 +132,15 @@ def get_person(con: duckdb.DuckDBPyConnection, person_id: str) -> Person | None:
 
 
 def list_persons(
-    con: duckdb.DuckDBPyConnection, now: float, status: str | None, limit: int, offset: int
+    con: duckdb.DuckDBPyConnection,
+    now: float,
+    status: str | None,
+    limit: int,
+    offset: int,
+    name: str = "",
 ) -> list[Person]:
-    """Persons by enrolment time, newest first; ``status`` active, expired or removed."""
+    """Persons by enrolment time, newest first; ``status`` active, expired or removed;
+    ``name`` a part of the name in any case (empty: every name)."""
     where = {
         None: "true",
         "active": "removed_at IS NULL AND expires_at > to_timestamp(?)",
@@ -142,6 +148,9 @@ def list_persons(
         "removed": "removed_at IS NOT NULL",
     }[status]
     params: list[Any] = [now] if status in ("active", "expired") else []
+    if name:
+        where += " AND contains(lower(name), lower(?))"
+        params.append(name)
     rows = con.execute(
         f"SELECT {_PERSON} FROM face_persons WHERE {where} "
         "ORDER BY enrolled_at DESC, person_id LIMIT ? OFFSET ?",

@@ -96,9 +96,8 @@ def person_dict(person: Person, now: float) -> dict[str, Any]:
 def persons_view(console: Console, name: str, status: str) -> list[dict[str, Any]]:
     """The persons with ``status`` (all when empty) whose name contains ``name`` (any case)."""
     now = time.time()
-    people = console.persons.people(status=status or None, limit=BROWSE_LIMIT)
-    wanted = name.casefold()
-    return [person_dict(p, now) for p in people if wanted in p.name.casefold()]
+    people = console.persons.people(status=status or None, limit=BROWSE_LIMIT, name=name)
+    return [person_dict(p, now) for p in people]
 
 
 def person_view(console: Console, person_id: str) -> dict[str, Any]:

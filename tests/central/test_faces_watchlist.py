@@ -104,6 +104,11 @@ def test_enrol_match_expire_and_remove(
     assert faces.match(decode_embedding(probe.embedding, probe.dim)) == []
     assert faces.person(obama.person_id).status(clock.now) == "expired"
     assert [p.person_id for p in faces.people(status="active")] == [biden.person_id]
+    # Browsing by a part of the name, in any case, with or without a status.
+    assert [p.person_id for p in faces.people(name="joe")] == [biden.person_id]
+    assert [p.person_id for p in faces.people(name=" O")] == [biden.person_id, obama.person_id]
+    assert [p.person_id for p in faces.people(name="o.")] == [obama.person_id]
+    assert faces.people(status="active", name="barack") == []
     # Remove: photos and embeddings deleted, tombstone kept.
     removed = faces.remove(biden.person_id, "sup2", "warrant withdrawn")
     assert removed.removed_by == "sup2" and removed.photos == [] and faces.version == 4
