@@ -78,8 +78,8 @@ def freeze_clock(page: Any) -> None:
     """Shift every time on the page by one offset so that the latest shows one fixed moment
     (in the page's language and the console's zone, formatted by the console's own
     ``Translator`` in the format each time was shown in): the differences between times
-    survive. Durations, session ids and
-    temporary folders are fixed too. Call after the assertions on what is shown."""
+    survive. Durations, session ids and temporary folders are fixed too. Call after the
+    assertions on what is shown."""
     lang = page.locator("html").get_attribute("lang") or "uk"
     translator = CATALOGUES.get(lang)
     times: list[list[str]] = page.evaluate(
@@ -87,8 +87,10 @@ def freeze_clock(page: Any) -> None:
         ".map(t => [t.getAttribute('datetime') || '', t.textContent])"
     )
     moments = [_epoch(iso) for iso, _ in times]
+    # The latest time that has happened sets the shift (an expiry years ahead must not).
     known = [m for m in moments if m is not None]
-    offset = FROZEN_AT - max(known) if known else 0.0
+    past = [m for m in known if m <= time.time() + 60] or known
+    offset = FROZEN_AT - max(past) if past else 0.0
     shown: list[str | None] = []
     for (_, text), moment in zip(times, moments, strict=True):
         if moment is None:
