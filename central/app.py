@@ -205,7 +205,9 @@ def build(config: CentralConfig, on_faces: FacesFn | None = None) -> Central:
         on_faces=on_faces,
     )
     face_candidates.set_fetcher(ingest.crops)  # crop on match only, over the agent link
-    maintenance = build_maintenance(config, db, Path(data_dir) / "thumbs", audit, alerting.engine)
+    maintenance = build_maintenance(
+        config, db, Path(data_dir) / "thumbs", audit, alerting.engine, face_candidates
+    )
     return Central(
         config,
         db,

@@ -297,6 +297,12 @@ class RetentionConfig(StrictModel):
         ge=100,
         description="Sightings deleted per writer job; small chunks keep ingest unblocked.",
     )
+    face_pending_days: float = Field(
+        7.0,
+        gt=0,
+        description="Face candidates nobody confirmed or rejected within this many days of "
+        "arrival are rejected by `system`, which deletes their embedding and crop.",
+    )
     health_history_days: float = Field(
         7.0,
         gt=0,

@@ -15,6 +15,10 @@ list's ``retention_days``, counted from the close. One run:
    ``retention.health_history_days``;
 4. records the counts in the audit log as actor ``system``.
 
+The same thread rejects, as ``system``, face candidates that nobody decided within
+``retention.face_pending_days`` (``FaceCandidates.lapse``): the rejection deletes the
+matched face's embedding and crop, as a user's would.
+
 ``Scheduler`` runs this (and the plate indexer) on a thread of its own in ``central serve``.
 """
 
@@ -328,12 +332,20 @@ class Scheduler:
             self._stop.wait(max(0.05, min(due) - time.monotonic()))
 
 
+class LapsingCandidates(Protocol):
+    """Face candidates that nobody decided in time are rejected (``FaceCandidates``)."""
+
+    def lapse(self, days: float, actor: str = SYSTEM_ACTOR) -> int:
+        """Reject the candidates undecided for ``days``; how many."""
+
+
 def build_maintenance(
     config: CentralConfig,
     db: Database,
     thumbs_root: Path,
     audit: AuditSink,
     protected: ProtectedSightings,
+    face_candidates: LapsingCandidates | None = None,
 ) -> Scheduler:
     """The plate indexer and (when enabled) the retention purge on one scheduler thread.
 
@@ -352,4 +364,8 @@ def build_maintenance(
         policy = RetentionPolicy(cfg.non_hit_days, cfg.chunk_rows, cfg.health_history_days)
         retention = Retention(db, thumbs_root, protected, audit, policy, stop=stop)
         tasks.append(("retention", cfg.interval_s, min(cfg.interval_s, 600.0), retention.run))
+        if face_candidates is not None:
+            days = cfg.face_pending_days
+            lapse = functools.partial(face_candidates.lapse, days)
+            tasks.append(("face-lapse", cfg.interval_s, min(cfg.interval_s, 600.0), lapse))
     return Scheduler(tasks, stop)

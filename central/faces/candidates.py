@@ -27,6 +27,7 @@ confirmation.
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import threading
@@ -315,6 +316,30 @@ class FaceCandidates:
         now = self._clock()
         self._db.writer.call(lambda con: self._reject(con, candidate_id, actor, why, now))
         return self.get(candidate_id)
+
+    def lapse(self, days: float, actor: str = "system") -> int:
+        """Reject, as ``actor``, every candidate nobody decided within ``days`` of its
+        arrival, so that a forgotten match does not keep a face's embedding and crop
+        forever (the rejection deletes them; the score, decisions and reason stay).
+        Returns how many lapsed."""
+        now = self._clock()
+        with self._db.reader() as con:
+            stale = store.undecided_before(con, now - days * 86_400)
+        why = f"not decided within {days:g} days (retention.face_pending_days)"
+        lapsed = 0
+        for candidate_id in stale:
+            try:
+                self._db.writer.call(
+                    functools.partial(
+                        self._reject, candidate_id=candidate_id, actor=actor, why=why, now=now
+                    )
+                )
+            except AlreadyDecided:
+                continue  # decided by a user meanwhile
+            lapsed += 1
+        if lapsed:
+            log.info("face candidates: %d undecided for %g days rejected", lapsed, days)
+        return lapsed
 
     def _open(self, con: duckdb.DuckDBPyConnection, candidate_id: str) -> Candidate:
         found = store.get_candidate(con, candidate_id)

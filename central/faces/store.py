@@ -332,6 +332,16 @@ def list_candidates(
     return [_candidate(r, found.get(r[0], [])) for r in rows]
 
 
+def undecided_before(con: duckdb.DuckDBPyConnection, before: float) -> list[str]:
+    """Ids of the pending candidates received before ``before`` (UNIX seconds), oldest first."""
+    rows = con.execute(
+        "SELECT candidate_id FROM face_candidates WHERE state = 'pending' "
+        "AND received_at < to_timestamp(?) ORDER BY received_at, candidate_id",
+        [before],
+    ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
 def add_decision(con: duckdb.DuckDBPyConnection, candidate_id: str, decision: Decision) -> None:
     """Record one user's decision."""
     con.execute(

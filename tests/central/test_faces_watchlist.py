@@ -221,3 +221,43 @@ def test_bulk_csv_without_a_required_column_enrols_nothing(
     assert parse_expiry("2099-01-31T12:00:00Z") == 4_073_544_000.0
     with pytest.raises(InvalidRequest, match="expires: expected ISO 8601"):
         parse_expiry("next week")
+
+
+def test_undecided_candidates_lapse_and_lose_their_face_data(
+    db: Database, analyser: FaceAnalyser, shared_data: Path
+) -> None:
+    from central.faces.candidates import FaceCandidates
+
+    clock = Clock()
+    faces = _watchlist(db, analyser, clock)
+    faces.enrol(
+        "Barack O.",
+        "court order 12/345",
+        "missing person",
+        clock.now + 30 * 86_400,
+        [PhotoInput("obama.jpg", photo_bytes(shared_data, OBAMA))],
+        "sup1",
+    )
+    candidates = FaceCandidates(db, AuditLog(db, clock), faces, clock=clock)
+    matched = [candidates.match("a1", observation(analyser, shared_data, p)) for p in (OBAMA_2,)]
+    assert all(m is not None for m in matched)
+    stored = db.writer.call(lambda con: candidates.write(con, [m for m in matched if m], clock.now))
+    (first,) = stored
+    clock.now += 3 * 86_400
+    assert candidates.lapse(7) == 0  # three days: still waiting for two people
+    candidates.confirm(first.candidate_id, "olena")  # one confirmation is not a decision
+    clock.now += 5 * 86_400
+    assert candidates.lapse(7) == 1
+    lapsed = candidates.get(first.candidate_id)
+    assert lapsed.state == "rejected" and "not decided within 7 days" in lapsed.reject_reason
+    assert [(d.actor, d.decision) for d in lapsed.decisions] == [
+        ("olena", "confirm"),
+        ("system", "reject"),
+    ]
+    with db.reader() as con:
+        row = con.execute(
+            "SELECT octet_length(embedding), crop_jpeg FROM face_candidates WHERE candidate_id = ?",
+            [first.candidate_id],
+        ).fetchone()
+    assert row == (0, None)
+    assert candidates.lapse(7) == 0  # nothing left to lapse
