@@ -188,6 +188,7 @@ class _Batch:
     rejected: list[wire.Rejected]
     stored: set[str] = field(default_factory=set)  # event ids new to the database
     faces: list[MatchedFace] = field(default_factory=list)  # observations that matched
+    face_indexes: list[int] = field(default_factory=list)  # their indexes in the batch
 
 
 @dataclass
@@ -466,6 +467,7 @@ class IngestServer:
         rejected = list(parts.rejected)
         items: list[tuple[int, wire.Sighting, list[wire.Frame]]] = []
         matched_faces: list[MatchedFace] = []
+        matched_indexes: list[int] = []
         faces: list[wire.FaceObservation] = []
         for index, item, thumbs in parts.items:
             if not isinstance(item, wire.Sighting):
@@ -487,6 +489,7 @@ class IngestServer:
                 faces.append(item)
                 if matched is not None:
                     matched_faces.append(matched)
+                    matched_indexes.append(index)
                 continue
             problem = self._item_problem(item, own, now)
             if problem:
@@ -497,7 +500,15 @@ class IngestServer:
             self._item_refused(parts.agent_id, parts.batch_id, r)
         turn.items += len(items)
         turn.batches.append(
-            _Batch(peer, parts.agent_id, parts.batch_id, items, rejected, faces=matched_faces)
+            _Batch(
+                peer,
+                parts.agent_id,
+                parts.batch_id,
+                items,
+                rejected,
+                faces=matched_faces,
+                face_indexes=matched_indexes,
+            )
         )
         if faces and self._on_faces is not None:
             self._on_faces(parts.agent_id, faces)
@@ -622,8 +633,12 @@ class IngestServer:
                     self._store([faces], [], [])
                 except StorageUnavailable:
                     raise
-                except Exception as err:
+                except Exception as err:  # refused, not dropped: the agent dead-letters them
                     self._store_failed(err, 1)
+                    for index in batch.face_indexes:
+                        refusal = wire.Rejected(index, f"store failed: {err}"[:300])
+                        batch.rejected.append(refusal)
+                        self._item_refused(batch.agent_id, batch.batch_id, refusal)
 
     def _store(
         self,

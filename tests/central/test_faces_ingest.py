@@ -265,3 +265,31 @@ def test_a_crop_not_fetched_before_a_restart_is_fetched_after_it(
         assert crops.asked == [("a1", match.event_id)]
     finally:
         second.stop()
+
+
+def test_a_match_the_database_cannot_store_is_refused_not_dropped(
+    central: Central, sock: zmq.Socket[Any], analyser: FaceAnalyser, shared_data: Path
+) -> None:
+    """A matching observation whose values pass the wire but not the table (a box beyond
+    FLOAT) fails the turn's commit; the turn is stored again apart, and the match that
+    still fails is refused for good in the ack (the agent dead-letters it), never acked
+    as stored and lost; the rest of the batch is kept."""
+    assert central.faces is not None
+    central.faces.enrol(
+        "Barack O.",
+        "court order 5",
+        "wanted",
+        4_000_000_000.0,
+        [PhotoInput("o.jpg", photo_bytes(shared_data, OBAMA))],
+        "sup1",
+    )
+    good = observation(analyser, shared_data, OBAMA_2)
+    fields = {f: getattr(good, f) for f in good.__struct_fields__}
+    huge = wire.FaceObservation(**{**fields, "box": (0.0, 0.0, 1e300, 1e300)})
+    other = observation(analyser, shared_data, CLAPTON)
+    batch = wire.SightingBatch(agent_id="a1", batch_id=9, items=[other, huge])
+    ack = _answer(sock, [wire.encode(batch)])
+    assert [r[0] for r in ack["rejected"]] == [1], ack
+    assert ack["rejected"][0][1].startswith("store failed")
+    assert central.ingest.stats.items_rejected_by_reason["store failed"] == 1
+    assert _count(central, "SELECT count(*) FROM face_candidates") == 0
