@@ -137,7 +137,9 @@ def _snapshots(edge: Host) -> Path:
     return edge.root / "srv" / "snapshots" / "anpr-1"
 
 
-def _playbook(net: HostNet, inventory: Path, playbook: str, *extra: str) -> tuple[int, float, str]:
+def _playbook(
+    net: HostNet, inventory: Path, playbook: str, *extra: str, fails: bool = False
+) -> tuple[int, float, str]:
     """Run a playbook from the controller namespace; (changed tasks, seconds, output)."""
     env = {
         **os.environ,
@@ -171,7 +173,7 @@ def _playbook(net: HostNet, inventory: Path, playbook: str, *extra: str) -> tupl
     seconds = time.monotonic() - started
     output = done.stdout + done.stderr
     (net.base / f"ansible-{int(started)}.log").write_text(output)
-    assert done.returncode == 0, output[-6000:]
+    assert (done.returncode != 0) == fails, output[-6000:]
     changed = sum(int(n) for n in re.findall(r"\bchanged=(\d+)", output))
     return changed, seconds, output
 
@@ -299,6 +301,10 @@ def test_deploy_alert_rerun_upgrade_rollback(
         "print([m for m in ('litestar', 'duckdb', 'uvicorn') if u.find_spec(m)])",
     )
     assert installed.strip() == "[]"  # an edge box has no web stack
+    places = yaml.safe_load((central.root / "etc/varta/central.yaml").read_text())["cameras"]
+    assert places == [
+        {"id": "anpr-1", "lat": 50.4501, "lon": 30.5234, "heading": 90, "label": "test gantry"}
+    ]
     _wait("central's health", lambda: _api(net, "/api/v1/health"), 60)
 
     # 2. A wanted plate enrolled through the CLI, its photo at the camera: sighting and alert.
@@ -344,6 +350,15 @@ def test_deploy_alert_rerun_upgrade_rollback(
     # 3. The same run again changes nothing.
     changed, rerun_s, output = _playbook(net, inventory, "site.yml")
     assert changed == 0, output[-4000:]
+
+    # A configuration the new version refuses never replaces the running one.
+    agent_yaml = edge.root / "etc/varta/agent.yaml"
+    running, config_before = _running_venv(edge, "edge"), agent_yaml.read_text()
+    bad = json.dumps({"varta_edge_extra_config": {"spool": {"max_bytes": 5}}})
+    _, _, output = _playbook(net, inventory, "edge.yml", "-e", bad, fails=True)
+    assert "check-config" in output and "max_bytes" in output
+    assert agent_yaml.read_text() == config_before
+    assert _running_venv(edge, "edge") == running
 
     # 4. Central down: the agent spools; upgrade the cluster, roll it back; nothing is lost.
     old_venv = _running_venv(edge, "edge")
