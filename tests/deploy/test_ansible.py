@@ -120,6 +120,11 @@ def _inventory(net: HostNet, wheel: Path, wheelhouse: Path) -> Path:
                                             "lon": 30.5234,
                                             "heading": 90,
                                             "label": "test gantry",
+                                            # Photos dropped while the agent restarts count.
+                                            "snapshots": {
+                                                "after": "delete",
+                                                "process_existing": True,
+                                            },
                                         }
                                     ],
                                 }
@@ -243,6 +248,13 @@ def _drop(edge: Host, photo: Path) -> None:
 def _sightings(net: HostNet) -> list[dict[str, Any]]:
     page = _api(net, "/api/v1/sightings?limit=1000")
     return [] if page is None else page.get("items", [])
+
+
+def _agent_version(net: HostNet) -> str:
+    """The software version edge-1's heartbeats report to central."""
+    agents = _api(net, "/api/v1/agents") or {}
+    items = agents.get("items", agents) if isinstance(agents, dict) else agents
+    return next((a["software_version"] for a in items if a["agent_id"] == "edge-1"), "")
 
 
 def _spool_bytes(edge: Host) -> int:
@@ -370,6 +382,7 @@ def test_deploy_alert_rerun_upgrade_rollback(
     # 1. First deployment; 2. a sighting and an alert.
     changed, first_s, output = _playbook(net, inventory, "site.yml")
     assert changed > 20
+    shutil.chown(_snapshots(edge), f"{net.tag}-svc", f"{net.tag}-svc")  # as an FTP drop would be
     _check_first_deployment(net, output)
     _wanted_plate_raises_an_alert(net)
 
@@ -396,6 +409,7 @@ def test_deploy_alert_rerun_upgrade_rollback(
     )
     assert changed > 0
     assert "varta-0.1.1" in _running_venv(edge, "edge")
+    _wait("0.1.1 reporting to central", lambda: _agent_version(net) == "0.1.1", 120)
     (photo, plate), *_ = _photos(1, skip=1)
     _drop(edge, photo)
     _wait(
