@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -245,6 +246,30 @@ def _drop(edge: Host, photo: Path) -> None:
     tmp.rename(folder / f"{time.monotonic_ns()}-{photo.name}")
 
 
+class _Feeder:
+    """Drops a plate photo (none of them wanted) into the snapshot folder every 2 s, as a
+    camera at a road would, so the snapshot camera has frames whenever it is checked."""
+
+    def __init__(self, edge: Host) -> None:
+        self._edge = edge
+        self._photos = [photo for photo, _plate in _photos(8, skip=8)]
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="feeder", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        index = 0
+        while not self._done.wait(2.0):
+            _drop(self._edge, self._photos[index % len(self._photos)])
+            index += 1
+
+
 def _sightings(net: HostNet) -> list[dict[str, Any]]:
     page = _api(net, "/api/v1/sightings?limit=1000")
     return [] if page is None else page.get("items", [])
@@ -377,12 +402,14 @@ def test_deploy_alert_rerun_upgrade_rollback(
 ) -> None:
     central, edge = net.hosts["central-1"], net.hosts["edge-1"]
     _snapshots(edge).mkdir(parents=True)
+    _snapshots(edge).chmod(0o777)  # an upload folder the agent may delete from
     inventory = _inventory(net, dist.wheel, wheelhouse)
+    feeder = _Feeder(edge)  # `varta edge check` wants a frame from every camera
+    feeder.start()
 
     # 1. First deployment; 2. a sighting and an alert.
     changed, first_s, output = _playbook(net, inventory, "site.yml")
     assert changed > 20
-    shutil.chown(_snapshots(edge), f"{net.tag}-svc", f"{net.tag}-svc")  # as an FTP drop would be
     _check_first_deployment(net, output)
     _wanted_plate_raises_an_alert(net)
 
@@ -419,6 +446,7 @@ def test_deploy_alert_rerun_upgrade_rollback(
     )
 
     # 5. Central down: the agent spools; roll the cluster back; nothing spooled is lost.
+    feeder.stop()
     _stop(central, "central")
     before = _spool_bytes(edge)
     spooled = _photos(3, skip=2)
