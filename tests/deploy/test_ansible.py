@@ -331,6 +331,8 @@ def _check_first_deployment(net: HostNet, output: str) -> None:
     """Units verified, keys where they belong, no web stack on the edge, map from inventory."""
     central, edge = net.hosts["central-1"], net.hosts["edge-1"]
     assert shutil.which("systemd-analyze") is None or "Render the systemd unit, verified" in output
+    if _edge_check_available():  # the role's `varta edge check` ran and passed
+        assert re.search(r"Run varta edge check[^\n]*\n(?:[^\n]*\n)??ok: \[edge-1\]", output)
     assert (edge.root / "etc/systemd/system/varta-edge.service").is_file()
     assert (central.root / "etc/varta/allowed_agents/edge-1.key").is_file()
     secret = edge.root / "etc/varta/keys/edge-1.key_secret"
