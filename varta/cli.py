@@ -6,12 +6,12 @@ litestar, cv2) inside its commands, so ``varta edge --help`` works on an edge-on
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from bench.cli import app as bench_app
 from central.cli import app as central_app
 from edge_agent.cli import app as edge_app
 from models.cli import app as models_app
@@ -27,7 +27,11 @@ app.add_typer(edge_app, name="edge", help="Edge agent: cameras, detection, plate
 app.add_typer(central_app, name="central", help="Central service: ingest, alerts, API.")
 app.add_typer(models_app, name="models", help="Model manifest: fetch and verify models.")
 app.add_typer(keys_app, name="keys", help="CURVE key pairs for agents and central.")
-app.add_typer(bench_app, name="bench", help="Benchmarks printing machine-readable results.")
+if importlib.util.find_spec("bench") is not None:
+    # Benchmarks live in the source tree only; the wheel a box installs leaves them out.
+    from bench.cli import app as bench_app
+
+    app.add_typer(bench_app, name="bench", help="Benchmarks printing machine-readable results.")
 
 
 @app.command("demo")
