@@ -72,6 +72,7 @@ _REREAD_CUTS: Final = ((_MARGIN_X * 2, _MARGIN_Y * 2), (_MARGIN_X * 2, -0.05))
 _SCALE: Final = "scale"  # text detection on the frame scaled down to a side
 _PLATE_BOXES: Final = "plate boxes"  # text detection inside the plate detector's boxes
 _ZOOM: Final = "zoom"  # text detection on the frame scaled up to a side
+_SAME_PLACE_IOU: Final = 0.5  # boxes of two reads of one place overlap at least this
 _ZOOM_MIN_SHARE: Final = 1 / 40  # the zoom look's least text height, of the area's height
 # The zoom look enlarges at most this much: a 1280-pixel photo goes to 1600 px, a
 # 300-pixel vehicle box to 600 px rather than 1600 (DB's cost grows with the area).
@@ -235,7 +236,8 @@ class PPOCRPlateReader(PlateReader):
                 if kind == _ZOOM:
                     again = _tall_enough(again, frame, roi)
                 fresh = self._fresh(again, regions)
-                found.extend(self._read_regions(frame, fresh, tallest))
+                reads = self._read_regions(frame, fresh, tallest)
+                found.extend([sp for sp in reads if not _second_guess(sp[1], found)])
                 regions.extend(fresh)
             scored.extend(generic_only_first(weak_only_tallest(drop_partial(found))))
         return [plate for _, plate in one_per_place(scored)]
@@ -333,6 +335,32 @@ class PPOCRPlateReader(PlateReader):
             region=plates.parse(top.text).region,
             box=region.box,
         )
+
+
+def _second_guess(plate: Plate, found: Sequence[tuple[float, Plate]]) -> bool:
+    """Whether a finer look's read only second-guesses an earlier read of its place.
+
+    A place is read again when no read so far is confident, but a reading of the same
+    glyphs is no new evidence: a generic read (a coin toss between two weak readings), or
+    a read that differs from the earlier one only by look-alikes, which the grammar
+    bends into a named format from a tighter crop (``SO57703``, Polish, over a
+    diplomatic plate's ``S057703``). The earlier read stands. A read that holds more
+    (``IA9086TH`` over ``IA9086``), the same text again or a read of a place with no
+    read yet is kept.
+    """
+    for _, other in found:
+        if plate.text == other.text or _iou(plate.box, other.box) <= _SAME_PLACE_IOU:
+            continue  # the same read again is kept: its box may fit the plate better
+        if plate.format == plates.GENERIC or _look_alikes(plate.text, other.text):
+            return True
+    return False
+
+
+def _look_alikes(a: str, b: str) -> bool:
+    """Whether two texts differ only by look-alike characters (``0``/``O``, ``1``/``I``, ...)."""
+    return len(a) == len(b) and all(
+        x == y or y in plates.CONFUSIONS.get(x, "") for x, y in zip(a, b, strict=True)
+    )
 
 
 def _tall_enough(

@@ -191,3 +191,27 @@ def test_text_detection_sees_a_plate_only_enlarged(
     assert best(xyxy(960, 2.0)) == best(xyxy(960, 1.0))  # smaller: no enlarging
     assert best(xyxy(1600, 1.0)) == best(xyxy(1280, 1.0))  # the photo's own size
     assert best(xyxy(1600, 2.0)) >= 0.5
+
+
+def _read(text: str, fmt: str, box: tuple[float, float, float, float]) -> tuple[float, Plate]:
+    return (0.5, Plate(text=text, raw=text, confidence=0.5, candidates=[], format=fmt, box=box))
+
+
+@pytest.mark.parametrize(
+    ("text", "fmt", "box", "expected"),
+    [
+        ("SO57703", "pl", (504, 331, 784, 420), True),  # look-alikes bent into a format
+        ("S057703", plates.GENERIC, (504, 331, 784, 420), False),  # the same again
+        ("S05770", plates.GENERIC, (504, 331, 784, 420), True),  # another generic read
+        ("IA9086TH", "ua_current", (490, 333, 776, 418), False),  # holds more
+        ("AB1234CD", "ua_current", (0, 0, 100, 30), False),  # another place
+        ("SO57708", "pl", (504, 331, 784, 420), False),  # 3 and 8 are no look-alikes
+    ],
+)
+def test_a_finer_look_does_not_second_guess_a_place(
+    text: str, fmt: str, box: tuple[float, float, float, float], expected: bool
+) -> None:
+    from edge_agent.plate_reader import _second_guess
+
+    earlier = [_read("S057703", plates.GENERIC, (490, 333, 776, 418))]
+    assert _second_guess(_read(text, fmt, box)[1], earlier) is expected
