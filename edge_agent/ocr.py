@@ -312,7 +312,12 @@ class TextDetector:
         self.unclip_ratio = unclip_ratio
 
     def detect(
-        self, image: npt.NDArray[np.uint8], max_side: int = 640, min_side: int | None = None
+        self,
+        image: npt.NDArray[np.uint8],
+        max_side: int = 640,
+        min_side: int | None = None,
+        *,
+        upscale: float = 1.0,
     ) -> list[TextBox]:
         """Find text lines in a BGR image.
 
@@ -321,6 +326,9 @@ class TextDetector:
             max_side: Scale the image down so its longer side is at most this.
             min_side: Instead, scale it (up or down) so its shorter side is at least
                 this, as PaddleOCR does by default (736).
+            upscale: How far the image may be scaled *up* towards ``max_side`` (a
+                factor; 1 never enlarges). DB misses some text at the photo's own scale
+                and finds it enlarged.
         """
         import cv2
         import numpy as np
@@ -332,7 +340,7 @@ class TextDetector:
             img = cv2.resize(image, (rw, rh), interpolation=cv2.INTER_AREA)
             x = (img.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
             return self.postprocess(self._model(None)(x)[0][0, 0], (w / rw, h / rh))
-        scale = min(1.0, max_side / max(h, w))
+        scale = min(max(1.0, upscale), max_side / max(h, w))
         rh, rw = max(32, round(h * scale)), max(32, round(w * scale))
         static = self._static_fit(rh, rw)
         if static is not None:
@@ -341,7 +349,10 @@ class TextDetector:
             rh, rw = min(round(rh * fit), ph), min(round(rw * fit), pw)
         else:
             ph, pw = -(-rh // _PAD) * _PAD, -(-rw // _PAD) * _PAD
-        img = cv2.resize(image, (rw, rh), interpolation=cv2.INTER_AREA)
+        shrink = rw <= w
+        img = cv2.resize(
+            image, (rw, rh), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC
+        )
         x = np.zeros((1, 3, ph, pw), dtype=np.float32)
         x[0, :, :rh, :rw] = (img.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)
         prob = self._model(static)(x)[0][0, 0, :rh, :rw]

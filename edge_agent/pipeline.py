@@ -434,7 +434,13 @@ def build_pipeline(
         text_detector = TextDetector(store.path(OCR_DETECTION), core, static_shapes=[SEARCH_SHAPE])
         locator = PlateLocator(text_detector)
         recognizer = TextRecognizer(store.path(OCR_RECOGNITION), core)
-        reader = PPOCRPlateReader(locator, recognizer, fallback_side=config.plates.fallback_side)
+        reader = PPOCRPlateReader(
+            locator,
+            recognizer,
+            fallback_side=config.plates.fallback_side,
+            relook_unread=False,
+            zoom_side=None,
+        )
         # Stills get the plate detector's boxes as a last look (video: the next frames).
         finder = PlateBoxDetector(store.path(PLATE_DETECTOR), core)
         still_reader = PPOCRPlateReader(locator, recognizer, finder=finder)

@@ -152,6 +152,8 @@ class PlateLocator:
         frame: npt.NDArray[np.uint8],
         vehicles: Sequence[Box] | None = None,
         max_side: int | None = None,
+        *,
+        upscale: float = 1.0,
     ) -> list[PlateRegion]:
         """Plate regions in frame pixels: in each vehicle box, or in the whole frame.
 
@@ -159,12 +161,14 @@ class PlateLocator:
             frame: BGR image.
             vehicles: Boxes to search in; None or empty searches the whole frame.
             max_side: Detection scale for this call instead of the default.
+            upscale: How far an image (or vehicle crop) smaller than ``max_side`` may be
+                scaled up towards it (a factor; 1 never enlarges).
         """
         import numpy as np
 
         side = max_side or self.max_side
         if not vehicles:
-            return plate_regions(self._detector.detect(frame, side))
+            return plate_regions(self._detector.detect(frame, side, upscale=upscale))
         h, w = frame.shape[:2]
         regions: list[PlateRegion] = []
         for x1, y1, x2, y2 in vehicles:
@@ -174,7 +178,7 @@ class PlateLocator:
                 continue
             crop = frame[top:bottom, left:right]
             offset = np.array([left, top], dtype=np.float32)
-            for region in plate_regions(self._detector.detect(crop, side)):
+            for region in plate_regions(self._detector.detect(crop, side, upscale=upscale)):
                 lines = tuple(line + offset for line in region.lines)
                 regions.append(PlateRegion(lines, region.score))
         return regions

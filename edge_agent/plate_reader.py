@@ -7,8 +7,12 @@ grammar (:func:`shared.plates.candidates`) rank the readings. Regions are read b
 first and reading stops at the first confident read in a national format, so a frame
 usually costs one detection and one recognition; an uncertain region is read from two
 more cuts that vote, and only when nothing confident turns up is the frame searched again
-at finer scales (``fallback_side``, then ``fine_side``) and, last, inside the boxes of a
-plate detector (``finder``, :mod:`edge_agent.plate_detect`). Reads are ranked by
+at finer scales (``fallback_side``, then ``fine_side``), inside the boxes of a plate
+detector (``finder``, :mod:`edge_agent.plate_detect`) and, last, on the frame scaled *up*
+(``zoom_side``: DB misses some plates at every scale up to the photo's own). A finer look
+reads new places first and then, for stills, places an earlier look read without result
+(``relook_unread``: its tighter box often reads what the coarse one could not). Reads are
+ranked by
 plausibility (:func:`plate_score`) and, mildly, by text size. The raw OCR text is kept
 as read; the grammar only proposes and orders candidates. Only candidates that
 :func:`edge_agent.plate_gate.is_plate` accepts (a named format, or the generic fallback
@@ -64,6 +68,15 @@ _MARGIN_Y: Final = 0.06
 # wider (a box may clip the first or last glyph), one loose, one tight (a loose box leaves
 # the glyphs small; a negative margin cuts into the box).
 _REREAD_CUTS: Final = ((_MARGIN_X * 2, _MARGIN_Y * 2), (_MARGIN_X * 2, -0.05))
+# Kinds of look (:meth:`PPOCRPlateReader._looks`).
+_SCALE: Final = "scale"  # text detection on the frame scaled down to a side
+_PLATE_BOXES: Final = "plate boxes"  # text detection inside the plate detector's boxes
+_ZOOM: Final = "zoom"  # text detection on the frame scaled up to a side
+_SAME_PLACE_IOU: Final = 0.5  # boxes of two reads of one place overlap at least this
+_ZOOM_MIN_SHARE: Final = 1 / 40  # the zoom look's least text height, of the area's height
+# The zoom look enlarges at most this much: a 1280-pixel photo goes to 1600 px, a
+# 300-pixel vehicle box to 600 px rather than 1600 (DB's cost grows with the area).
+_ZOOM_MAX_FACTOR: Final = 2.0
 
 
 class PlateReader(abc.ABC):
@@ -98,6 +111,8 @@ class PPOCRPlateReader(PlateReader):
         fine_side: int | None = 960,
         reread_below: float = 0.8,
         finder: PlateBoxDetector | None = None,
+        relook_unread: bool = True,
+        zoom_side: int | None = 1600,
     ) -> None:
         """Args:
         locator: Finds plate-like text regions.
@@ -117,6 +132,20 @@ class PPOCRPlateReader(PlateReader):
             than this.
         finder: A plate detector whose boxes are searched for text last, when the
             finer looks found no confident read either (needs ``fallback_side``).
+        relook_unread: Let the finer looks read again a place a coarser look read
+            without a confident read coming of it. The coarse box of a small plate
+            often cuts it badly (a US plate's box at 320 px takes in its frame and reads
+            ``HLOKTY1`` from one cut and ``HL0K1Y`` from the next, a vote below the gate;
+            a two-line plate's top row loses a group); the box the finer look draws is
+            tighter. Costs recognitions only on frames without a confident read: on
+            for stills, off for video (the next frames look again).
+        zoom_side: Detection scale of the last look, after the others found no
+            confident read, with the image scaled *up* towards it when smaller (at
+            most twice, :data:`_ZOOM_MAX_FACTOR`). DB
+            misses some plates at every scale up to the photo's own and sees them
+            enlarged: embossed or thin glyphs on a busy plate (a US plate's characters
+            9-15 px tall in a 1280-pixel photo). The slowest look, so it comes last and
+            only for frames without a confident read; None disables it (video).
         """
         self._locator = locator
         self._recognizer = recognizer
@@ -128,6 +157,8 @@ class PPOCRPlateReader(PlateReader):
         self.fine_side = fine_side
         self.finder = finder
         self.reread_below = reread_below
+        self.relook_unread = relook_unread
+        self.zoom_side = zoom_side
 
     @classmethod
     def from_paths(
@@ -191,30 +222,52 @@ class PPOCRPlateReader(PlateReader):
             regions = self._locator.locate(frame, roi)[: self.max_regions]
             tallest = max((r.line_height for r in regions), default=1.0)
             found = self._read_regions(frame, regions, tallest)
-            for side in self._finer_sides():
+            for kind, side in self._looks():
                 if self._confident(found):
                     break
-                # Small or faint plates: look again at a finer scale.
-                again = self._locator.locate(frame, roi, side)
-                fresh = [r for r in again if not _overlaps_any(r, regions)]
-                found.extend(self._read_regions(frame, fresh[: self.max_regions], tallest))
-                regions.extend(fresh[: self.max_regions])
-            if self.finder is not None and self.fallback_side and not self._confident(found):
-                # Plates too dark or blurred for text detection alone: search for text
-                # inside the boxes a plate detector finds.
-                boxed = self._locator.locate_in_plates(frame, self.finder, roi)
-                fresh = [r for r in boxed if not _overlaps_any(r, regions)]
-                found.extend(self._read_regions(frame, fresh[: self.max_regions], tallest))
+                if kind == _PLATE_BOXES and self.finder is not None:
+                    # Plates too dark or blurred for text detection alone: search for
+                    # text inside the boxes a plate detector finds.
+                    again = self._locator.locate_in_plates(frame, self.finder, roi)
+                else:
+                    # Small or faint plates: look again at a finer scale.
+                    enlarge = _ZOOM_MAX_FACTOR if kind == _ZOOM else 1.0
+                    again = self._locator.locate(frame, roi, side, upscale=enlarge)
+                if kind == _ZOOM:
+                    again = _tall_enough(again, frame, roi)
+                fresh = self._fresh(again, regions)
+                reads = self._read_regions(frame, fresh, tallest)
+                found.extend([sp for sp in reads if not _second_guess(sp[1], found)])
+                regions.extend(fresh)
             scored.extend(generic_only_first(weak_only_tallest(drop_partial(found))))
         return [plate for _, plate in one_per_place(scored)]
 
-    def _finer_sides(self) -> list[int]:
-        """The detection scales of the second and third look (none without a fallback)."""
+    def _fresh(
+        self, again: Sequence[PlateRegion], regions: Sequence[PlateRegion]
+    ) -> list[PlateRegion]:
+        """The regions of a new look worth reading: new places first, then (with
+        ``relook_unread``) places an earlier look read, ``max_regions`` in all. A finer
+        look only runs when no read so far is confident, so an earlier read of the place
+        was wrong, partial (``IA9086`` from a box that cut ``TH`` off a two-line plate)
+        or none. New places keep their turn: a re-read badge must not crowd out a plate."""
+        new = [r for r in again if not _overlaps_any(r, regions)]
+        relooked = [r for r in again if self.relook_unread and _overlaps_any(r, regions)]
+        return (new + relooked)[: self.max_regions]
+
+    def _looks(self) -> list[tuple[str, int]]:
+        """The looks after the first, in order, as ``(kind, detection scale)``: finer
+        scales, the plate detector's boxes, then the enlarged zoom look (none without a
+        fallback)."""
         if not self.fallback_side:
             return []
+        looks = [(_SCALE, self.fallback_side)]
         if self.fine_side and self.fine_side > self.fallback_side:
-            return [self.fallback_side, self.fine_side]
-        return [self.fallback_side]
+            looks.append((_SCALE, self.fine_side))
+        if self.finder is not None:
+            looks.append((_PLATE_BOXES, 0))
+        if self.zoom_side and self.zoom_side > max(side for _, side in looks):
+            looks.append((_ZOOM, self.zoom_side))
+        return looks
 
     def _confident(self, found: Sequence[tuple[float, Plate]]) -> bool:
         return any(p.format != plates.GENERIC and s >= self.stop_confidence for s, p in found)
@@ -282,6 +335,44 @@ class PPOCRPlateReader(PlateReader):
             region=plates.parse(top.text).region,
             box=region.box,
         )
+
+
+def _second_guess(plate: Plate, found: Sequence[tuple[float, Plate]]) -> bool:
+    """Whether a finer look's read only second-guesses an earlier read of its place.
+
+    A place is read again when no read so far is confident, but a reading of the same
+    glyphs is no new evidence: a generic read (a coin toss between two weak readings), or
+    a read that differs from the earlier one only by look-alikes, which the grammar
+    bends into a named format from a tighter crop (``SO57703``, Polish, over a
+    diplomatic plate's ``S057703``). The earlier read stands. A read that holds more
+    (``IA9086TH`` over ``IA9086``), the same text again or a read of a place with no
+    read yet is kept.
+    """
+    for _, other in found:
+        if plate.text == other.text or _iou(plate.box, other.box) <= _SAME_PLACE_IOU:
+            continue  # the same read again is kept: its box may fit the plate better
+        if plate.format == plates.GENERIC or _look_alikes(plate.text, other.text):
+            return True
+    return False
+
+
+def _look_alikes(a: str, b: str) -> bool:
+    """Whether two texts differ only by look-alike characters (``0``/``O``, ``1``/``I``, ...)."""
+    return len(a) == len(b) and all(
+        x == y or y in plates.CONFUSIONS.get(x, "") for x, y in zip(a, b, strict=True)
+    )
+
+
+def _tall_enough(
+    regions: Sequence[PlateRegion], frame: npt.NDArray[np.uint8], roi: Sequence[Box] | None
+) -> list[PlateRegion]:
+    """The zoom look's regions whose text is at least :data:`_ZOOM_MIN_SHARE` of the
+    searched area's height. The look is for plates DB misses although their glyphs are
+    large; text only the enlarged image shows because it is small is a camera's clock
+    or date overlay far more often (``7I05818`` from ``17:05:18``, 12 px in a 720-pixel
+    frame, where the plates this look finds are 21 px and taller)."""
+    height = roi[0][3] - roi[0][1] if roi else float(frame.shape[0])
+    return [r for r in regions if r.line_height >= height * _ZOOM_MIN_SHARE]
 
 
 def vote(reads: Sequence[Plate]) -> Plate:

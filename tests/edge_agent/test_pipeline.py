@@ -95,6 +95,16 @@ def test_snapshot_camera_frames_are_stills(pipeline: Pipeline, shared_data: Path
     assert all(e.sighting.camera_id == "anpr" and e.source == "AA1080BC.jpg" for e in out)
 
 
+def test_only_stills_get_the_costly_looks(pipeline: Pipeline) -> None:
+    # Video keeps to its cheap looks (fps); a still may read a place again and zoom.
+    from edge_agent.plate_reader import PPOCRPlateReader
+
+    video, still = pipeline.reader, pipeline.still_reader
+    assert isinstance(video, PPOCRPlateReader) and isinstance(still, PPOCRPlateReader)
+    assert (video.relook_unread, video.zoom_side, video.finder) == (False, None, None)
+    assert still.relook_unread and still.zoom_side == 1600 and still.finder is not None
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("scale", [1.0, 0.4])  # large vehicle: crop; small: upscaled region
 def test_read_in_box_maps_the_plate_to_the_frame(

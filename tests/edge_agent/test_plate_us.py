@@ -80,6 +80,12 @@ def reader(model_store: ModelStore) -> PPOCRPlateReader:
         ("plates-us", "wts-lg-000018.jpg"),  # dark: only the plate detector's box
         ("plates-us", "wts-lg-000029.jpg"),
         ("plates-eu", "eu3.jpg"),  # not the dealer sticker OSW722 under it
+        # Read again by a finer look after a coarser one read the place wrongly
+        ("plates-us", "c9368c55-210d-456c-a5ef-c310e60039ec.jpg"),
+        ("plates-us", "wts-lg-000113.jpg"),
+        # Boxed by text detection only on the enlarged photo (the zoom look)
+        ("plates-us", "car3.jpg"),
+        ("plates-us", "wts-lg-000149.jpg"),
     ],
 )
 def test_hard_plates_are_found_and_read(
@@ -123,3 +129,89 @@ def test_plate_detector_names_a_missing_model(tmp_path: Path) -> None:
 )
 def test_reads_are_calibrated_by_format_family(format_name: str, expected: str) -> None:
     assert family(format_name) == expected
+
+
+@pytest.mark.parametrize(
+    ("fallback", "zoom", "finder", "expected"),
+    [
+        (640, 1600, True, [(640, False), (960, False), ("boxes", 0), (1600, True)]),  # stills
+        (640, None, False, [(640, False), (960, False)]),  # video with a fallback
+        (None, 1600, True, []),  # video: one look
+        (640, 900, False, [(640, False), (960, False)]),  # a zoom below the fine look
+    ],
+)
+def test_the_zoom_look_comes_last_and_scales_up(
+    reader: PPOCRPlateReader,
+    fallback: int | None,
+    zoom: int | None,
+    finder: bool,
+    expected: list[tuple[object, object]],
+) -> None:
+    looks = PPOCRPlateReader(
+        reader._locator,
+        reader._recognizer,
+        fallback_side=fallback,
+        zoom_side=zoom,
+        finder=reader.finder if finder else None,
+    )
+    kinds = {"scale": False, "zoom": True}
+    got = [(side, kinds[kind]) if kind in kinds else ("boxes", 0) for kind, side in looks._looks()]
+    assert got == expected
+
+
+def test_text_detection_sees_a_plate_only_enlarged(
+    model_store: ModelStore, shared_data: Path
+) -> None:
+    # A California plate 86 px wide in a 1280x720 photo: DB gives its glyphs no box at
+    # 960 px (the third look) and boxes them with the photo enlarged to 1600 px.
+    from edge_agent.ocr import TextDetector
+
+    detector = TextDetector(model_store.path("PP-OCRv6_det_small"))
+    sample = next(
+        s for s in load_samples(shared_data / "plates-us") if s.path.name == "wts-lg-000149.jpg"
+    )
+    image = load_image(sample.path)
+    assert sample.box is not None
+
+    def best(boxes: list[tuple[float, float, float, float]]) -> float:
+        return max((iou(b, sample.box) for b in boxes), default=0.0)  # type: ignore[arg-type]
+
+    def xyxy(side: int, upscale: float) -> list[tuple[float, float, float, float]]:
+        return [
+            (
+                float(b.corners[:, 0].min()),
+                float(b.corners[:, 1].min()),
+                float(b.corners[:, 0].max()),
+                float(b.corners[:, 1].max()),
+            )
+            for b in detector.detect(image, side, upscale=upscale)
+        ]
+
+    assert best(xyxy(960, 1.0)) < 0.2
+    assert best(xyxy(960, 2.0)) == best(xyxy(960, 1.0))  # smaller: no enlarging
+    assert best(xyxy(1600, 1.0)) == best(xyxy(1280, 1.0))  # the photo's own size
+    assert best(xyxy(1600, 2.0)) >= 0.5
+
+
+def _read(text: str, fmt: str, box: tuple[float, float, float, float]) -> tuple[float, Plate]:
+    return (0.5, Plate(text=text, raw=text, confidence=0.5, candidates=[], format=fmt, box=box))
+
+
+@pytest.mark.parametrize(
+    ("text", "fmt", "box", "expected"),
+    [
+        ("SO57703", "pl", (504, 331, 784, 420), True),  # look-alikes bent into a format
+        ("S057703", plates.GENERIC, (504, 331, 784, 420), False),  # the same again
+        ("S05770", plates.GENERIC, (504, 331, 784, 420), True),  # another generic read
+        ("IA9086TH", "ua_current", (490, 333, 776, 418), False),  # holds more
+        ("AB1234CD", "ua_current", (0, 0, 100, 30), False),  # another place
+        ("SO57708", "pl", (504, 331, 784, 420), False),  # 3 and 8 are no look-alikes
+    ],
+)
+def test_a_finer_look_does_not_second_guess_a_place(
+    text: str, fmt: str, box: tuple[float, float, float, float], expected: bool
+) -> None:
+    from edge_agent.plate_reader import _second_guess
+
+    earlier = [_read("S057703", plates.GENERIC, (490, 333, 776, 418))]
+    assert _second_guess(_read(text, fmt, box)[1], earlier) is expected
