@@ -90,6 +90,15 @@ class PlateStageConfig(StrictModel):
         description="Look again at this detection scale when a vehicle gives no confident "
         "read (slower; off for video, where the next frames get their turn anyway).",
     )
+    still_zoom_side: int | None = Field(
+        1600,
+        ge=640,
+        le=4096,
+        description="Stills (photos, snapshot cameras): after every other look found no "
+        "confident read, look once more with the photo enlarged towards this side (at most "
+        "2x). Finds plates the text detector misses at the photo's own size (plates-us found "
+        "83.8% -> 88.7%) but makes a photo without a readable plate 2-3x slower; null: off.",
+    )
 
 
 class ThumbnailConfig(StrictModel):

@@ -443,7 +443,9 @@ def build_pipeline(
         )
         # Stills get the plate detector's boxes as a last look (video: the next frames).
         finder = PlateBoxDetector(store.path(PLATE_DETECTOR), core)
-        still_reader = PPOCRPlateReader(locator, recognizer, finder=finder)
+        still_reader = PPOCRPlateReader(
+            locator, recognizer, finder=finder, zoom_side=config.plates.still_zoom_side
+        )
     return Pipeline(
         detector, attributes, reader, config, cameras, still_reader, versions, calibrator
     )

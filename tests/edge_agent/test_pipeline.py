@@ -105,6 +105,16 @@ def test_only_stills_get_the_costly_looks(pipeline: Pipeline) -> None:
     assert still.relook_unread and still.zoom_side == 1600 and still.finder is not None
 
 
+def test_the_still_zoom_look_can_be_switched_off(model_store: ModelStore) -> None:
+    from edge_agent.config import PipelineConfig, PlateStageConfig
+    from edge_agent.plate_reader import PPOCRPlateReader
+
+    config = PipelineConfig(plates=PlateStageConfig(still_zoom_side=None))
+    still = build_pipeline(model_store, config).still_reader
+    assert isinstance(still, PPOCRPlateReader) and still.zoom_side is None
+    assert still.relook_unread and still.finder is not None  # the other looks stay
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("scale", [1.0, 0.4])  # large vehicle: crop; small: upscaled region
 def test_read_in_box_maps_the_plate_to_the_frame(
