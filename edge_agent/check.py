@@ -115,6 +115,13 @@ def _check_camera(camera: CameraConfig, detector: Detector | None, timeout: floa
     from edge_agent.capture import CameraHub
 
     name = f"camera {camera.camera_id}"
+    if camera.kind == "snapshots":
+        # A check changes nothing: it leaves every photo where it is (the running agent
+        # deletes or moves them), and a photo already waiting counts as a frame.
+        snapshots = camera.snapshots.model_copy(
+            update={"after": "keep", "move_to": None, "process_existing": True}
+        )
+        camera = camera.model_copy(update={"snapshots": snapshots})
     started = time.monotonic()
     hub = CameraHub([camera])
     hub.start()

@@ -247,7 +247,7 @@ def _drop(edge: Host, photo: Path) -> None:
 
 
 class _Feeder:
-    """Drops a plate photo (none of them wanted) into the snapshot folder every 2 s, as a
+    """Drops a plate photo (none of them wanted) into the snapshot folder every second, as a
     camera at a road would, so the snapshot camera has frames whenever it is checked."""
 
     def __init__(self, edge: Host) -> None:
@@ -265,8 +265,11 @@ class _Feeder:
 
     def _run(self) -> None:
         index = 0
-        while not self._done.wait(2.0):
-            _drop(self._edge, self._photos[index % len(self._photos)])
+        while not self._done.wait(1.0):
+            try:
+                _drop(self._edge, self._photos[index % len(self._photos)])
+            except OSError:  # the hosts' folders are being torn down
+                return
             index += 1
 
 

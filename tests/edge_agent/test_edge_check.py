@@ -82,6 +82,30 @@ def test_healthy_box_passes(
     assert cams == [("edge-1", "lot-1")]
 
 
+def test_a_snapshot_folder_is_checked_without_touching_its_photos(
+    central: Central, ring: KeyRing, model_store: ModelStore, shared_data: Path, tmp_path: Path
+) -> None:
+    # The running agent deletes processed photos; the check reads one already waiting and
+    # leaves it for the agent.
+    folder = tmp_path / "snapshots"
+    folder.mkdir()
+    photo = folder / "AO1467BH.jpg"
+    photo.write_bytes((shared_data / "plates-ua-dev/images/AO1467BH.jpeg").read_bytes())
+    config = agent_yaml(tmp_path, ring, central.ingest.bound_endpoint, str(folder))
+    yaml_cfg = yaml.safe_load(config.read_text())
+    yaml_cfg["cameras"][0] = {
+        "camera_id": "lot-1",
+        "kind": "snapshots",
+        "source": str(folder),
+        "snapshots": {"after": "delete"},
+    }
+    config.write_text(yaml.safe_dump(yaml_cfg))
+    code, rows, table = check(config, model_store.root)
+    assert code == 0, table
+    assert "detector:" in rows["camera lot-1"]["detail"]
+    assert [p.name for p in folder.iterdir()] == [photo.name]
+
+
 def test_missing_model_names_the_pull_command(
     central: Central, ring: KeyRing, shared_data: Path, tmp_path: Path
 ) -> None:
