@@ -117,9 +117,15 @@ def _check_camera(camera: CameraConfig, detector: Detector | None, timeout: floa
     name = f"camera {camera.camera_id}"
     if camera.kind == "snapshots":
         # A check changes nothing: it leaves every photo where it is (the running agent
-        # deletes or moves them), and a photo already waiting counts as a frame.
+        # deletes or moves them), a photo already waiting counts as a frame, and it scans
+        # ten times as often as the agent so a new photo is read before the agent takes it.
         snapshots = camera.snapshots.model_copy(
-            update={"after": "keep", "move_to": None, "process_existing": True}
+            update={
+                "after": "keep",
+                "move_to": None,
+                "process_existing": True,
+                "poll_s": min(camera.snapshots.poll_s / 10, 0.02),
+            }
         )
         camera = camera.model_copy(update={"snapshots": snapshots})
     started = time.monotonic()
