@@ -134,10 +134,10 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
 
 @pytest.fixture(scope="session")
 def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
-    """A 1366x768 screen (the centre's smallest) and a Ukrainian browser, as a centre's
-    would be (native controls such as file and date inputs speak Ukrainian; the console's
-    own language comes from the user's preferences, not the browser's); CSP bypassed only
-    to inject axe-core."""
+    """A 1366x768 screen (the centre's smallest) and a Ukrainian locale, as a centre's
+    browser would have (headless Chromium still draws native file and date controls in its
+    own UI language, English; the console's language comes from the user's preferences,
+    not the browser's); CSP bypassed only to inject axe-core."""
     return {
         **browser_context_args,
         "viewport": {"width": 1366, "height": 768},
