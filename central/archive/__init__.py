@@ -1,0 +1,1 @@
+"""The sighting archive: closed days exported as hive-partitioned Parquet."""
