@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -121,12 +122,31 @@ def _open_db(config: Path | None, db: Path | None) -> Any:
 
 
 def _client(config: Path | None, central: str | None, token_file: Path | None) -> Any:
-    """A client of the running central, or None when it does not answer."""
+    """A wanted-list client of the running central, or None when it does not answer."""
+    from central.watchlist.client import WatchlistClient
+
+    return remote_client(config, central, token_file, WatchlistClient, "writing")
+
+
+def remote_client(
+    config: Path | None,
+    central: str | None,
+    token_file: Path | None,
+    make: Callable[[str, str], Any],
+    fallback: str,
+) -> Any:
+    """``make(url, token)`` for the running central, or None when it does not answer.
+
+    The URL is ``central``, else ``$VARTA_CENTRAL``, else the configured HTTP address. A
+    central that does not answer is reported (``"<fallback> the database file"``) and the
+    caller falls back to the database; a central that answers but refuses the token ends
+    the command with exit code 2.
+    """
     import os
     import socket
     from urllib.parse import urlsplit
 
-    from central.watchlist.client import CENTRAL_ENV, WatchlistClient, read_token
+    from central.watchlist.client import CENTRAL_ENV, read_token
     from shared.errors import VartaError
 
     url = central or os.environ.get(CENTRAL_ENV, "")
@@ -137,10 +157,10 @@ def _client(config: Path | None, central: str | None, token_file: Path | None) -
     try:
         socket.create_connection((parts.hostname or "", parts.port or 80), timeout=5).close()
     except OSError:
-        typer.echo(f"central does not answer at {url}: writing the database file", err=True)
+        typer.echo(f"central does not answer at {url}: {fallback} the database file", err=True)
         return None
     try:
-        return WatchlistClient(url, read_token(token_file))
+        return make(url, read_token(token_file))
     except VartaError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from err

@@ -82,30 +82,10 @@ def _backend(
 
 
 def _remote(config: Path | None, central: str | None, token_file: Path | None) -> Any:
-    import os
-    import socket
-    from urllib.parse import urlsplit
-
     from central import cli
     from central.faces.client import RemotePersons
-    from central.watchlist.client import CENTRAL_ENV, read_token
-    from shared.errors import VartaError
 
-    url = central or os.environ.get(CENTRAL_ENV, "")
-    if not url:
-        http = cli._load_config(config).http
-        url = f"http://{http.host}:{http.port}"
-    parts = urlsplit(url)
-    try:
-        socket.create_connection((parts.hostname or "", parts.port or 80), timeout=5).close()
-    except OSError:
-        typer.echo(f"central does not answer at {url}: using the database file", err=True)
-        return None
-    try:
-        return RemotePersons(url, read_token(token_file))
-    except VartaError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from err
+    return cli.remote_client(config, central, token_file, RemotePersons, "using")
 
 
 def _run(action: Callable[[Any], Any], backend: Any) -> Any:
