@@ -12,9 +12,8 @@ detector (``finder``, :mod:`edge_agent.plate_detect`) and, last, on the frame sc
 (``zoom_side``: DB misses some plates at every scale up to the photo's own). A finer look
 reads new places first and then, for stills, places an earlier look read without result
 (``relook_unread``: its tighter box often reads what the coarse one could not). Reads are
-ranked by
-plausibility (:func:`plate_score`) and, mildly, by text size. The raw OCR text is kept
-as read; the grammar only proposes and orders candidates. Only candidates that
+ranked by plausibility (:mod:`edge_agent.plate_rank`) and, mildly, by text size. The raw
+OCR text is kept as read; the grammar only proposes and orders candidates. Only candidates that
 :func:`edge_agent.plate_gate.is_plate` accepts (a named format, or the generic fallback
 under stricter rules) are reported, one per place.
 """
@@ -27,8 +26,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-import msgspec
-
 from edge_agent.plate_gate import (
     WEAK_FORMATS,
     generic_only_first,
@@ -37,6 +34,16 @@ from edge_agent.plate_gate import (
     weak_only_tallest,
 )
 from edge_agent.plate_locate import SEARCH_SHAPE
+from edge_agent.plate_rank import (
+    SIZE_EXPONENT,
+    WEAK_SIZE_EXPONENT,
+    drop_partial,
+    overlaps_any,
+    plate_score,
+    second_guess,
+    size_factor,
+    vote,
+)
 from shared import plates
 from shared.wire import Plate, PlateCandidate
 
@@ -55,12 +62,6 @@ log = logging.getLogger(__name__)
 Box = tuple[float, float, float, float]
 Alternatives = list[tuple[tuple[str, float], ...]]
 
-_NO_DIGIT_FACTOR: Final = 0.6  # most plates hold digits; vanity plates and shop signs may not
-_NO_LETTER_FACTOR: Final = 0.6  # no plate format is digits only; years and phone numbers are
-_GENERIC_FACTOR: Final = 0.9
-_ODD_LENGTH_FACTOR: Final = 0.8  # plates hold 4-8 characters
-_SIZE_EXPONENT: Final = 0.25  # text half as tall as the tallest scores 16 % less
-_WEAK_SIZE_EXPONENT: Final = 1.0  # for generic and US reads: half as tall, half the score
 # Margin around a detected line, in line heights: DB boxes can clip the first or last glyph.
 _MARGIN_X: Final = 0.2
 _MARGIN_Y: Final = 0.06
@@ -72,7 +73,6 @@ _REREAD_CUTS: Final = ((_MARGIN_X * 2, _MARGIN_Y * 2), (_MARGIN_X * 2, -0.05))
 _SCALE: Final = "scale"  # text detection on the frame scaled down to a side
 _PLATE_BOXES: Final = "plate boxes"  # text detection inside the plate detector's boxes
 _ZOOM: Final = "zoom"  # text detection on the frame scaled up to a side
-_SAME_PLACE_IOU: Final = 0.5  # boxes of two reads of one place overlap at least this
 _ZOOM_MIN_SHARE: Final = 1 / 40  # the zoom look's least text height, of the area's height
 # The zoom look enlarges at most this much: a 1280-pixel photo goes to 1600 px, a
 # 300-pixel vehicle box to 600 px rather than 1600 (DB's cost grows with the area).
@@ -237,7 +237,7 @@ class PPOCRPlateReader(PlateReader):
                     again = _tall_enough(again, frame, roi)
                 fresh = self._fresh(again, regions)
                 reads = self._read_regions(frame, fresh, tallest)
-                found.extend([sp for sp in reads if not _second_guess(sp[1], found)])
+                found.extend([sp for sp in reads if not second_guess(sp[1], found)])
                 regions.extend(fresh)
             scored.extend(generic_only_first(weak_only_tallest(drop_partial(found))))
         return [plate for _, plate in one_per_place(scored)]
@@ -250,8 +250,8 @@ class PPOCRPlateReader(PlateReader):
         look only runs when no read so far is confident, so an earlier read of the place
         was wrong, partial (``IA9086`` from a box that cut ``TH`` off a two-line plate)
         or none. New places keep their turn: a re-read badge must not crowd out a plate."""
-        new = [r for r in again if not _overlaps_any(r, regions)]
-        relooked = [r for r in again if self.relook_unread and _overlaps_any(r, regions)]
+        new = [r for r in again if not overlaps_any(r, regions)]
+        relooked = [r for r in again if self.relook_unread and overlaps_any(r, regions)]
         return (new + relooked)[: self.max_regions]
 
     def _looks(self) -> list[tuple[str, int]]:
@@ -286,7 +286,7 @@ class PPOCRPlateReader(PlateReader):
             if plate is not None and is_plate(
                 plate.text, plate.format, plate.confidence, plate.raw
             ):
-                exponent = _WEAK_SIZE_EXPONENT if plate.format in WEAK_FORMATS else _SIZE_EXPONENT
+                exponent = WEAK_SIZE_EXPONENT if plate.format in WEAK_FORMATS else SIZE_EXPONENT
                 score = plate_score(plate) * size_factor(region.line_height, tallest, exponent)
                 found.append((score, plate))
                 if self._confident(found):
@@ -337,32 +337,6 @@ class PPOCRPlateReader(PlateReader):
         )
 
 
-def _second_guess(plate: Plate, found: Sequence[tuple[float, Plate]]) -> bool:
-    """Whether a finer look's read only second-guesses an earlier read of its place.
-
-    A place is read again when no read so far is confident, but a reading of the same
-    glyphs is no new evidence: a generic read (a coin toss between two weak readings), or
-    a read that differs from the earlier one only by look-alikes, which the grammar
-    bends into a named format from a tighter crop (``SO57703``, Polish, over a
-    diplomatic plate's ``S057703``). The earlier read stands. A read that holds more
-    (``IA9086TH`` over ``IA9086``), the same text again or a read of a place with no
-    read yet is kept.
-    """
-    for _, other in found:
-        if plate.text == other.text or _iou(plate.box, other.box) <= _SAME_PLACE_IOU:
-            continue  # the same read again is kept: its box may fit the plate better
-        if plate.format == plates.GENERIC or _look_alikes(plate.text, other.text):
-            return True
-    return False
-
-
-def _look_alikes(a: str, b: str) -> bool:
-    """Whether two texts differ only by look-alike characters (``0``/``O``, ``1``/``I``, ...)."""
-    return len(a) == len(b) and all(
-        x == y or y in plates.CONFUSIONS.get(x, "") for x, y in zip(a, b, strict=True)
-    )
-
-
 def _tall_enough(
     regions: Sequence[PlateRegion], frame: npt.NDArray[np.uint8], roi: Sequence[Box] | None
 ) -> list[PlateRegion]:
@@ -373,80 +347,6 @@ def _tall_enough(
     frame, where the plates this look finds are 21 px and taller)."""
     height = roi[0][3] - roi[0][1] if roi else float(frame.shape[0])
     return [r for r in regions if r.line_height >= height * _ZOOM_MIN_SHARE]
-
-
-def vote(reads: Sequence[Plate]) -> Plate:
-    """The reading of one region that its readings (of different cuts) support most.
-
-    A text's support is the mean of the confidences the readings give it among their
-    candidates. The reading that rates the best-supported text highest is returned with
-    that text, the support as its confidence and the texts ranked by support as its
-    candidates: cuts that disagree give a less confident read (and a frame whose reads
-    all disagree is searched again at a finer scale).
-
-    Args:
-        reads: Readings of one region, each with its candidates.
-    """
-    support: dict[str, float] = {}
-    for read in reads:
-        for cand in read.candidates:
-            support[cand.text] = support.get(cand.text, 0.0) + cand.confidence / len(reads)
-    ranked = sorted(support, key=lambda text: -support[text])
-    best = ranked[0]
-
-    def rating(read: Plate) -> float:
-        return max((c.confidence for c in read.candidates if c.text == best), default=0.0)
-
-    source = max(reads, key=rating)
-    info = plates.parse(best)
-    return msgspec.structs.replace(
-        source,
-        text=best,
-        confidence=round(min(support[best], 1.0), 4),
-        candidates=[PlateCandidate(t, round(min(support[t], 1.0), 4)) for t in ranked][
-            : len(source.candidates)
-        ],
-        format=source.format if best == source.text else info.format,
-        region=source.region if best == source.text else info.region,
-    )
-
-
-def drop_partial(found: Sequence[tuple[float, Plate]]) -> list[tuple[float, Plate]]:
-    """Drop reads that a longer, about as plausible read of an overlapping region contains.
-
-    A detection box that cuts a plate short reads as part of the plate; a longer read of
-    the same place that holds it (and scores at least 80 % as well) is the fuller read.
-    """
-
-    def letters(plate: Plate) -> str:
-        return "".join(c for c in plates.fold(plate.raw) if c.isalnum())
-
-    def covered(score: float, plate: Plate) -> bool:
-        text = letters(plate)
-        return any(
-            other_score >= 0.8 * score
-            and len(letters(other)) > len(text)
-            and text in letters(other)
-            and _iou(plate.box, other.box) > 0.2
-            for other_score, other in found
-        )
-
-    return [(score, plate) for score, plate in found if not covered(score, plate)]
-
-
-def _iou(a: Box | None, b: Box | None) -> float:
-    if a is None or b is None:
-        return 0.0
-    inter = max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(
-        0.0, min(a[3], b[3]) - max(a[1], b[1])
-    )
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
-def _overlaps_any(region: PlateRegion, others: Sequence[PlateRegion]) -> bool:
-    """Whether a region is nearly the same box as one already read (IoU above 0.7)."""
-    return any(_iou(region.box, other.box) > 0.7 for other in others)
 
 
 def _line_orders(lines: Sequence[TextRead]) -> list[Alternatives]:
@@ -471,34 +371,6 @@ def _line_orders(lines: Sequence[TextRead]) -> list[Alternatives]:
             half = len(letters) // 2
             orders.append(letters[:half] + digits + letters[half:])
     return orders
-
-
-def plate_score(plate: Plate) -> float:
-    """How plate-like a read is: its confidence, lowered for texts without digits or
-    without letters and for lengths plates rarely have."""
-    score = plate.confidence
-    if not 4 <= len(plate.text) <= 8:
-        score *= _ODD_LENGTH_FACTOR
-    if not any(c.isdigit() for c in plate.text):
-        score *= _NO_DIGIT_FACTOR
-    if not any(c.isalpha() for c in plate.text):
-        score *= _NO_LETTER_FACTOR
-    if plate.format == plates.GENERIC:
-        score *= _GENERIC_FACTOR
-    return score
-
-
-def size_factor(height: float, tallest: float, exponent: float = _SIZE_EXPONENT) -> float:
-    """Weight of a read by its text size relative to the tallest text found in the frame.
-
-    A plate is usually the largest line of text on a car; captions, watermarks and
-    stickers (``2011``, ``SW722``) are smaller. Mild: it only settles reads of about
-    equal plausibility, as the format and the confidence still decide the rest. Reads
-    in a weak format (:data:`~edge_agent.plate_gate.WEAK_FORMATS`) are weighed by size
-    in proportion (``exponent`` 1): a dealer sticker below a plate (``OSW722`` under
-    ``FWE50``) fits a US layout as well as the plate does.
-    """
-    return float(min(1.0, height / max(tallest, 1e-6)) ** exponent)
 
 
 def plate_crop(

@@ -247,7 +247,7 @@ class StillReader:
     def _assign(found: list[_Found], plates: Sequence[wire.Plate]) -> None:
         """Give whole-frame plates to the smallest plate-less vehicle around them, or
         make them sightings of their own when they lie outside every vehicle."""
-        from edge_agent.plate_reader import plate_score
+        from edge_agent.plate_rank import plate_score
 
         for plate in plates:
             if plate.box is None or any(

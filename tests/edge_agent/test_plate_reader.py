@@ -10,7 +10,8 @@ import numpy.typing as npt
 import pytest
 
 from bench.plates import Sample, iou, load_image, load_samples, normalise
-from edge_agent.plate_reader import PPOCRPlateReader, expand, plate_score, size_factor, vote
+from edge_agent.plate_rank import plate_score, size_factor, vote
+from edge_agent.plate_reader import PPOCRPlateReader, expand
 from models.store import ModelStore
 from shared.wire import Plate, PlateCandidate
 

@@ -211,7 +211,7 @@ def _read(text: str, fmt: str, box: tuple[float, float, float, float]) -> tuple[
 def test_a_finer_look_does_not_second_guess_a_place(
     text: str, fmt: str, box: tuple[float, float, float, float], expected: bool
 ) -> None:
-    from edge_agent.plate_reader import _second_guess
+    from edge_agent.plate_rank import second_guess
 
     earlier = [_read("S057703", plates.GENERIC, (490, 333, 776, 418))]
-    assert _second_guess(_read(text, fmt, box)[1], earlier) is expected
+    assert second_guess(_read(text, fmt, box)[1], earlier) is expected
