@@ -100,7 +100,7 @@ def test_ua_dev_reads_reach_the_threshold_and_are_right(
     reads = _calibrated_reads(reader, calibrator, shared_data / "plates-ua-dev", 20)
     right = [c for c, ok, _ in reads if ok]
     wrong = [c for c, ok, _ in reads if not ok]
-    # 20 of 20 on an AMX box; on an AVX512-BF16 one the two-line KA6003EK loses its 6.
+    # 20 of 20 at FP32 (one read may flip on other hardware: none may pass the threshold).
     assert len(reads) == 20 and len(right) >= 19, reads
     assert all(c < calibrator.alert_threshold for c in wrong), wrong
     above = [c for c in right if c >= calibrator.alert_threshold]
