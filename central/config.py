@@ -549,7 +549,11 @@ class CentralConfig(StrictModel):
     @model_validator(mode="after")
     def _archive_outlives_database(self) -> CentralConfig:
         archive, retention = self.archive, self.retention
-        if archive.enabled and retention.enabled and archive.retention_days < retention.non_hit_days:
+        if (
+            archive.enabled
+            and retention.enabled
+            and archive.retention_days < retention.non_hit_days
+        ):
             raise ValueError(
                 f"expected archive.retention_days >= retention.non_hit_days, got "
                 f"{archive.retention_days:g} < {retention.non_hit_days:g} (the archive would "

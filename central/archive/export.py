@@ -310,12 +310,7 @@ class ArchiveExporter:
             if self._stop.is_set():
                 break
             self.target.delete_dir(f"{SIGHTINGS_DIR}/date={day.isoformat()}")
-            self._db.writer.call(
-                lambda con, d=day: con.execute(
-                    "UPDATE archive_parts SET purged_at = ? WHERE day = ? AND purged_at IS NULL",
-                    [now, d],
-                )
-            )
+            self._db.writer.call(functools.partial(_mark_purged, day, now))
             parts, rows, size = parts + int(n), rows + int(day_rows), size + int(day_bytes)
         with self.stats.lock:
             self.stats.parts_purged += parts
@@ -389,6 +384,12 @@ def _record(written: PartWritten, now: datetime, con: duckdb.DuckDBPyConnection)
             written.received_before,
             now,
         ],
+    )
+
+
+def _mark_purged(day: date, now: datetime, con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        "UPDATE archive_parts SET purged_at = ? WHERE day = ? AND purged_at IS NULL", [now, day]
     )
 
 

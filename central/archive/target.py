@@ -81,7 +81,9 @@ class ArchiveTarget:
                 with self.fs.open_output_stream(self.path(relative)) as out:
                     out.write(data)
         except (OSError, pa.ArrowException) as err:
-            raise ArchiveUnavailable(f"archive {self.url}: writing {relative} failed: {err}") from err
+            raise ArchiveUnavailable(
+                f"archive {self.url}: writing {relative} failed: {err}"
+            ) from err
 
     def delete_dir(self, relative: str) -> None:
         """Delete the directory (or S3 prefix) ``relative`` and all below it, if present.
@@ -94,7 +96,9 @@ class ArchiveTarget:
             if info.type != pafs.FileType.NotFound:
                 self.fs.delete_dir(self.path(relative))
         except (OSError, pa.ArrowException) as err:
-            raise ArchiveUnavailable(f"archive {self.url}: deleting {relative} failed: {err}") from err
+            raise ArchiveUnavailable(
+                f"archive {self.url}: deleting {relative} failed: {err}"
+            ) from err
 
     def check(self) -> None:
         """One cheap request to the storage (the root's metadata).
