@@ -42,8 +42,10 @@ def exporter(db: Database, target: ArchiveTarget, now: float = NOW) -> ArchiveEx
 def archive_rows(root: Path) -> list[tuple[Any, ...]]:
     """``(date, camera_id, event_id)`` of every archived row, as a national reader sees it."""
     pattern = (root / "sightings" / "**" / "*.parquet").as_posix()
-    return duckdb.sql(
+    rel = duckdb.sql(
         f"SELECT date, camera_id, event_id FROM read_parquet('{pattern}', "
         "hive_partitioning = true, hive_types = {'date': DATE, 'camera_id': VARCHAR}) "
         "ORDER BY ALL"
-    ).fetchall()
+    )
+    assert rel is not None
+    return rel.fetchall()
