@@ -37,9 +37,8 @@ from central.api.login_gate import LoginGate
 from central.api.openapi import document_errors
 from central.api.search import SearchController
 from central.api.watchlists import WatchlistController
-from central.archive.export import ArchiveExporter
+from central.archive.export import ArchiveExporter, build_archive
 from central.archive.search import ArchiveSearch
-from central.archive.target import open_target
 from central.audit import AuditLog
 from central.camera_health import CameraHealthService
 from central.config import CentralConfig, IngestConfig
@@ -237,24 +236,6 @@ def build(config: CentralConfig, on_faces: FacesFn | None = None) -> Central:
         faces=faces,
         face_candidates=face_candidates,
         archive=archive,
-    )
-
-
-def build_archive(
-    config: CentralConfig, db: Database, stop: threading.Event | None = None
-) -> ArchiveExporter | None:
-    """The archive exporter when ``archive.enabled`` (nothing connects yet), else None."""
-    cfg = config.archive
-    if not cfg.enabled:
-        return None
-    return ArchiveExporter(
-        db,
-        open_target(cfg),
-        cfg.region,
-        grace_s=cfg.grace_s,
-        retention_days=cfg.retention_days,
-        lag_s=config.search.index_lag_s,  # the indexer's reason holds here too
-        stop=stop,
     )
 
 

@@ -392,11 +392,13 @@ def _offline_sync(db: Any, list_name: str, reason: str, allow_mass_removal: bool
 
 def _add_account_groups() -> None:
     from central.accounts.cli import tokens_app, users_app
+    from central.archive.cli import archive_app
     from central.audit.cli import audit_app
 
     app.add_typer(users_app, name="users", help="Users and roles (server stopped).")
     app.add_typer(tokens_app, name="tokens", help="API tokens for police clients.")
     app.add_typer(audit_app, name="audit", help="Tamper-evident audit log.")
+    app.add_typer(archive_app, name="archive", help="Parquet archive of closed days.")
 
 
 _add_account_groups()

@@ -40,7 +40,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from central.archive.schema import FILE_SCHEMA, SIGHTINGS_DIR, partition_dir
-from central.archive.target import ArchiveTarget, ArchiveUnavailable
+from central.archive.target import ArchiveTarget, ArchiveUnavailable, open_target
+from central.config import CentralConfig
 from central.search.index import PLATE_TEXTS_SQL, canon_sql, first_row
 from central.store.db import Database
 
@@ -344,6 +345,28 @@ class ArchiveExporter:
             "pending_partitions": len(pending),
             "pending_rows": sum(p.rows for p in pending),
         }
+
+
+def build_archive(
+    config: CentralConfig, db: Database, stop: threading.Event | None = None
+) -> ArchiveExporter | None:
+    """The archive exporter when ``archive.enabled`` (nothing connects yet), else None.
+
+    Raises:
+        ConfigError: The S3 credentials file is unusable.
+    """
+    cfg = config.archive
+    if not cfg.enabled:
+        return None
+    return ArchiveExporter(
+        db,
+        open_target(cfg),
+        cfg.region,
+        grace_s=cfg.grace_s,
+        retention_days=cfg.retention_days,
+        lag_s=config.search.index_lag_s,  # the plate indexer's reason holds here too
+        stop=stop,
+    )
 
 
 def parquet_bytes(table: pa.Table) -> bytes:

@@ -194,3 +194,32 @@ def test_retention_holds_unarchived_days_and_purges_the_archive(tmp_path: Path) 
 def test_bad_archive_config_is_refused(archive: dict[str, object], error: str) -> None:
     with pytest.raises(ValueError, match=error):
         CentralConfig.model_validate({"archive": archive})
+
+
+def test_cli_export_and_status(tmp_path: Path) -> None:
+    import json
+    import time
+
+    import yaml
+    from typer.testing import CliRunner
+
+    from varta.cli import app
+
+    data = tmp_path / "central"
+    db = Database(data / "varta.duckdb")
+    base = (time.time() // DAY - 4) * DAY + 3600  # 01:00 UTC four days ago
+    ids = store(db, OLD_SPECS, base=base)
+    db.close()
+    config = tmp_path / "central.yaml"
+    archive = {"enabled": True, "root": str(tmp_path / "archive"), "region": "UA-IF"}
+    config.write_text(yaml.safe_dump({"storage": {"data_dir": str(data)}, "archive": archive}))
+    run = CliRunner().invoke(app, ["central", "archive", "export", "-c", str(config), "--json"])
+    assert run.exit_code == 0, run.output
+    assert json.loads(run.output)["rows"] == len(ids)
+    run = CliRunner().invoke(app, ["central", "archive", "status", "-c", str(config), "--json"])
+    status = json.loads(run.output)
+    assert (status["rows"], status["parts"], status["pending_rows"]) == (len(ids), 9, 0)
+    off = tmp_path / "off.yaml"
+    off.write_text(yaml.safe_dump({"storage": {"data_dir": str(data)}}))
+    run = CliRunner().invoke(app, ["central", "archive", "export", "-c", str(off)])
+    assert run.exit_code == 2 and "archive.enabled is false" in run.output
