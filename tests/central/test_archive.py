@@ -223,3 +223,36 @@ def test_cli_export_and_status(tmp_path: Path) -> None:
     off.write_text(yaml.safe_dump({"storage": {"data_dir": str(data)}}))
     run = CliRunner().invoke(app, ["central", "archive", "export", "-c", str(off)])
     assert run.exit_code == 2 and "archive.enabled is false" in run.output
+
+
+def test_metrics_count_exports_and_what_the_archive_holds(tmp_path: Path) -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from central.metrics import CentralCollector
+    from tests.central.auth_helpers import make_rig
+
+    rig = make_rig(tmp_path)
+    try:
+        central = rig.central
+        ids = store(central.db, OLD_SPECS)
+        central.archive = exporter(central.db, _target(tmp_path / "archive"))
+        report = central.archive.export()
+        registry = CollectorRegistry()
+        registry.register(CentralCollector(central))
+        text = generate_latest(registry).decode()
+        values = {
+            s.name: s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+            if s.name.startswith("varta_archive")
+        }
+        assert values["varta_archive_up"] == 1
+        assert values["varta_archive_runs_total"] == 1
+        assert values["varta_archive_parts_written_total"] == report.parts == 9
+        assert values["varta_archive_rows_exported_total"] == values["varta_archive_rows"]
+        assert values["varta_archive_rows"] == len(ids)
+        assert values["varta_archive_bytes"] == report.bytes > 0
+        assert values["varta_archive_last_success_timestamp_seconds"] == NOW
+    finally:
+        rig.close()
