@@ -85,7 +85,7 @@ class ArchiveSearch:
         self._target = target
         self._keep = timedelta(days=keep_days)
         self._clock = clock
-        self._repo = SearchRepository(clock)
+        self._repo = SearchRepository(clock, clustered=False)  # one scan of the files
 
     def boundary(self) -> datetime:
         """Days starting before this are read from the archive as well."""
