@@ -419,6 +419,7 @@ def retention_run_cmd(
     import json
 
     from central.alerts.engine import AlertEngine
+    from central.archive.export import build_archive
     from central.audit import AuditLog
     from central.retention import Retention, RetentionPolicy
     from central.store.db import Database
@@ -430,12 +431,14 @@ def retention_run_cmd(
     try:
         r = cfg.retention
         alerts = AlertEngine(db, WatchlistService(WatchlistRepository(db)))
+        archive = build_archive(cfg, db)  # held until archived; the archive purged too
         retention = Retention(
             db,
             data_dir / "thumbs",
             alerts,
             AuditLog(db),
-            RetentionPolicy(r.non_hit_days, r.chunk_rows),
+            RetentionPolicy(r.non_hit_days, r.chunk_rows, r.health_history_days, archive is not None),
+            archive=archive,
         )
         report = dataclasses.asdict(retention.run(actor=f"cli:{getpass.getuser()}"))
     finally:

@@ -256,3 +256,24 @@ def test_metrics_count_exports_and_what_the_archive_holds(tmp_path: Path) -> Non
         assert values["varta_archive_last_success_timestamp_seconds"] == NOW
     finally:
         rig.close()
+
+
+def test_running_central_exports_in_the_background(tmp_path: Path) -> None:
+    import time
+
+    from central.config import ArchiveConfig as Archive
+    from tests.harness import central_config, make_keyring, start_central, wait_for
+
+    config = central_config(make_keyring(tmp_path / "keys", []), tmp_path / "central")
+    archive = Archive(enabled=True, root=str(tmp_path / "archive"), region="UA-IF", interval_s=0.2)
+    central = start_central(config.model_copy(update={"archive": archive}))
+    try:
+        assert central.archive is not None
+        base = (time.time() // DAY - 3) * DAY + 3600  # 01:00 UTC three days ago
+        ids = store(central.db, OLD_SPECS, base=base)
+        stats = central.archive.stats
+        assert wait_for(lambda: stats.rows_exported == len(ids), 30)
+        assert sorted(r[2] for r in archive_rows(tmp_path / "archive")) == sorted(ids)
+        assert stats.failures == 0 and stats.last_success > 0
+    finally:
+        central.stop()
