@@ -437,7 +437,9 @@ def retention_run_cmd(
             data_dir / "thumbs",
             alerts,
             AuditLog(db),
-            RetentionPolicy(r.non_hit_days, r.chunk_rows, r.health_history_days, archive is not None),
+            RetentionPolicy(
+                r.non_hit_days, r.chunk_rows, r.health_history_days, archive is not None
+            ),
             archive=archive,
         )
         report = dataclasses.asdict(retention.run(actor=f"cli:{getpass.getuser()}"))

@@ -116,3 +116,26 @@ def test_bad_credentials_file_is_refused(tmp_path: Path, text: str, error: str) 
     config = ArchiveConfig(enabled=True, root="s3://b/p", region="R", s3_credentials_file=creds)
     with pytest.raises(ConfigError, match=error):
         open_target(config)
+
+
+def test_central_check_reports_the_archive(
+    tmp_path: Path, s3: tuple[ThreadedMotoServer, ArchiveConfig]
+) -> None:
+    from central.check import check_archive
+    from central.config import CentralConfig
+
+    server, config = s3
+
+    def row(archive: ArchiveConfig) -> tuple[str, str]:
+        [result] = check_archive(CentralConfig(archive=archive))
+        return result.status, result.detail
+
+    assert row(config) == ("ok", f"{config.root} answers")
+    missing = config.model_copy(update={"root": "s3://no-such-bucket/x"})
+    assert row(missing) == ("fail", "bucket no-such-bucket does not exist")
+    local = ArchiveConfig(enabled=True, root=str(tmp_path / "later"), region="R")
+    assert row(local)[0] == "warn" and "created at first export" in row(local)[1]
+    server.stop()
+    down = config.model_copy(update={"s3_endpoint": f"http://127.0.0.1:{free_port()}"})
+    status, detail = row(down)
+    assert status == "fail" and "unreachable" in detail
