@@ -186,7 +186,7 @@ class Retention:
         return report
 
     def _held(self, cutoff: datetime) -> int:
-        """Sightings past the cutoff kept only because their partition is not archived."""
+        """Sightings past the cutoff whose partition is not archived yet (hits among them)."""
         with self._db.reader() as con:
             row = first_row(
                 con.execute(
