@@ -277,3 +277,56 @@ def test_running_central_exports_in_the_background(tmp_path: Path) -> None:
         assert stats.failures == 0 and stats.last_success > 0
     finally:
         central.stop()
+
+
+def test_export_killed_mid_run_resumes_with_every_row_once(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+
+    from shared.paths import REPO_ROOT
+
+    data = tmp_path / "central"
+    db = Database(data / "varta.duckdb")
+    day = (time.time() // DAY - 2) * DAY  # two days ago, 00:00 UTC
+    db.writer.call(
+        lambda con: con.execute(
+            "INSERT INTO sightings (event_id, agent_id, camera_id, captured_at, received_at, "
+            "plate, plate_raw, track_frames, track_seconds, thumbnails) "
+            "SELECT uuid(), 'a1', 'cam-' || (i % 100), to_timestamp(? + i * 16), "
+            "to_timestamp(? + i * 16 + 1), 'AT' || lpad((i % 9999)::VARCHAR, 4, '0') || 'BO', "
+            "'AT ' || lpad((i % 9999)::VARCHAR, 4, '0') || ' BO', 3, 0.5, [] "
+            "FROM range(5000) t(i)",
+            [day, day],
+        )
+    )
+    db.close()
+    root = tmp_path / "archive"
+    config = tmp_path / "central.yaml"
+    archive = {"enabled": True, "root": str(root), "region": "UA-IF"}
+    config.write_text(yaml.safe_dump({"storage": {"data_dir": str(data)}, "archive": archive}))
+    run = (
+        "import sys; from varta.cli import main; "
+        f"sys.argv = ['varta', 'central', 'archive', 'export', '-c', {str(config)!r}]; main()"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", run], cwd=REPO_ROOT)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(root.rglob("*.parquet")) and time.monotonic() < deadline:
+            time.sleep(0.005)
+    finally:
+        proc.kill()  # SIGKILL: no cleanup, no commit
+        proc.wait()
+    db = Database(data / "varta.duckdb")
+    recorded = len(_parts(db))
+    assert recorded < 100  # killed before the batch's parts were recorded
+    export = exporter(db, _target(root), now=time.time())
+    report = export.export()
+    assert report.parts == 100 - recorded
+    rows = archive_rows(root)  # every visible file is whole: it reads
+    assert len(rows) == len({r[2] for r in rows}) == 5000
+    assert not list(root.rglob("*.tmp"))
+    assert len(list(root.rglob("*.parquet"))) == len(_parts(db)) == 100
+    db.close()
