@@ -96,6 +96,9 @@ class ArchivePurge(Protocol):
     def purge(self) -> Any:
         """Delete the expired days; a dataclass report of what went."""
 
+    def oldest_kept(self, now: datetime) -> datetime:
+        """Days starting before this are past the archive's retention (never exported)."""
+
 
 @dataclass(frozen=True)
 class RetentionPolicy:
@@ -147,7 +150,8 @@ class Retention:
         now = datetime.fromtimestamp(self._clock(), UTC)
         cutoff = now - timedelta(days=self._policy.non_hit_days)
         hit_ids = self._hits.protected_sightings(cutoff)
-        deleted, index_rows, chunks, conflicts = self._purge_rows(cutoff, hit_ids)
+        hold_from = self._hold_from(now)
+        deleted, index_rows, chunks, conflicts = self._purge_rows(cutoff, hit_ids, hold_from)
         folders, copied = (0, 0) if self._stop.is_set() else self._purge_days(cutoff)
         history_cutoff = now - timedelta(days=self._policy.health_history_days)
         minutes = self._db.writer.call(
@@ -164,7 +168,7 @@ class Retention:
             evidence_copied=copied,
             health_minutes_deleted=minutes,
             seconds=round(time.perf_counter() - started, 3),
-            held_for_archive=self._held(cutoff) if self._policy.archive_hold else 0,
+            held_for_archive=0 if hold_from is None else self._held(cutoff, hold_from),
         )
         self._audit.record(
             actor,
@@ -185,20 +189,32 @@ class Retention:
             )
         return report
 
-    def _held(self, cutoff: datetime) -> int:
+    def _hold_from(self, now: datetime) -> datetime | None:
+        """With the hold, sightings captured from this time on wait for the archive (older
+        ones are past its retention: it never takes them); None: no hold."""
+        if not self._policy.archive_hold:
+            return None
+        if self._archive is None:
+            return datetime.fromtimestamp(0, UTC)
+        return self._archive.oldest_kept(now)
+
+    def _held(self, cutoff: datetime, hold_from: datetime) -> int:
         """Sightings past the cutoff whose partition is not archived yet (hits among them)."""
         with self._db.reader() as con:
             row = first_row(
                 con.execute(
-                    f"SELECT count(*) FROM sightings WHERE captured_at < ? AND NOT {_ARCHIVED}",
-                    [cutoff],
+                    "SELECT count(*) FROM sightings WHERE captured_at < ? AND captured_at >= ? "
+                    f"AND NOT {_ARCHIVED}",
+                    [cutoff, hold_from],
                 )
             )
         return int(row[0]) if row else 0
 
     # -- rows -----------------------------------------------------------------------
 
-    def _purge_rows(self, cutoff: datetime, hit_ids: list[str]) -> tuple[int, int, int, int]:
+    def _purge_rows(
+        self, cutoff: datetime, hit_ids: list[str], hold_from: datetime | None
+    ) -> tuple[int, int, int, int]:
         """Delete old non-hits window by window of capture time, oldest first.
 
         Each window is one transaction; its width adapts so that a window holds about
@@ -217,7 +233,7 @@ class Retention:
         width = timedelta(minutes=10)
         while low is not None and low < cutoff and not self._stop.is_set():
             high = min(low + width, cutoff)
-            job = functools.partial(self._chunk, hits, low, high, self._policy.archive_hold)
+            job = functools.partial(self._chunk, hits, low, high, hold_from)
             done, rows = self._db.writer.call(job)
             deleted, index_rows = deleted + done, index_rows + rows
             chunks += 1 if done else 0
@@ -231,25 +247,27 @@ class Retention:
         hits: pa.Table,
         low: datetime,
         high: datetime,
-        hold: bool,
+        hold_from: datetime | None,
         con: duckdb.DuckDBPyConnection,
     ) -> tuple[int, int]:
-        """Delete the non-hits captured in ``[low, high)`` (with ``hold``: only archived
-        ones) and the index rows left without their sighting (one writer job);
-        ``(sightings, index rows)`` deleted."""
+        """Delete the non-hits captured in ``[low, high)`` (those captured from
+        ``hold_from`` on only once archived) and the index rows left without their
+        sighting (one writer job); ``(sightings, index rows)`` deleted."""
         where = (
             "WHERE captured_at >= ? AND captured_at < ? "
             "AND event_id NOT IN (SELECT event_id::UUID FROM retention_hits)"
         )
-        if hold:
-            where += f" AND {_ARCHIVED}"
+        params: list[object] = [low, high]
+        if hold_from is not None:
+            where += f" AND (captured_at < ? OR {_ARCHIVED})"
+            params.append(hold_from)
         orphans = (
             "WHERE captured_at >= ? AND captured_at < ? AND event_id NOT IN "
             "(SELECT event_id FROM sightings WHERE captured_at >= ? AND captured_at < ?)"
         )
         con.register("retention_hits", hits)
         try:
-            rows = first_row(con.execute(f"DELETE FROM sightings {where}", [low, high]))
+            rows = first_row(con.execute(f"DELETE FROM sightings {where}", params))
             index = first_row(
                 con.execute(f"DELETE FROM plate_index {orphans}", [low, high, low, high])
             )

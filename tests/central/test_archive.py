@@ -150,9 +150,11 @@ def test_retention_holds_unarchived_days_and_purges_the_archive(tmp_path: Path) 
     db = Database(tmp_path / "a.duckdb")
     old = store(db, OLD_SPECS)
     new = store(db, NEW_SPECS)
+    # captured before the archive's 60 days: it would never be archived, so it is not held
+    store(db, [Spec("KA0000AA", "cam-1", 0)], base=T0 - 45 * DAY)
     audit = AuditLog(db, clock=lambda: NOW)
     held = _retention(db, tmp_path, NOW, audit).run()
-    assert (held.deleted, held.held_for_archive) == (0, len(old))  # nothing archived yet
+    assert (held.deleted, held.held_for_archive) == (1, len(old))  # nothing archived yet
     exporter(db, _target(tmp_path / "archive"), now=NOW).export()
     report = _retention(db, tmp_path, NOW, audit).run()
     assert (report.deleted, report.held_for_archive) == (len(old), 0)
