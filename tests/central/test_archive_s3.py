@@ -18,7 +18,7 @@ from central.config import ArchiveConfig
 from central.search import PlateQuery, SearchQuery, SearchService
 from central.store.db import Database
 from shared.errors import ConfigError
-from tests.central.archive_helpers import NOW, OLD_SPECS, exporter
+from tests.central.archive_helpers import DAY, NOW, OLD_SPECS, exporter
 from tests.central.search_helpers import T0, store
 from tests.harness import free_port
 
@@ -82,6 +82,16 @@ def test_export_search_and_outage_on_s3(
     service = SearchService(db, AuditLog(db), clock=lambda: NOW, archive=archive)
     found = service.search(SearchQuery(plate=PlateQuery.parse("AT1234BO", None)), "u", "case 1")
     assert len(found.items) == 4 and all(r["archived"] for r in found.items)
+    # 62 days on, the archive's 60 days are over for days 0 and 1: their prefixes go
+    purged = exporter(db, target, now=T0 + 62 * DAY + 3600).purge()
+    assert (purged.days, purged.parts, purged.rows) == (2, 6, 6)
+    left = ds.dataset(
+        f"{BUCKET}/ua-if/sightings",
+        filesystem=target.fs,
+        format="parquet",
+        partitioning=ds.partitioning(keys, flavor="hive"),
+    ).to_table(columns=["date"])
+    assert set(left["date"].to_pylist()) == {"2026-09-23"}
     server.stop()  # the storage goes away
     # (werkzeug keeps serving connections already open after its shutdown, so the clients
     # below start with fresh connection pools, as after a network outage)
