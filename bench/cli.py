@@ -277,6 +277,23 @@ def search_cmd(
     typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
 
 
+@app.command("archive")
+def archive_cmd(
+    per_camera_day: Annotated[
+        int, typer.Option(min=1, help="Sightings per camera and day (~200 cameras).")
+    ] = 5000,
+    days: Annotated[int, typer.Option(min=1, help="Days of sightings to archive.")] = 2,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Sighting archive: bytes per sighting, MB per camera-day and export rows/s."""
+    import json
+
+    from bench.archive import run
+
+    result = run(per_camera_day, days)
+    typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
+
+
 @app.command("past-reads")
 def past_reads_cmd(
     sightings: Annotated[int, typer.Option(help="Sightings to generate (all in the window).")] = (

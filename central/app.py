@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,8 @@ from central.api.login_gate import LoginGate
 from central.api.openapi import document_errors
 from central.api.search import SearchController
 from central.api.watchlists import WatchlistController
+from central.archive.export import ArchiveExporter, build_archive
+from central.archive.search import ArchiveSearch
 from central.audit import AuditLog
 from central.camera_health import CameraHealthService
 from central.config import CentralConfig, IngestConfig
@@ -89,6 +92,7 @@ class Central:
     faces: FaceWatchlist | None = None
     face_candidates: FaceCandidates | None = None
     metrics: MetricsServer | None = None
+    archive: ArchiveExporter | None = None
 
     def start(self) -> None:
         """Start alerting (ingest feeds it), then the ingest thread."""
@@ -205,8 +209,17 @@ def build(config: CentralConfig, on_faces: FacesFn | None = None) -> Central:
         on_faces=on_faces,
     )
     face_candidates.set_fetcher(ingest.crops)  # crop on match only, over the agent link
+    stop = threading.Event()
+    archive = build_archive(config, db, stop)
     maintenance = build_maintenance(
-        config, db, Path(data_dir) / "thumbs", audit, alerting.engine, face_candidates
+        config,
+        db,
+        Path(data_dir) / "thumbs",
+        audit,
+        alerting.engine,
+        face_candidates,
+        archive=archive,
+        stop=stop,
     )
     return Central(
         config,
@@ -222,6 +235,7 @@ def build(config: CentralConfig, on_faces: FacesFn | None = None) -> Central:
         syncs=syncs,
         faces=faces,
         face_candidates=face_candidates,
+        archive=archive,
     )
 
 
@@ -254,6 +268,11 @@ def health_checks(central: Central) -> dict[str, Callable[[], str]]:
             Path(central.config.storage.data_dir), central.config.ingest.min_free_mb << 20
         ),
     }
+    if central.archive is not None:
+        stats = central.archive.stats
+        checks["archive"] = lambda: (
+            stats.last_error and f"archive export failing: {stats.last_error}"
+        )
     if central.past_reads is not None:
         past = central.past_reads
         checks["past_reads"] = lambda: "" if past.alive else "past-read matching not running"
@@ -295,6 +314,13 @@ def crop_fetcher(cfg: IngestConfig) -> CropFetcher:
     return CropFetcher(cfg.crop_timeout_s, cfg.crop_max_bytes, cfg.crop_max_side)
 
 
+def archive_search(central: Central) -> ArchiveSearch | None:
+    """Search over archived days, when the archive is on and the database purges."""
+    if central.archive is None or not central.config.retention.enabled:
+        return None
+    return ArchiveSearch(central.db, central.archive.target, central.config.retention.non_hit_days)
+
+
 def create_app(central: Central) -> Litestar:
     """The Litestar app; its lifespan starts and stops ingest."""
     if central.alerting is None:
@@ -312,7 +338,7 @@ def create_app(central: Central) -> Litestar:
     health = HealthService(health_checks(central))
     alerts = AlertService(central.alerting.engine, central.db, central.audit)
     audit, auth = central.audit, central.config.auth
-    searches = SearchService(central.db, audit)
+    searches = SearchService(central.db, audit, archive=archive_search(central))
     evidence = EvidenceService(
         central.db, central.thumbs, audit, alerts, searches, tuple(central.config.cameras)
     )

@@ -3,7 +3,7 @@
 Each check looks at what ``varta central serve`` needs, without changing anything: the
 keys and the allow-list load, webhook secrets are readable, the DuckDB file opens and its
 schema is one this build knows, the data directory has room, the face models that
-enrolment uses are verified, and each port is either
+enrolment uses are verified, the archive (when enabled) answers, and each port is either
 free to bind or answered by a central already serving there (ingest: a CURVE handshake
 with a throwaway key is refused by central's authenticator, which proves both the server
 key and the allow-list are in force; HTTP: ``/api/v1/health``; metrics: ``/metrics``).
@@ -34,11 +34,38 @@ def run_checks(config: CentralConfig, timeout: float = 3.0) -> list[CheckResult]
     results += guarded("database", lambda: check_database(config))
     results += guarded("disk", lambda: check_disk(config))
     results += guarded("face models", lambda: check_face_models(config))
+    if config.archive.enabled:
+        results += guarded("archive", lambda: check_archive(config))
     results += guarded("ingest port", lambda: check_ingest_port(config, timeout))
     results += guarded("http port", lambda: check_http_port(config, timeout))
     if config.metrics.enabled:
         results += guarded("metrics port", lambda: check_metrics_port(config, timeout))
     return results
+
+
+def check_archive(config: CentralConfig) -> list[CheckResult]:
+    """The archive's root answers (a directory, or an S3 bucket that exists)."""
+    import pyarrow.fs as pafs
+
+    from central.archive.target import open_target
+    from shared.errors import SourceUnavailable
+
+    cfg = config.archive
+    try:
+        target = open_target(cfg)
+        target.check()
+        bucket = target.base.split("/", 1)[0]
+        kind = target.fs.get_file_info(target.base if target.local else bucket).type
+    except ConfigError as err:
+        return [fail("archive", str(err), "correct archive.s3_credentials_file")]
+    except (SourceUnavailable, OSError) as err:
+        fix = "check archive.s3_endpoint, the network and the credentials"
+        return [fail("archive", str(err), fix)]
+    if target.local and kind == pafs.FileType.NotFound:
+        return [warn("archive", f"{target.url} does not exist yet: created at first export")]
+    if not target.local and kind != pafs.FileType.Directory:
+        return [fail("archive", f"bucket {bucket} does not exist", f"create bucket {bucket}")]
+    return [ok("archive", f"{target.url} answers")]
 
 
 def check_keys(config: CentralConfig) -> list[CheckResult]:

@@ -6,7 +6,7 @@ from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from shared.config import LoggingConfig, MetricsConfig, StrictModel
 from shared.plates import STRICT_MIN_CONFIDENCE
@@ -341,6 +341,72 @@ class SearchConfig(StrictModel):
     )
 
 
+class ArchiveConfig(StrictModel):
+    """The sighting archive: closed days exported as Parquet (docs/archive.md)."""
+
+    enabled: bool = Field(
+        False,
+        description="Export closed days to the archive in `varta central serve`, hold "
+        "sightings in the database until their day is archived, and search archived days.",
+    )
+    root: str = Field(
+        "",
+        description="Archive root: a local directory, or s3://bucket/prefix on S3-compatible "
+        "object storage.",
+    )
+    region: str = Field(
+        "",
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.:-]*$",
+        description="This central's region, written in every archived row (national readers "
+        "union many regions' archives), e.g. UA-IF.",
+    )
+    s3_endpoint: str = Field(
+        "",
+        pattern=r"^(https?://[^/\s]+/?)?$",
+        description="S3 endpoint URL (e.g. http://minio.lan:9000); empty: AWS for s3_region.",
+    )
+    s3_region: str = Field("us-east-1", min_length=1, description="S3 region name.")
+    s3_credentials_file: Path | None = Field(
+        None,
+        description="File with `access_key_id = ...` and `secret_access_key = ...` lines "
+        "(optionally `session_token`); empty: the AWS environment variables and the usual "
+        "credential chain. Keep it mode 0600.",
+    )
+    grace_s: float = Field(
+        6 * 3600.0,
+        ge=0,
+        description="A UTC day is closed, and exported, this many seconds after it ends; "
+        "sightings of a closed day that arrive later go into a further part file.",
+    )
+    retention_days: float = Field(
+        365.0,
+        gt=0,
+        description="Archived days are deleted from the archive this many days after they "
+        "end (by the retention run, audited).",
+    )
+    interval_s: float = Field(
+        3600.0, gt=0, description="Seconds between export runs in `varta central serve`."
+    )
+
+    @field_validator("root")
+    @classmethod
+    def _root(cls, value: str) -> str:
+        if value.startswith("s3://") and not value[5:].strip("/"):
+            raise ValueError(f"expected s3://bucket[/prefix], got {value!r}")
+        if "://" in value and not value.startswith("s3://"):
+            raise ValueError(f"expected a local directory or s3://bucket/prefix, got {value!r}")
+        return value.rstrip("/") if len(value) > 1 else value
+
+    @model_validator(mode="after")
+    def _complete(self) -> ArchiveConfig:
+        if self.enabled and not self.root:
+            raise ValueError("archive.enabled needs archive.root (a directory or s3://bucket)")
+        if self.enabled and not self.region:
+            raise ValueError("archive.enabled needs archive.region (written in every row)")
+        return self
+
+
 DEFAULT_REJECT_REASONS = [
     "Plate misread",
     "Different vehicle (plate matches, vehicle does not)",
@@ -451,6 +517,9 @@ class CentralConfig(StrictModel):
         default_factory=RetentionConfig, description="Purge of sightings that hit nothing."
     )
     search: SearchConfig = Field(default_factory=SearchConfig, description="Sighting search.")
+    archive: ArchiveConfig = Field(
+        default_factory=ArchiveConfig, description="Parquet archive of closed days."
+    )
     console: ConsoleConfig = Field(
         default_factory=ConsoleConfig, description="The operator console (web UI)."
     )
@@ -476,3 +545,18 @@ class CentralConfig(StrictModel):
         if twice:
             raise ValueError(f"expected each camera id once, got {', '.join(twice)} more than once")
         return value
+
+    @model_validator(mode="after")
+    def _archive_outlives_database(self) -> CentralConfig:
+        archive, retention = self.archive, self.retention
+        if (
+            archive.enabled
+            and retention.enabled
+            and archive.retention_days < retention.non_hit_days
+        ):
+            raise ValueError(
+                f"expected archive.retention_days >= retention.non_hit_days, got "
+                f"{archive.retention_days:g} < {retention.non_hit_days:g} (the archive would "
+                "delete days that search expects it to hold)"
+            )
+        return self

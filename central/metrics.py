@@ -6,6 +6,9 @@ nothing is counted twice. Alert states, the webhook queue and the agents' and ca
 health live in DuckDB (written by heartbeats and the alert writer); each scrape reads them
 in one read-only snapshot, a handful of small grouped queries.
 
+The archive's exporter counts its runs, parts, rows and bytes (``ArchiveStats``); what the
+archive holds is read from ``archive_parts`` in the same snapshot.
+
 Labels stay low in cardinality: ``reason`` (a fixed set of refusal kinds), ``state`` and
 ``kind`` of alerts, ``endpoint`` (configured webhooks), ``agent`` and ``camera`` (the
 deployment's own, some hundreds at most).
@@ -22,6 +25,7 @@ from prometheus_client.registry import Collector
 
 from central.alerts.model import STATES
 from central.alerts.repository import AlertRepository
+from central.archive.export import ArchiveStats
 from central.store.agents import AgentRepository
 from shared.metrics import gauge, histogram_family
 
@@ -64,10 +68,16 @@ class CentralCollector(Collector):
             agents = self._agents.list(
                 con, self._clock(), self._central.config.agent_offline_after_s
             )
+            held = con.execute(
+                "SELECT count(*), coalesce(sum(rows), 0), coalesce(sum(bytes), 0) "
+                "FROM archive_parts WHERE purged_at IS NULL"
+            ).fetchall()[0]
         yield _alerts(alerts)
         yield from self._webhooks(queue)
         yield from _agents(agents)
         yield from _cameras(agents)
+        if self._central.archive is not None:
+            yield from _archive(self._central.archive.stats, held)
 
     def _ingest(self) -> Iterator[Metric]:
         stats = self._central.ingest.stats
@@ -159,6 +169,37 @@ class CentralCollector(Collector):
             up.add_metric([name], 1.0 if sender.alive else 0.0)
         yield depth
         yield up
+
+
+def _archive(stats: ArchiveStats, held: tuple[Any, ...]) -> Iterator[Metric]:
+    """The archive's export counters and what it holds."""
+    with stats.lock:
+        yield gauge(
+            "varta_archive_up", "1 when the last archive run succeeded.", not stats.last_error
+        )
+        yield gauge(
+            "varta_archive_last_success_timestamp_seconds",
+            "When an export run last succeeded (0: never since start).",
+            stats.last_success,
+        )
+        yield gauge(
+            "varta_archive_pending_partitions",
+            "Closed partitions the running or last export still had to write.",
+            stats.pending_partitions,
+        )
+        for name, doc, value in (
+            ("runs", "Export runs.", stats.runs),
+            ("failures", "Export runs that failed (archive unreachable).", stats.failures),
+            ("parts_written", "Part files written.", stats.parts_written),
+            ("rows_exported", "Sightings written to part files.", stats.rows_exported),
+            ("bytes_written", "Bytes of part files written.", stats.bytes_written),
+            ("parts_purged", "Part files deleted by the archive's retention.", stats.parts_purged),
+        ):
+            yield CounterMetricFamily(f"varta_archive_{name}", doc, value=value)
+    parts, rows, size = (int(v) for v in held)
+    yield gauge("varta_archive_parts", "Part files the archive holds.", parts)
+    yield gauge("varta_archive_rows", "Sightings the archive holds.", rows)
+    yield gauge("varta_archive_bytes", "Bytes the archive holds.", size)
 
 
 def _alerts(rows: list[Any]) -> Metric:

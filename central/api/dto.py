@@ -184,6 +184,8 @@ class SightingRead(msgspec.Struct):
     track_frames: int
     track_seconds: float
     thumbnails: list[ThumbnailRead]
+    archived: bool = False
+    """Read from the archive (the database no longer holds it): no thumbnails."""
 
 
 class SightingPage(msgspec.Struct):

@@ -339,6 +339,23 @@ CREATE TABLE IF NOT EXISTS webhook_queue (
         "at" TIMESTAMPTZ NOT NULL
     );
     """,
+    # 9: the sighting archive's parts (central/archive/export.py): one row per Parquet file
+    # written, kept (purged_at set) after the archive's retention deletes the file.
+    """
+    CREATE TABLE archive_parts (
+        day DATE NOT NULL,
+        camera_id VARCHAR NOT NULL,
+        part INTEGER NOT NULL,
+        path VARCHAR NOT NULL,
+        rows BIGINT NOT NULL,
+        bytes BIGINT NOT NULL,
+        sha256 VARCHAR NOT NULL,
+        received_before TIMESTAMPTZ NOT NULL,
+        written_at TIMESTAMPTZ NOT NULL,
+        purged_at TIMESTAMPTZ,
+        PRIMARY KEY (day, camera_id, part)
+    );
+    """,
 )
 
 
