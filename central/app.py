@@ -33,6 +33,7 @@ from central.api.errors import HANDLERS
 from central.api.evidence import EvidenceController
 from central.api.faces import FaceCandidateController, PersonController
 from central.api.login_gate import LoginGate
+from central.api.national import NationalController
 from central.api.openapi import document_errors
 from central.api.search import SearchController
 from central.api.watchlists import WatchlistController
@@ -44,6 +45,8 @@ from central.faces.candidates import FaceCandidates
 from central.faces.crops import CropFetcher
 from central.faces.service import FaceWatchlist
 from central.ingest import FacesFn, IngestLimits, IngestServer
+from central.national import NationalHub, build_hub
+from central.national.forward import source_security
 from central.retention import Scheduler, build_maintenance
 from central.search import SearchService
 from central.services import (
@@ -89,6 +92,7 @@ class Central:
     faces: FaceWatchlist | None = None
     face_candidates: FaceCandidates | None = None
     metrics: MetricsServer | None = None
+    national: NationalHub | None = None
 
     def start(self) -> None:
         """Start alerting (ingest feeds it), then the ingest thread."""
@@ -176,13 +180,7 @@ def build(config: CentralConfig, on_faces: FacesFn | None = None) -> Central:
         min_score=config.alerts.min_score,
     )
     watchlists.on_change(past_reads.submit)
-    syncs = SyncScheduler(
-        watchlists,
-        [
-            SyncSource(s.name, s.folder, s.url, s.interval_s, s.allow_mass_removal)
-            for s in config.watchlists.sync
-        ],
-    )
+    syncs = SyncScheduler(watchlists, sync_sources(config))
     faces = FaceWatchlist(
         db,
         audit,
@@ -222,7 +220,23 @@ def build(config: CentralConfig, on_faces: FacesFn | None = None) -> Central:
         syncs=syncs,
         faces=faces,
         face_candidates=face_candidates,
+        national=build_hub(config, db),
     )
+
+
+def sync_sources(config: CentralConfig) -> list[SyncSource]:
+    """The wanted-list sources of ``watchlists.sync`` (hub signature checks and tokens read).
+
+    Raises:
+        ConfigError: A verify_key is malformed or a token_file unreadable.
+    """
+    sources = []
+    for s in config.watchlists.sync:
+        verify, token = source_security(s)
+        sources.append(
+            SyncSource(s.name, s.folder, s.url, s.interval_s, s.allow_mass_removal, verify, token)
+        )
+    return sources
 
 
 def face_analyser(config: CentralConfig) -> Callable[[], FaceAnalyser]:
@@ -338,8 +352,11 @@ def create_app(central: Central) -> Litestar:
         faces=central.face_candidates,
     )
     web = console_parts(console, Path(central.config.storage.data_dir), auth.cookie_secure)
+    national = central.national
+    hub_routes: list[type[NationalController]] = [] if national is None else [NationalController]
     app = Litestar(
         route_handlers=[
+            *hub_routes,
             AgentController,
             SightingController,
             StatusController,
@@ -369,6 +386,7 @@ def create_app(central: Central) -> Litestar:
             "watchlists": Provide(lambda: watchlists, sync_to_thread=False),
             "faces": Provide(lambda: faces, sync_to_thread=False),
             "face_candidates": Provide(lambda: face_candidates, sync_to_thread=False),
+            "national_hub": Provide(lambda: national, sync_to_thread=False),
             **auth_dependencies(central.accounts, cookie),
         },
         middleware=[auth_middleware(central.accounts, cookie.name)],

@@ -263,15 +263,25 @@ class WatchlistService:
         return report
 
     def sync_url(
-        self, list_name: str, url: str, *, max_remove_share: float = 0.5, actor: str = ""
+        self,
+        list_name: str,
+        url: str,
+        *,
+        max_remove_share: float = 0.5,
+        actor: str = "",
+        verify: sync.Verify | None = None,
+        token: str = "",
     ) -> ImportReport:
-        """Sync a list to a full export at a URL (see ``sync.sync_url``); audited as above."""
+        """Sync a list to a full export at a URL (see ``sync.sync_url``: ``verify`` checks a
+        signed export, ``token`` is sent as a bearer token); audited as above."""
         report = sync.sync_url(
             self._repo,
             list_name,
             url,
             max_remove_share=max_remove_share,
             read=self._reader.read_file,
+            verify=verify,
+            token=token,
         )
         self._synced(self._after(report), actor)
         return report
