@@ -18,7 +18,7 @@ import anyio.to_thread
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import ETag
 from litestar.di import NamedDependency
-from litestar.params import Parameter
+from litestar.params import Parameter, QueryParameter
 from litestar.response import File
 
 from central.accounts import Principal, Role
@@ -31,7 +31,7 @@ from central.national.store import AlertPage
 
 MAX_FORWARD_BYTES: Final = 64 << 20
 POLICE_ROLES: Final = (Role.POLICE_API, Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN)
-STATUS_ROLES: Final = (Role.ADMIN, Role.SUPERVISOR, Role.ENGINEER, Role.POLICE_API)
+STATUS_ROLES: Final = (Role.ADMIN, Role.SUPERVISOR, Role.OPERATOR, Role.ENGINEER, Role.POLICE_API)
 
 ListName = Annotated[str, Parameter(description="A published list, e.g. national-stolen.")]
 
@@ -119,10 +119,12 @@ class NationalController(Controller):
         ] = 0,
         limit: Annotated[int, Parameter(ge=1, le=1000, description="Page size.")] = 100,
         region: Annotated[str | None, Parameter(description="Only this region's.")] = None,
-        state: Annotated[str | None, Parameter(description="Only alerts in this state.")] = None,
+        state_: Annotated[
+            str | None, QueryParameter(name="state", description="Only alerts in this state.")
+        ] = None,
     ) -> AlertPage:
         """New and changed alerts of every region in the order the hub stored them."""
-        return national_hub.alerts(after, limit, region, state)
+        return national_hub.alerts(after, limit, region, state_)
 
     @get(
         "/status",
