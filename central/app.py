@@ -45,8 +45,9 @@ from central.faces.candidates import FaceCandidates
 from central.faces.crops import CropFetcher
 from central.faces.service import FaceWatchlist
 from central.ingest import FacesFn, IngestLimits, IngestServer
-from central.national import NationalHub, build_hub
 from central.national.forward import source_security
+from central.national.hub import NationalHub
+from central.national.runtime import build_hub
 from central.retention import Scheduler, build_maintenance
 from central.search import SearchService
 from central.services import (

@@ -5,32 +5,3 @@ signed with its Ed25519 key, and keeps the alerts regions forward. A region is a
 whose ``watchlists.sync`` pulls those lists (verifying the signature) and whose
 ``national.forward`` sends the alerts on them to the hub through the webhook outbox.
 """
-
-from __future__ import annotations
-
-import time
-from pathlib import Path
-
-from central.config import CentralConfig
-from central.national.hub import NationalHub
-from central.national.publish import ListPublisher
-from central.national.signing import Signer
-from central.national.store import NationalAlertStore
-from central.store.db import Database
-
-__all__ = ["NationalHub", "build_hub"]
-
-
-def build_hub(config: CentralConfig, db: Database) -> NationalHub | None:
-    """The hub's service when ``national.hub`` is set, else None.
-
-    Raises:
-        ConfigError: The signing key is missing or not an Ed25519 key.
-    """
-    national = config.national
-    if not national.hub or national.signing_key_file is None:
-        return None
-    signer = Signer.load(national.signing_key_file)
-    folder = Path(config.storage.data_dir) / "national"
-    publisher = ListPublisher(db, signer, list(national.publish), folder)
-    return NationalHub(publisher, NationalAlertStore(db, time.time))
