@@ -4,7 +4,8 @@ A hub runs as its own process (``varta central serve`` with ``national.hub``) on
 file holding a synthetic national list of ``entries`` plates (``bench.match``'s export,
 Cyrillic). This process is the region:
 
-1. *Sync*: ``sync_url`` with the hub's pinned key, as a region's scheduler runs it, into a
+1. *Sync*: ``sync_url`` with the hub's pinned key and the columnar reader of verified
+   exports, as a region's scheduler runs it, into a
    fresh region DuckDB file: the hub builds and signs the export (cold, on this request),
    the region downloads, verifies, reads and loads it; ``sync_s`` is that whole first
    sync. ``export_get_s`` is a plain GET of the cached export (download only), and
@@ -101,6 +102,7 @@ def _hub_db(root: Path, entries: int, rng: random.Random) -> dict[str, Any]:
 def _sync(root: Path, hub: dict[str, Any], repeats: int) -> dict[str, Any]:
     """The first signed sync into a fresh region database, then conditional ones (304)."""
     from central.national.forward import list_verifier
+    from central.national.hub_export import read_hub_export
     from central.store.db import Database
     from central.watchlist.model import ListSettings
     from central.watchlist.repository import WatchlistRepository
@@ -113,7 +115,7 @@ def _sync(root: Path, hub: dict[str, Any], repeats: int) -> dict[str, Any]:
         repo = WatchlistRepository(db)
         repo.save_list(ListSettings(name=LIST))
         started = time.perf_counter()
-        report = sync_url(repo, LIST, url, verify=verify, token=hub["token"])
+        report = sync_url(repo, LIST, url, verify=verify, token=hub["token"], read=read_hub_export)
         sync_s = time.perf_counter() - started
         headers = {"Authorization": f"Bearer {hub['token']}"}
         started = time.perf_counter()

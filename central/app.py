@@ -221,7 +221,7 @@ def build(config: CentralConfig, on_faces: FacesFn | None = None) -> Central:
         syncs=syncs,
         faces=faces,
         face_candidates=face_candidates,
-        national=build_hub(config, db),
+        national=build_hub(config, db, watchlists),
     )
 
 
@@ -233,9 +233,18 @@ def sync_sources(config: CentralConfig) -> list[SyncSource]:
     """
     sources = []
     for s in config.watchlists.sync:
-        verify, token = source_security(s)
+        security = source_security(s)
         sources.append(
-            SyncSource(s.name, s.folder, s.url, s.interval_s, s.allow_mass_removal, verify, token)
+            SyncSource(
+                s.name,
+                s.folder,
+                s.url,
+                s.interval_s,
+                s.allow_mass_removal,
+                security.verify,
+                security.token,
+                security.read,
+            )
         )
     return sources
 

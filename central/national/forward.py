@@ -22,6 +22,7 @@ for the hub.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -31,7 +32,9 @@ from central.alerts.model import WebhookFilter
 from central.alerts.repository import Delivery
 from central.alerts.webhooks import Encode, Endpoint
 from central.config import NATIONAL_ENDPOINT, CentralConfig, WatchlistSyncConfig
+from central.national.hub_export import read_hub_export
 from central.national.signing import DIGEST_HEADER, LIST_HEADER, SIGNATURE_HEADER, Verifier
+from central.watchlist.importer import ReadFile
 from central.watchlist.sync import Verify
 from shared.errors import ConfigError, SignatureInvalid
 
@@ -80,12 +83,31 @@ def list_verifier(public: str) -> Verify:
     return verify
 
 
-def source_security(cfg: WatchlistSyncConfig) -> tuple[Verify | None, str]:
-    """A sync source's signature check and bearer token (None and '' when not configured)."""
+@dataclass(frozen=True)
+class SourceSecurity:
+    """How a sync source's export is checked and read, and the token it is asked with.
+
+    Attributes:
+        verify: The hub signature check, or None for an unsigned source.
+        token: Bearer token ('' for none).
+        read: The columnar reader of verified hub exports, or None (the usual reader).
+    """
+
+    verify: Verify | None
+    token: str
+    read: ReadFile | None
+
+
+def source_security(cfg: WatchlistSyncConfig) -> SourceSecurity:
+    """A sync source's signature check, reader and bearer token (none when not configured).
+
+    Raises:
+        ConfigError: A malformed verify_key or an unreadable token_file.
+    """
     where = f"watchlists.sync[{cfg.name}]"
     verify = list_verifier(cfg.verify_key) if cfg.verify_key else None
     token = read_token(cfg.token_file, where) if cfg.token_file is not None else ""
-    return verify, token
+    return SourceSecurity(verify, token, read_hub_export if verify is not None else None)
 
 
 def hub_endpoint(config: CentralConfig) -> tuple[Endpoint, Encode] | None:

@@ -5,13 +5,17 @@ The export is exactly what the URL sync of a regional central reads
 ``category``, ``priority``, ``reason``, ``case_ref``, ``valid_from``, ``valid_until``,
 ``source``, ``vehicle_type``, ``colour``), ordered by entry key so the same list gives the
 same bytes. An entry keyed ``id:<x>`` is exported with ``id`` ``<x>``; other keys are derived
-from the plate again by the region, to the same key.
+from the plate again by the region, to the same key. Each object also carries the hub's
+own ``entry_key``, ``kind`` and ``plate_folded``, which the generic reader ignores and a
+region reads directly once the signature verified (``central/national/hub_export.py``).
 
 Exports are built with DuckDB's ``COPY ... (FORMAT json)`` into ``<data_dir>/national/`` and
-cached per list under a content fingerprint of the list (row count and the XOR of every
-row's hash, one scan). A request whose fingerprint matches the cache costs that scan only,
-so a region's ``If-None-Match`` is answered 304 without building anything. The ETag is the
-export's SHA-256, signed with the hub's key (``signing.py``).
+cached per list. While the watchlist service's ``generation`` (it grows with every change
+of any list) is the one the cache was checked at, a request reads nothing at all, so a
+region's ``If-None-Match`` is answered 304 at once. After a change the list's content
+fingerprint (row count and the XOR of every row's hash, one scan) decides whether this
+list changed and its export is built again. The ETag is the export's SHA-256, signed with
+the hub's key (``signing.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -45,7 +50,8 @@ _EXPORT: Final = (
     "SELECT CASE WHEN starts_with(entry_key, 'id:') THEN entry_key[4:] ELSE '' END AS id, "
     "coalesce(nullif(plate_raw, ''), plate) AS plate, category, priority, reason, case_ref, "
     f"{_TIME.format('valid_from')}, {_TIME.format('valid_until')}, source, vehicle_type, "
-    "colour FROM watchlist_entries WHERE list_name = ? ORDER BY entry_key"
+    "colour, entry_key, kind, plate AS plate_folded "
+    "FROM watchlist_entries WHERE list_name = ? ORDER BY entry_key"
 )
 
 
@@ -82,10 +88,20 @@ class ListPublisher:
         signer: The hub's key.
         names: The lists that may be published.
         folder: Where export files are written (old ones are removed).
+        generation: The watchlist service's change counter (``WatchlistService.generation``).
     """
 
-    def __init__(self, db: Database, signer: Signer, names: list[str], folder: Path) -> None:
+    def __init__(
+        self,
+        db: Database,
+        signer: Signer,
+        names: list[str],
+        folder: Path,
+        generation: Callable[[], int],
+    ) -> None:
         self._db = db
+        self._generation = generation
+        self._checked: dict[str, int] = {}  # list -> generation its cache was last checked at
         self._signer = signer
         self._names = frozenset(names)
         self._folder = folder
@@ -117,11 +133,15 @@ class ListPublisher:
             raise NotFound(
                 f"expected a published list ({', '.join(self.names) or 'none'}), got {name!r}"
             )
+        generation = self._generation()
+        cached = self._cache.get(name)
+        if cached is not None and self._checked.get(name) == generation:
+            return cached[1]
         with self._db.reader() as con:
             fingerprint = _fingerprint(con, name)
-            cached = self._cache.get(name)
-            if cached is not None and cached[0] == fingerprint:
-                return cached[1]
+        if cached is not None and cached[0] == fingerprint:
+            self._checked[name] = generation
+            return cached[1]
         with self._build:  # one build at a time; a waiting request reuses the result
             with self._db.reader() as con:
                 fingerprint = _fingerprint(con, name)
@@ -130,6 +150,7 @@ class ListPublisher:
                     return cached[1]
                 published = self._export(con, name, fingerprint[0])
             self._cache[name] = (fingerprint, published)
+            self._checked[name] = generation
             self._retire(name, published.path)
             return published
 

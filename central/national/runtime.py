@@ -11,9 +11,12 @@ from central.national.publish import ListPublisher
 from central.national.signing import Signer
 from central.national.store import NationalAlertStore
 from central.store.db import Database
+from central.watchlist.service import WatchlistService
 
 
-def build_hub(config: CentralConfig, db: Database) -> NationalHub | None:
+def build_hub(
+    config: CentralConfig, db: Database, watchlists: WatchlistService
+) -> NationalHub | None:
     """The hub's service when ``national.hub`` is set, else None.
 
     Raises:
@@ -24,5 +27,7 @@ def build_hub(config: CentralConfig, db: Database) -> NationalHub | None:
         return None
     signer = Signer.load(national.signing_key_file)
     folder = Path(config.storage.data_dir) / "national"
-    publisher = ListPublisher(db, signer, list(national.publish), folder)
+    publisher = ListPublisher(
+        db, signer, list(national.publish), folder, lambda: watchlists.generation
+    )
     return NationalHub(publisher, NationalAlertStore(db, time.time))

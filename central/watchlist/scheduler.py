@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from central.watchlist.importer import ReadFile
 from central.watchlist.model import ListSettings
 from central.watchlist.service import WatchlistService
 from central.watchlist.sync import Verify
@@ -43,6 +44,8 @@ class SyncSource:
         allow_mass_removal: Accept an export that removes over half of the list.
         verify: Checks a fetched export before it is read (a hub's signature), or None.
         token: Bearer token sent to ``url`` ('' for none).
+        read: Reads the fetched export instead of the service's reader (a verified hub
+            export's columnar reader), or None.
     """
 
     list_name: str
@@ -52,6 +55,7 @@ class SyncSource:
     allow_mass_removal: bool = False
     verify: Verify | None = field(default=None, repr=False)
     token: str = field(default="", repr=False)
+    read: ReadFile | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if (self.folder is None) == (not self.url):
@@ -178,4 +182,5 @@ class SyncScheduler:
                 actor=ACTOR,
                 verify=source.verify,
                 token=source.token,
+                read=source.read,
             )
