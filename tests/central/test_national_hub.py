@@ -178,6 +178,7 @@ def test_region_keeps_old_list_and_counts_refusal(tmp_path: Path, ring: KeyRing,
         assert wait_for(lambda: _region_stats(region).rejected_signature >= 2, 10, 0.05)
         assert _entries(region) == kept
         assert "differs from the hub's" in _region_stats(region).last_error
+        assert _metric(region, "varta_watchlist_sync_signature_rejected", LIST) >= 2
         proxy.tamper = None
         assert wait_for(lambda: len(_entries(region)) == 4, 10)
     finally:
@@ -335,3 +336,14 @@ def test_a_central_not_configured_as_hub_has_no_national_routes(
             assert http.get("/api/v1/national/status").status_code == 404
     finally:
         server.stop()
+
+
+def _metric(server: Server, family: str, list_name: str) -> float:
+    """One list's sample of a metric family, as Prometheus would scrape it."""
+    from central.metrics import CentralCollector
+
+    for metric in CentralCollector(server.central).collect():
+        for sample in metric.samples:
+            if sample.name.startswith(family) and sample.labels.get("list") == list_name:
+                return float(sample.value)
+    raise AssertionError(f"no {family} sample for list {list_name}")
