@@ -21,7 +21,7 @@ from central.config import (
     WatchlistsConfig,
     WatchlistSyncConfig,
 )
-from central.national.signing import generate
+from central.national.signing import Signer, generate
 from central.watchlist.model import ListChange
 from tests.central.police_helpers import Server
 from tests.harness import KeyRing, central_config
@@ -71,11 +71,7 @@ class Hub:
 def hub_config(ring: KeyRing, root: Path, port: int | None = None) -> tuple[CentralConfig, str]:
     """A hub's config (key made on first call) and its public key."""
     key = root / "hub.pem"
-    public = generate(key) if not key.exists() else ""
-    if not public:
-        from central.national.signing import Signer
-
-        public = Signer.load(key).public
+    public = Signer.load(key).public if key.exists() else generate(key)
     cfg = central_config(ring, root / "hub")
     if port is not None:
         cfg = cfg.model_copy(update={"http": HttpConfig(port=port)})

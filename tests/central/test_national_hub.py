@@ -4,6 +4,7 @@ edge agent on the region, and a real HTTP proxy that tampers with the hub's list
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -106,14 +107,11 @@ def _altered(body: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str
 
 
 def _other_key(tmp: Path) -> Any:
-    signer = Signer.load(tmp / "other.pem") if (tmp / "other.pem").exists() else None
-    if signer is None:
-        generate(tmp / "other.pem")
-        signer = Signer.load(tmp / "other.pem")
+    """Signs the (unchanged) body with a key the region does not pin."""
+    generate(tmp / "other.pem")
+    signer = Signer.load(tmp / "other.pem")
 
     def tamper(body: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str]]:
-        import hashlib
-
         digest = hashlib.sha256(body).hexdigest()
         return body, {**headers, "x-varta-signature": signer.sign(LIST, digest)}
 
