@@ -58,7 +58,8 @@ class NationalController(Controller):
 
         ``If-None-Match`` with the current ETag answers 304 with no body. Headers:
         ``X-Varta-List`` (the list), ``X-Varta-Content-SHA256`` (of the body),
-        ``X-Varta-Signature: ed25519=<base64>`` over both (docs/national-hub.md).
+        ``Last-Modified`` (when the export was built) and ``X-Varta-Signature:
+        ed25519=<base64>`` over the three (docs/national-hub.md).
         """
         published = national_hub.published(name)
         headers = {
@@ -66,6 +67,7 @@ class NationalController(Controller):
             DIGEST_HEADER: published.digest,
             SIGNATURE_HEADER: published.signature,
             KEY_ID_HEADER: published.key_id,
+            "Last-Modified": published.last_modified,
             "Cache-Control": "no-cache",
         }
         if _matches(request.headers.get("if-none-match", ""), published.etag):

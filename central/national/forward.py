@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -58,14 +60,15 @@ def read_token(path: Path, where: str) -> str:
 
 
 def list_verifier(public: str) -> Verify:
-    """The check of a hub's export: signed for the list its URL names, with ``public``.
+    """The check of a hub's export: signed with ``public`` for the list its URL names, and
+    built no earlier than the export in force (an older signed export is a replay).
 
     Raises:
         ConfigError: ``public`` is not an Ed25519 public key.
     """
     verifier = Verifier(public)
 
-    def verify(url: str, headers: Mapping[str, str], digest: str) -> None:
+    def verify(url: str, headers: Mapping[str, str], digest: str, in_force: str) -> None:
         expected = unquote(urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1])
         sent = headers.get(DIGEST_HEADER.lower(), digest)
         if sent != digest:
@@ -73,14 +76,30 @@ def list_verifier(public: str) -> Verify:
                 f"list {expected!r}: body SHA-256 {digest[:16]}... differs from the hub's "
                 f"{sent[:16]}... (altered or truncated on the way)"
             )
+        built = headers.get("last-modified", "")
         verifier.verify(
             expected,
             headers.get(LIST_HEADER.lower(), ""),
+            built,
             digest,
             headers.get(SIGNATURE_HEADER.lower(), ""),
         )
+        if in_force and _when(built, expected) < _when(in_force, expected):
+            raise SignatureInvalid(
+                f"list {expected!r}: export built {built} is older than the one in force "
+                f"({in_force}): a replayed export"
+            )
 
     return verify
+
+
+def _when(http_date: str, name: str) -> datetime:
+    try:
+        return parsedate_to_datetime(http_date)
+    except (TypeError, ValueError) as err:
+        raise SignatureInvalid(
+            f"list {name!r}: expected an HTTP date in Last-Modified, got {http_date!r}"
+        ) from err
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from email.utils import formatdate
 from pathlib import Path
 from typing import Final
 
@@ -68,6 +70,7 @@ class Published:
         entries: Entries in the export.
         built_at: UNIX time it was built.
         key_id: Id of the signing key (``signing.key_id``).
+        last_modified: ``built_at`` as an HTTP date (signed; regions refuse older exports).
     """
 
     name: str
@@ -78,6 +81,7 @@ class Published:
     entries: int
     built_at: float
     key_id: str
+    last_modified: str
 
 
 class ListPublisher:
@@ -162,6 +166,9 @@ class ListPublisher:
         target = str(path).replace("'", "''")
         con.execute(f"COPY ({_EXPORT}) TO '{target}' (FORMAT json)", [name])
         digest = _sha256(path)
+        built_at = time.time()
+        os.utime(path, (built_at, built_at))  # the file response's Last-Modified says the same
+        last_modified = formatdate(built_at, usegmt=True)
         self.builds += 1
         log.info("national list %s: %d entries exported and signed in %.2fs",
                  name, entries, time.perf_counter() - started)  # fmt: skip
@@ -170,9 +177,10 @@ class ListPublisher:
             path=path,
             etag=f'"{digest[:32]}"',
             digest=digest,
-            signature=self._signer.sign(name, digest),
+            signature=self._signer.sign(name, last_modified, digest),
             entries=entries,
-            built_at=time.time(),
+            built_at=built_at,
+            last_modified=last_modified,
             key_id=key_id(self._signer.public),
         )
 

@@ -2,14 +2,17 @@
 
 The hub holds a private key (PEM PKCS#8, made by ``varta central national keygen``, mode
 0600); each region pins the hub's public key, written ``ed25519:<base64 of the 32 raw
-bytes>``. What is signed is the list's name and the SHA-256 of the exact body bytes::
+bytes>``. What is signed is the list's name, when the export was built and the SHA-256 of
+the exact body bytes::
 
-    b"varta-national-list/1\\n" + name + b"\\n" + sha256(body).hexdigest()
+    b"varta-national-list/1\\n" + name + b"\\n" + last_modified + b"\\n" + sha256(body).hexdigest()
 
-so a signature cannot be replayed for another list, and both sides hash the body as a
-stream (a 5M-entry export never has to be in memory at once). The signature travels in
-``X-Varta-Signature: ed25519=<base64>``, the name in ``X-Varta-List`` and the digest in
-``X-Varta-Content-SHA256``; the verifier recomputes the digest from the bytes it received.
+so a signature cannot be used for another list, an older export cannot be passed off as
+newer (a region refuses an export built before the one in force), and both sides hash the
+body as a stream (a 5M-entry export never has to be in memory at once). The signature
+travels in ``X-Varta-Signature: ed25519=<base64>``, the name in ``X-Varta-List``, the
+build time in ``Last-Modified`` (HTTP date) and the digest in ``X-Varta-Content-SHA256``;
+the verifier recomputes the digest from the bytes it received.
 """
 
 from __future__ import annotations
@@ -36,9 +39,9 @@ KEY_ID_HEADER: Final = "X-Varta-Key-Id"
 _CONTEXT: Final = b"varta-national-list/1\n"
 
 
-def signed_message(name: str, digest_hex: str) -> bytes:
+def signed_message(name: str, last_modified: str, digest_hex: str) -> bytes:
     """The bytes a list's signature covers."""
-    return _CONTEXT + name.encode() + b"\n" + digest_hex.encode()
+    return b"\n".join([_CONTEXT + name.encode(), last_modified.encode(), digest_hex.encode()])
 
 
 def encode_public(key: Ed25519PublicKey) -> str:
@@ -126,9 +129,10 @@ class Signer:
         """The public key regions pin."""
         return encode_public(self.key.public_key())
 
-    def sign(self, name: str, digest_hex: str) -> str:
-        """The ``X-Varta-Signature`` value for list ``name`` whose body has that SHA-256."""
-        signature = self.key.sign(signed_message(name, digest_hex))
+    def sign(self, name: str, last_modified: str, digest_hex: str) -> str:
+        """The ``X-Varta-Signature`` value for list ``name`` built at ``last_modified`` (HTTP
+        date) whose body has that SHA-256."""
+        signature = self.key.sign(signed_message(name, last_modified, digest_hex))
         return "ed25519=" + base64.b64encode(signature).decode()
 
 
@@ -145,12 +149,21 @@ class Verifier:
     def __post_init__(self) -> None:
         decode_public(self.public)  # a wrong key fails at start, not at the first sync
 
-    def verify(self, expected_name: str, header_name: str, digest_hex: str, signature: str) -> None:
-        """Raise unless ``signature`` signs list ``header_name`` with body digest ``digest_hex``.
+    def verify(
+        self,
+        expected_name: str,
+        header_name: str,
+        last_modified: str,
+        digest_hex: str,
+        signature: str,
+    ) -> None:
+        """Raise unless ``signature`` signs list ``header_name``, built at ``last_modified``,
+        with body digest ``digest_hex``.
 
         Args:
             expected_name: The hub list the URL asked for.
             header_name: The list named in ``X-Varta-List``.
+            last_modified: The ``Last-Modified`` header (when the hub built the export).
             digest_hex: SHA-256 of the bytes received (computed here, not taken on trust).
             signature: The ``X-Varta-Signature`` value.
 
@@ -174,7 +187,8 @@ class Verifier:
                 f"got {signature[:24]!r}"
             )
         try:
-            decode_public(self.public).verify(raw, signed_message(header_name, digest_hex))
+            message = signed_message(header_name, last_modified, digest_hex)
+            decode_public(self.public).verify(raw, message)
         except InvalidSignature as err:
             raise SignatureInvalid(
                 f"list {expected_name!r}: signature does not verify with key "

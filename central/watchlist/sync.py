@@ -44,9 +44,10 @@ from shared.errors import InvalidRequest, SourceUnavailable
 
 log = logging.getLogger(__name__)
 
-Verify = Callable[[str, Mapping[str, str], str], None]
-"""Checks a fetched export before it is read: (URL, response headers, SHA-256 hex of the
-body received); raises ``SignatureInvalid`` to refuse it (the list in force stays)."""
+Verify = Callable[[str, Mapping[str, str], str, str], None]
+"""Checks a fetched export before it is read: (URL, response headers with lower-case names,
+SHA-256 hex of the body received, ``Last-Modified`` of the export in force or ''); raises
+``SignatureInvalid`` to refuse it (the list in force stays)."""
 
 _IGNORED_SUFFIXES: Final = (".part", ".tmp", ".partial", ".crdownload")
 _EXPORT_SUFFIXES: Final = (".csv", ".tsv", ".txt", ".json", ".jsonl", ".ndjson")
@@ -276,7 +277,7 @@ def sync_url(
             return ImportReport(list_name=list_name, source=url, not_modified=True)
         digest = _sha256(fetched.path)
         if verify is not None:
-            verify(url, fetched.headers, digest)
+            verify(url, fetched.headers, digest, modified)
         batch = read(fetched.path, fetched.fmt, settings.default_priority, progress)
     return load_batch(
         repo,

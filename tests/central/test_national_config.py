@@ -76,10 +76,16 @@ def test_keygen_writes_0600_key_that_signs_and_verifies(tmp_path: Path) -> None:
         generate(tmp_path / "hub.pem")
     signer = Signer.load(tmp_path / "hub.pem")
     assert signer.public == public and len(key_id(public)) == 16
-    signature = signer.sign("national-stolen", "ab" * 32)
-    Verifier(public).verify("national-stolen", "national-stolen", "ab" * 32, signature)
-    with pytest.raises(SignatureInvalid, match="does not verify"):
-        Verifier(public).verify("national-stolen", "national-stolen", "cd" * 32, signature)
+    when = "Sun, 06 Dec 2026 18:00:00 GMT"
+    signature = signer.sign("national-stolen", when, "ab" * 32)
+    Verifier(public).verify("national-stolen", "national-stolen", when, "ab" * 32, signature)
+    for name, built, digest in [
+        ("national-stolen", when, "cd" * 32),
+        ("national-stolen", "Sun, 06 Dec 2026 18:00:01 GMT", "ab" * 32),
+        ("national-wanted", when, "ab" * 32),
+    ]:
+        with pytest.raises(SignatureInvalid, match="does not verify"):
+            Verifier(public).verify(name, name, built, digest, signature)
     with pytest.raises(ConfigError, match="32-byte"):
         Verifier("ed25519:AAAA")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -113,7 +114,8 @@ def _other_key(tmp: Path) -> Any:
 
     def tamper(body: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str]]:
         digest = hashlib.sha256(body).hexdigest()
-        return body, {**headers, "x-varta-signature": signer.sign(LIST, digest)}
+        signature = signer.sign(LIST, headers["last-modified"], digest)
+        return body, {**headers, "x-varta-signature": signature}
 
     return tamper
 
@@ -160,6 +162,35 @@ def test_tampered_list_is_refused_and_changes_nothing(
         assert repo.active_entries().to_pylist() == before
         proxy.tamper = None
         assert sync_url(repo, LIST, url, verify=verify, token=hub.token).added == 1
+    finally:
+        proxy.close()
+
+
+def test_replayed_older_export_is_refused(tmp_path: Path, shared_hub: Hub) -> None:
+    hub = shared_hub
+    load_hub_list(hub.server, WANTED)
+    proxy = TamperingProxy(hub.server.url)
+    repo = WatchlistRepository(Database(tmp_path / "region.duckdb"))
+    repo.save_list(ListSettings(name=LIST))
+    url = f"{proxy.url}/api/v1/national/lists/{LIST}"
+    verify = list_verifier(hub.public)
+    captured: list[tuple[bytes, dict[str, str]]] = []
+
+    def record(body: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str]]:
+        captured.append((body, headers))
+        return body, headers
+
+    try:
+        proxy.tamper = record
+        assert sync_url(repo, LIST, url, verify=verify, token=hub.token).added == 3
+        time.sleep(1.1)  # Last-Modified counts whole seconds
+        load_hub_list(hub.server, [*WANTED, ("АВ5555ВА", "wanted", 3)])
+        proxy.tamper = None
+        assert sync_url(repo, LIST, url, verify=verify, token=hub.token).added == 1
+        proxy.tamper = lambda _body, _headers: captured[0]  # validly signed, but older
+        with pytest.raises(SignatureInvalid, match="older than the one in force"):
+            sync_url(repo, LIST, url, verify=verify, token=hub.token)
+        assert repo.count(LIST) == 4
     finally:
         proxy.close()
 
