@@ -344,10 +344,11 @@ def test_forward_endpoint_checks_region_and_each_change(shared_hub: Hub) -> None
         junk = http.post(url, content=b"[1, 2]", headers=region)
         assert junk.status_code == 400 and "expected" in junk.json()["error"]
         police = {"Authorization": f"Bearer {hub.server.police_token}"}
-        assert (
-            http.post(url, json={"region": REGION, "changes": []}, headers=police).status_code
-            == 403
-        )
+        empty = {"region": REGION, "changes": []}
+        assert http.post(url, json=empty, headers=police).status_code == 403
+        listed = http.get(hub.list_url, headers=police)  # alerts:read is not national:read
+        assert listed.status_code == 403 and "national:read" in listed.json()["error"]
+        assert http.get(hub.list_url + "-nope", headers=region).status_code == 404
         page = http.get(url, params={"state": "acknowledged"}, headers=police).json()
     assert [i["change"]["alert"]["alert_id"] for i in page["items"]] == [900_001]
     assert page["items"][0]["change"]["seq"] == 11
