@@ -5,21 +5,24 @@ file holding a synthetic national list of ``entries`` plates (``bench.match``'s 
 Cyrillic). This process is the region:
 
 1. *Sync*: ``sync_url`` with the hub's pinned key and the columnar reader of verified
-   exports, as a region's scheduler runs it, into a
-   fresh region DuckDB file: the hub builds and signs the export (cold, on this request),
-   the region downloads, verifies, reads and loads it; ``sync_s`` is that whole first
-   sync. ``export_get_s`` is a plain GET of the cached export (download only), and
-   ``not_modified_ms`` the median of conditional syncs answered 304.
+   exports, as a region's scheduler runs it, into a fresh region DuckDB file: the hub
+   builds and signs the export (cold, on this request), the region downloads, verifies,
+   reads and loads it; ``sync_s`` is that whole first sync. ``export_get_s`` is a plain
+   GET of the cached export (download only), and ``not_modified_ms`` the median of
+   conditional syncs answered 304.
 2. *Receive*: ``alerts`` watchlist alert changes are queued in a region database's webhook
    outbox and the region's real ``WebhookSender`` for the ``national-hub`` endpoint sends
    them (``batch_max`` per request, and once with one per request, for comparison); the
    rate is alerts stored by the hub per second, from the sender's start until the hub's
    ``/api/v1/national/status`` counts them all.
+
+``load_average_1m`` says how busy the machine was (the numbers move with it).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import random
 import signal
 import statistics
@@ -250,6 +253,7 @@ def run(entries: int = 200_000, alerts: int = 2000, batch: int = 200) -> dict[st
             single = min(alerts, 300)
             result["receive_single"] = _forward(root, hub, single, 1, 1)
             result["receive_batched"] = _forward(root, hub, alerts, batch, 1_000_000)
+            result["load_average_1m"] = round(os.getloadavg()[0], 2)
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(60)
