@@ -31,7 +31,7 @@ def run_checks(config: CentralConfig, timeout: float = 3.0) -> list[CheckResult]
     results = [ok("config", "valid")]
     results += guarded("keys", lambda: check_keys(config))
     results += guarded("webhook secrets", lambda: check_webhooks(config))
-    results += guarded("national", lambda: check_national(config))
+    results += guarded("national", lambda: check_national(config, timeout))
     results += guarded("database", lambda: check_database(config))
     results += guarded("disk", lambda: check_disk(config))
     results += guarded("face models", lambda: check_face_models(config))
@@ -102,9 +102,10 @@ def check_webhooks(config: CentralConfig) -> list[CheckResult]:
     return rows
 
 
-def check_national(config: CentralConfig) -> list[CheckResult]:
+def check_national(config: CentralConfig, timeout: float = 3.0) -> list[CheckResult]:
     """The hub's signing key, the pinned keys and token files of signed list sources, and
-    the forwarding token (only the parts configured)."""
+    the forwarding token and hub (only the parts configured). An unreachable hub is a
+    warning: the region matches and alerts without it, forwarding waits."""
     from central.national.forward import read_token, source_security
     from central.national.signing import Signer, key_id
 
@@ -137,7 +138,16 @@ def check_national(config: CentralConfig) -> list[CheckResult]:
         else:
             lists = ", ".join(config.forwarded_lists)
             rows.append(ok("national forward", f"region {forward.region}: {lists}"))
+        rows.append(_hub_reachable(forward.url.rstrip("/"), timeout))
     return rows
+
+
+def _hub_reachable(url: str, timeout: float) -> CheckResult:
+    status, body = _get(f"{url}/api/v1/health", timeout)
+    if status in (200, 503):  # 503: the hub runs but reports a problem of its own
+        return ok("national hub", f"{url} answers (health HTTP {status})")
+    detail = f"{url} does not answer ({status or body}): alerts queue until it does"
+    return warn("national hub", detail, "check the hub and the network to it")
 
 
 def check_database(config: CentralConfig) -> list[CheckResult]:

@@ -99,12 +99,13 @@ def test_check_rows(tmp_path: Path) -> None:
     missing = _config(tmp_path, {"hub": True, "signing_key_file": str(tmp_path / "nope")}, [])
     [row] = check_national(missing)
     assert row.status == "fail" and "cannot read" in row.detail
-    forward = {"url": "http://hub", "region": "lviv", "token_file": str(tmp_path / "none")}
+    forward = {"url": "http://127.0.0.1:9", "region": "lviv", "token_file": str(tmp_path / "none")}
     sync = [{"name": "n", "url": URL, "verify_key": PUBLIC, "token_file": str(tmp_path / "token")}]
     rows = {r.name: r for r in check_national(_config(tmp_path, {"forward": forward}, sync))}
     assert rows["signed list n"].status == "ok"
     assert rows["national forward"].status == "fail"
     assert "cannot read token_file" in rows["national forward"].detail
+    assert rows["national hub"].status == "warn" and "alerts queue" in rows["national hub"].detail
 
 
 def _hub_line(**fields: Any) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from central.check import check_national
 from central.national.forward import list_verifier
 from central.national.signing import Signer, generate
 from central.store.db import Database
@@ -85,6 +86,8 @@ def test_signed_sync_then_304_then_changes(tmp_path: Path, ring: KeyRing, hub: H
     try:
         assert wait_for(lambda: len(_entries(region)) == 3, 15)
         assert _entries(region) == _entries(hub.server)  # same keys, folded plates, fields
+        rows = {r.name: r.status for r in check_national(region.config)}
+        assert rows == {f"signed list {LIST}": "ok", "national forward": "ok", "national hub": "ok"}
         assert wait_for(lambda: _region_stats(region).syncs >= 4, 10, 0.05)
         with region.central.db.reader() as con:
             recorded = con.execute("SELECT count(*) FROM watchlist_syncs").fetchall()[0][0]
