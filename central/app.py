@@ -204,8 +204,9 @@ def build(config: CentralConfig, on_faces: FacesFn | None = None) -> Central:
         on_faces=on_faces,
     )
     face_candidates.set_fetcher(ingest.crops)  # crop on match only, over the agent link
+    national = build_hub(config, db, watchlists)
     maintenance = build_maintenance(
-        config, db, Path(data_dir) / "thumbs", audit, alerting.engine, face_candidates
+        config, db, Path(data_dir) / "thumbs", audit, alerting.engine, face_candidates, national
     )
     return Central(
         config,
@@ -221,7 +222,7 @@ def build(config: CentralConfig, on_faces: FacesFn | None = None) -> Central:
         syncs=syncs,
         faces=faces,
         face_candidates=face_candidates,
-        national=build_hub(config, db, watchlists),
+        national=national,
     )
 
 

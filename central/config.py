@@ -524,6 +524,12 @@ class NationalConfig(StrictModel):
         default_factory=NationalForwardConfig,
         description="Region: forward alerts on national lists to the hub.",
     )
+    alert_retention_days: float = Field(
+        365.0,
+        gt=0,
+        description="Hub: a forwarded alert no region changed for this many days is deleted "
+        "(by the retention schedule, retention.interval_s).",
+    )
 
     @model_validator(mode="after")
     def _hub_parts(self) -> NationalConfig:

@@ -339,6 +339,13 @@ class LapsingCandidates(Protocol):
         """Reject the candidates undecided for ``days``; how many."""
 
 
+class ForwardedAlerts(Protocol):
+    """A national hub's forwarded alerts (``NationalHub``)."""
+
+    def purge(self, days: float) -> int:
+        """Delete the alerts unchanged for ``days``; how many."""
+
+
 def build_maintenance(
     config: CentralConfig,
     db: Database,
@@ -346,8 +353,10 @@ def build_maintenance(
     audit: AuditSink,
     protected: ProtectedSightings,
     face_candidates: LapsingCandidates | None = None,
+    national: ForwardedAlerts | None = None,
 ) -> Scheduler:
-    """The plate indexer and (when enabled) the retention purge on one scheduler thread.
+    """The plate indexer and (when enabled) the retention purge on one scheduler thread
+    (with a national hub's purge of forwarded alerts).
 
     The first purge runs ``min(interval_s, 600)`` seconds after start, so a restart loop
     cannot skip it forever and a short-lived process (a test) does not purge at once.
@@ -368,4 +377,7 @@ def build_maintenance(
             days = cfg.face_pending_days
             lapse = functools.partial(face_candidates.lapse, days)
             tasks.append(("face-lapse", cfg.interval_s, min(cfg.interval_s, 600.0), lapse))
+        if national is not None:
+            purge = functools.partial(national.purge, config.national.alert_retention_days)
+            tasks.append(("national-purge", cfg.interval_s, min(cfg.interval_s, 600.0), purge))
     return Scheduler(tasks, stop)

@@ -11,6 +11,8 @@ not an envelope at all is refused whole (400).
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -97,11 +99,18 @@ class NationalHub:
     Args:
         publisher: Builds and signs the published lists.
         store: The forwarded alerts.
+        clock: UNIX time source.
     """
 
-    def __init__(self, publisher: ListPublisher, store: NationalAlertStore) -> None:
+    def __init__(
+        self,
+        publisher: ListPublisher,
+        store: NationalAlertStore,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._publisher = publisher
         self._store = store
+        self._clock = clock
         self.stats = HubStats()
 
     def published(self, name: str) -> Published:
@@ -149,6 +158,13 @@ class NationalHub:
             duplicates=receipt.duplicates,
             refused=refused,
         )
+
+    def purge(self, days: float) -> int:
+        """Delete forwarded alerts no region changed for ``days``; how many."""
+        gone = self._store.purge(self._clock() - days * 86_400)
+        if gone:
+            log.info("national hub: %d forwarded alerts older than %s days deleted", gone, days)
+        return gone
 
     def alerts(self, after: int, limit: int, region: str | None, state: str | None) -> AlertPage:
         """A page of forwarded alerts (see ``NationalAlertStore.page``)."""

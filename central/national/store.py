@@ -192,6 +192,18 @@ class NationalAlertStore:
             ).fetchone()
         return _CHANGE.decode(row[0]).alert if row else None
 
+    def purge(self, older_than: float) -> int:
+        """Delete alerts last received before ``older_than`` (UNIX seconds); how many."""
+
+        def job(con: duckdb.DuckDBPyConnection) -> int:
+            row = con.execute(
+                "SELECT count(*) FROM national_alerts WHERE received_at < ?", [older_than]
+            ).fetchone()
+            con.execute("DELETE FROM national_alerts WHERE received_at < ?", [older_than])
+            return int(row[0]) if row else 0
+
+        return self._db.writer.call(job)
+
     def regions(self) -> list[RegionStatus]:
         """Every region that forwarded anything, by name."""
         with self._db.reader() as con:

@@ -150,3 +150,44 @@ def test_hub_export_reader_matches_the_row_reader(
     fast, slow = read_hub_export(path, "jsonl"), read_file(path, "jsonl")
     assert (fast.rows, len(fast.problems)) == (rows, problems)
     assert fast.table.to_pylist() == slow.table.to_pylist()
+
+
+def test_store_keeps_newest_change_once_and_purges_by_age(tmp_path: Path) -> None:
+    import msgspec
+
+    from central.alerts.model import Change
+    from central.national.store import NationalAlertStore
+    from central.store.db import Database
+
+    def change(alert_id: int, seq: int, state: str = "new") -> Change:
+        alert = {
+            "alert_id": alert_id, "kind": "watchlist", "state": state, "priority": 1,
+            "category": "stolen", "title": "t", "subject": "AA7681TE", "dedup_key": "k",
+            "details": {"list_name": "national-stolen"}, "created_at": 1.0, "updated_at": 1.0,
+            "first_seen": 1.0, "last_seen": 1.0, "seq": seq,
+        }  # fmt: skip
+        body = {"seq": seq, "change": "created", "at": 1.0, "alert": alert}
+        return msgspec.convert(body, Change)
+
+    now = [1000.0]
+    db = Database(tmp_path / "hub.duckdb")
+    store = NationalAlertStore(db, lambda: now[0])
+    try:
+        first = store.receive("lviv", [change(1, 1), change(2, 2), change(1, 3, "acknowledged")])
+        assert (first.stored, first.duplicates) == (2, 1)  # alert 1's seq 1 is superseded
+        assert store.receive("lviv", [change(1, 3), change(2, 2)]).duplicates == 2
+        assert store.receive("kyiv", [change(1, 1)]).stored == 1  # another region's alert 1
+        now[0] = 2000.0
+        assert store.receive("lviv", [change(2, 4, "dispatched")]).stored == 1
+        page = store.page()
+        assert [(i.region, i.change.seq) for i in page.items] == [
+            ("lviv", 3), ("kyiv", 1), ("lviv", 4)
+        ]  # fmt: skip
+        assert store.page(after=page.items[0].hub_seq, region="lviv").next == page.next
+        assert store.purge(older_than=1500.0) == 2
+        assert [(i.region, i.change.alert.alert_id) for i in store.page().items] == [("lviv", 2)]
+        [lviv, kyiv] = sorted(store.regions(), key=lambda r: r.region, reverse=True)
+        assert (lviv.requests, lviv.changes, lviv.duplicates, lviv.alerts) == (3, 6, 3, 1)
+        assert (kyiv.alerts, kyiv.open_alerts) == (0, 0)
+    finally:
+        db.close()
