@@ -43,6 +43,23 @@ def match_cmd(
     typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
 
 
+@app.command("hub")
+def hub_cmd(
+    entries: Annotated[int, typer.Option(help="Entries of the hub's national list.")] = 200_000,
+    alerts: Annotated[int, typer.Option(help="Alert changes a region forwards.")] = 2000,
+    batch: Annotated[int, typer.Option(help="Changes per forwarding request.")] = 200,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """National hub: signed sync of its list into a region (and 304s), and the rate at which
+    it stores alerts a region forwards (one per request, and batched)."""
+    import json
+
+    from bench.hub import run
+
+    result = run(entries, alerts, batch)
+    typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
+
+
 @app.command("plates")
 def plates_cmd(
     dataset: Annotated[

@@ -34,6 +34,7 @@ from central.api.errors import HANDLERS
 from central.api.evidence import EvidenceController
 from central.api.faces import FaceCandidateController, PersonController
 from central.api.login_gate import LoginGate
+from central.api.national import NationalController
 from central.api.openapi import document_errors
 from central.api.search import SearchController
 from central.api.watchlists import WatchlistController
@@ -47,6 +48,9 @@ from central.faces.candidates import FaceCandidates
 from central.faces.crops import CropFetcher
 from central.faces.service import FaceWatchlist
 from central.ingest import FacesFn, IngestLimits, IngestServer
+from central.national.forward import source_security
+from central.national.hub import NationalHub
+from central.national.runtime import build_hub
 from central.retention import Scheduler, build_maintenance
 from central.search import SearchService
 from central.services import (
@@ -93,6 +97,7 @@ class Central:
     face_candidates: FaceCandidates | None = None
     metrics: MetricsServer | None = None
     archive: ArchiveExporter | None = None
+    national: NationalHub | None = None
 
     def start(self) -> None:
         """Start alerting (ingest feeds it), then the ingest thread."""
@@ -180,13 +185,7 @@ def build(config: CentralConfig, on_faces: FacesFn | None = None) -> Central:
         min_score=config.alerts.min_score,
     )
     watchlists.on_change(past_reads.submit)
-    syncs = SyncScheduler(
-        watchlists,
-        [
-            SyncSource(s.name, s.folder, s.url, s.interval_s, s.allow_mass_removal)
-            for s in config.watchlists.sync
-        ],
-    )
+    syncs = SyncScheduler(watchlists, sync_sources(config))
     faces = FaceWatchlist(
         db,
         audit,
@@ -209,6 +208,7 @@ def build(config: CentralConfig, on_faces: FacesFn | None = None) -> Central:
         on_faces=on_faces,
     )
     face_candidates.set_fetcher(ingest.crops)  # crop on match only, over the agent link
+    national = build_hub(config, db, watchlists)
     stop = threading.Event()
     archive = build_archive(config, db, stop)
     maintenance = build_maintenance(
@@ -220,6 +220,7 @@ def build(config: CentralConfig, on_faces: FacesFn | None = None) -> Central:
         face_candidates,
         archive=archive,
         stop=stop,
+        national=national,
     )
     return Central(
         config,
@@ -236,7 +237,32 @@ def build(config: CentralConfig, on_faces: FacesFn | None = None) -> Central:
         faces=faces,
         face_candidates=face_candidates,
         archive=archive,
+        national=national,
     )
+
+
+def sync_sources(config: CentralConfig) -> list[SyncSource]:
+    """The wanted-list sources of ``watchlists.sync`` (hub signature checks and tokens read).
+
+    Raises:
+        ConfigError: A verify_key is malformed or a token_file unreadable.
+    """
+    sources = []
+    for s in config.watchlists.sync:
+        security = source_security(s)
+        sources.append(
+            SyncSource(
+                s.name,
+                s.folder,
+                s.url,
+                s.interval_s,
+                s.allow_mass_removal,
+                security.verify,
+                security.token,
+                security.read,
+            )
+        )
+    return sources
 
 
 def face_analyser(config: CentralConfig) -> Callable[[], FaceAnalyser]:
@@ -364,8 +390,11 @@ def create_app(central: Central) -> Litestar:
         faces=central.face_candidates,
     )
     web = console_parts(console, Path(central.config.storage.data_dir), auth.cookie_secure)
+    national = central.national
+    hub_routes: list[type[NationalController]] = [] if national is None else [NationalController]
     app = Litestar(
         route_handlers=[
+            *hub_routes,
             AgentController,
             SightingController,
             StatusController,
@@ -395,6 +424,7 @@ def create_app(central: Central) -> Litestar:
             "watchlists": Provide(lambda: watchlists, sync_to_thread=False),
             "faces": Provide(lambda: faces, sync_to_thread=False),
             "face_candidates": Provide(lambda: face_candidates, sync_to_thread=False),
+            "national_hub": Provide(lambda: national, sync_to_thread=False),
             **auth_dependencies(central.accounts, cookie),
         },
         middleware=[auth_middleware(central.accounts, cookie.name)],

@@ -491,6 +491,17 @@ def _add_persons_group() -> None:
 _add_persons_group()
 
 
+def _add_national_group() -> None:
+    from central.national.cli import national_app
+
+    app.add_typer(
+        national_app, name="national", help="National hub: the signing key of published lists."
+    )
+
+
+_add_national_group()
+
+
 @app.command("check")
 def check_cmd(
     config: Annotated[Path, typer.Option("--config", "-c", help="central.yaml")],

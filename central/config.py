@@ -142,6 +142,11 @@ class WebhookEndpointConfig(StrictModel):
         description="Alert kinds to send (watchlist, agent_offline, camera_offline, "
         "webhook_failing); empty for all.",
     )
+    lists: list[str] = Field(
+        default_factory=list,
+        description="Wanted lists whose watchlist alerts to send; empty for all (alerts "
+        "of other kinds carry no list and pass only when this is empty).",
+    )
     categories: list[str] = Field(
         default_factory=list,
         description="Categories to send (stolen, wanted, violation, crash, other, system); "
@@ -236,6 +241,24 @@ class WatchlistSyncConfig(StrictModel):
     allow_mass_removal: bool = Field(
         False, description="Accept an export that removes over half of the list."
     )
+    verify_key: str = Field(
+        "",
+        pattern=r"^(ed25519:[A-Za-z0-9+/]{43}=)?$",
+        description="Public key of a national hub (ed25519:..., printed by `varta central "
+        "national keygen`): the export must carry the hub's valid signature, else it is "
+        "refused and the list in force stays. Empty: exports are not signed.",
+    )
+    token_file: Path | None = Field(
+        None,
+        description="File holding an API token (vt_...) sent as 'Authorization: Bearer' to "
+        "the URL (a national hub's token with the national:read scope). Keep it mode 0600.",
+    )
+
+    @model_validator(mode="after")
+    def _url_only(self) -> WatchlistSyncConfig:
+        if (self.verify_key or self.token_file is not None) and not self.url:
+            raise ValueError("verify_key and token_file need a url (a drop folder is not signed)")
+        return self
 
 
 class WatchlistsConfig(StrictModel):
@@ -498,6 +521,93 @@ class FacesConfig(StrictModel):
     )
 
 
+NATIONAL_ENDPOINT = "national-hub"
+"""Name of the built-in webhook endpoint that forwards alerts to the national hub."""
+
+
+class NationalForwardConfig(StrictModel):
+    """A region's forwarding of alerts on national lists to the national hub."""
+
+    url: str = Field(
+        "",
+        pattern=r"^(https?://[^/?#\s]+/?)?$",
+        description="Base URL of the national hub (scheme, host and port, e.g. "
+        "https://hub.police.lan:8000); alerts go to POST /api/v1/national/alerts. Empty: "
+        "nothing is forwarded.",
+    )
+    region: str = Field(
+        "",
+        pattern=r"^([a-z0-9][a-z0-9_.-]{0,62})?$",
+        description="This region's name at the hub; the hub accepts it only from a token of "
+        "the hub user with this name.",
+    )
+    token_file: Path | None = Field(
+        None,
+        description="File holding the hub API token (vt_..., scope national:forward) of the "
+        "user named as region. Keep it mode 0600.",
+    )
+    lists: list[str] = Field(
+        default_factory=list,
+        description="Lists whose watchlist alerts are forwarded; empty: every list of "
+        "watchlists.sync with a verify_key (the lists that came from the hub).",
+    )
+    batch_max: int = Field(
+        200, ge=1, le=1000, description="Alert changes sent in one request, at most."
+    )
+    timeout_s: float = Field(10.0, gt=0, description="Per-request timeout.")
+    backoff_initial_s: float = Field(1.0, gt=0, description="First retry delay after a failure.")
+    backoff_max_s: float = Field(60.0, gt=0, description="Longest retry delay.")
+    failing_after: int = Field(
+        5, ge=1, description="Consecutive failures that raise a webhook_failing alert."
+    )
+
+    @model_validator(mode="after")
+    def _complete(self) -> NationalForwardConfig:
+        if self.url and (not self.region or self.token_file is None):
+            raise ValueError("forwarding to url needs region and token_file")
+        return self
+
+
+class NationalConfig(StrictModel):
+    """National hub (publishes signed wanted lists, receives regions' alerts) or region."""
+
+    hub: bool = Field(
+        False,
+        description="Serve as the national hub: signed lists at GET "
+        "/api/v1/national/lists/{name}, regions' alerts at /api/v1/national/alerts.",
+    )
+    signing_key_file: Path | None = Field(
+        None,
+        description="The hub's Ed25519 private key (PEM, `varta central national keygen`); "
+        "required with hub. Keep it mode 0600.",
+    )
+    publish: list[str] = Field(
+        default_factory=list,
+        description="Names of the hub's lists that regions may sync (each must exist when "
+        "asked for).",
+    )
+    forward: NationalForwardConfig = Field(
+        default_factory=NationalForwardConfig,
+        description="Region: forward alerts on national lists to the hub.",
+    )
+    alert_retention_days: float = Field(
+        365.0,
+        gt=0,
+        description="Hub: a forwarded alert no region changed for this many days is deleted "
+        "(by the retention schedule, retention.interval_s).",
+    )
+
+    @model_validator(mode="after")
+    def _hub_parts(self) -> NationalConfig:
+        if self.hub and self.signing_key_file is None:
+            raise ValueError("hub needs signing_key_file (`varta central national keygen`)")
+        if self.publish and not self.hub:
+            raise ValueError("publish needs hub: true")
+        if len(set(self.publish)) != len(self.publish):
+            raise ValueError(f"expected each published list once, got {self.publish}")
+        return self
+
+
 class CentralConfig(StrictModel):
     """Everything `varta central serve` needs."""
 
@@ -531,6 +641,10 @@ class CentralConfig(StrictModel):
         description="Camera positions and headings (journey map, evidence); a camera not "
         "listed is shown on the timeline but not on the map.",
     )
+    national: NationalConfig = Field(
+        default_factory=NationalConfig,
+        description="National hub and regional forwarding (docs/national-hub.md).",
+    )
     metrics: MetricsConfig = Field(
         default_factory=MetricsConfig,
         description="Prometheus metrics on their own listener (off by default; port 9810).",
@@ -560,3 +674,31 @@ class CentralConfig(StrictModel):
                 "delete days that search expects it to hold)"
             )
         return self
+
+    @model_validator(mode="after")
+    def _national_forward(self) -> CentralConfig:
+        if any(e.name == NATIONAL_ENDPOINT for e in self.webhooks.endpoints):
+            raise ValueError(f"webhooks.endpoints: the name {NATIONAL_ENDPOINT!r} is reserved")
+        forward = self.national.forward
+        if not forward.url:
+            return self
+        synced = {s.name for s in self.watchlists.sync}
+        unknown = sorted(set(forward.lists) - synced)
+        if unknown:
+            raise ValueError(
+                f"national.forward.lists: expected lists of watchlists.sync, got {unknown}"
+            )
+        if not self.forwarded_lists:
+            raise ValueError(
+                "national.forward: no list to forward (give lists, or a watchlists.sync "
+                "entry with a verify_key)"
+            )
+        return self
+
+    @property
+    def forwarded_lists(self) -> list[str]:
+        """The lists whose alerts go to the national hub (none without forwarding)."""
+        forward = self.national.forward
+        if not forward.url:
+            return []
+        return list(forward.lists) or [s.name for s in self.watchlists.sync if s.verify_key]

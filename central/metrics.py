@@ -60,6 +60,8 @@ class CentralCollector(Collector):
         yield from self._ingest()
         yield from self._crops()
         yield from self._writer()
+        yield from self._syncs()
+        yield from self._national()
         with self._central.db.reader() as con:
             alerts = con.execute(
                 "SELECT kind, state, count(*) FROM alerts GROUP BY kind, state"
@@ -152,6 +154,51 @@ class CentralCollector(Collector):
         yield CounterMetricFamily(
             "varta_database_rollbacks", "Write transactions rolled back.", value=stats.rollbacks
         )
+
+    def _syncs(self) -> Iterator[Metric]:
+        """Scheduled list syncs: failures, signature refusals and the last good check."""
+        syncs = self._central.syncs
+        stats = syncs.stats if syncs is not None else {}
+        label = ["list"]
+        failures = CounterMetricFamily(
+            "varta_watchlist_sync_failures", "Scheduled syncs that failed.", labels=label
+        )
+        refused = CounterMetricFamily(
+            "varta_watchlist_sync_signature_rejected",
+            "Exports refused: the national hub's signature did not verify (list kept).",
+            labels=label,
+        )
+        last = GaugeMetricFamily(
+            "varta_watchlist_sync_last_ok_timestamp_seconds",
+            "When the list's source was last checked without error (0: never).",
+            labels=label,
+        )
+        for name, s in sorted(stats.items()):
+            failures.add_metric([name], s.failures)
+            refused.add_metric([name], s.rejected_signature)
+            last.add_metric([name], s.last_ok_at)
+        yield from (failures, refused, last)
+
+    def _national(self) -> Iterator[Metric]:
+        """A national hub's forwarded changes, by what became of them."""
+        hub = self._central.national
+        if hub is None:
+            return
+        stats = hub.stats
+        yield CounterMetricFamily(
+            "varta_national_forward_requests",
+            "Forwarding requests from regions.",
+            value=stats.requests,
+        )
+        changes = CounterMetricFamily(
+            "varta_national_forward_changes",
+            "Alert changes regions forwarded, by result.",
+            labels=["result"],
+        )
+        changes.add_metric(["stored"], stats.stored)
+        changes.add_metric(["duplicate"], stats.duplicates)
+        changes.add_metric(["refused"], stats.refused)
+        yield changes
 
     def _webhooks(self, queue: dict[str, int]) -> Iterator[Metric]:
         depth = GaugeMetricFamily(

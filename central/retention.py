@@ -415,6 +415,13 @@ class LapsingCandidates(Protocol):
         """Reject the candidates undecided for ``days``; how many."""
 
 
+class ForwardedAlerts(Protocol):
+    """A national hub's forwarded alerts (``NationalHub``)."""
+
+    def purge(self, days: float) -> int:
+        """Delete the alerts unchanged for ``days``; how many."""
+
+
 def build_maintenance(
     config: CentralConfig,
     db: Database,
@@ -424,9 +431,10 @@ def build_maintenance(
     face_candidates: LapsingCandidates | None = None,
     archive: ArchiveExporter | None = None,
     stop: threading.Event | None = None,
+    national: ForwardedAlerts | None = None,
 ) -> Scheduler:
     """The plate indexer, the archive export and (when enabled) the retention purge on one
-    scheduler thread.
+    scheduler thread (with a national hub's purge of forwarded alerts).
 
     The first purge runs ``min(interval_s, 600)`` seconds after start, so a restart loop
     cannot skip it forever and a short-lived process (a test) does not purge at once. The
@@ -455,6 +463,9 @@ def build_maintenance(
             days = cfg.face_pending_days
             lapse = functools.partial(face_candidates.lapse, days)
             tasks.append(("face-lapse", cfg.interval_s, min(cfg.interval_s, 600.0), lapse))
+        if national is not None:
+            purge = functools.partial(national.purge, config.national.alert_retention_days)
+            tasks.append(("national-purge", cfg.interval_s, min(cfg.interval_s, 600.0), purge))
     return Scheduler(tasks, stop)
 
 

@@ -356,6 +356,33 @@ CREATE TABLE IF NOT EXISTS webhook_queue (
         PRIMARY KEY (day, camera_id, part)
     );
     """,
+    # 10: a national hub's copy of the alerts regions forwarded (central/national/store.py):
+    # one row per (region, alert id), replaced by a newer change of that alert only (a
+    # repeat is counted, never stored twice); hub_seq orders the rows for police paging.
+    """
+    CREATE TABLE national_alerts (
+        region VARCHAR NOT NULL,
+        alert_id BIGINT NOT NULL,
+        seq BIGINT NOT NULL,
+        hub_seq BIGINT NOT NULL,
+        list_name VARCHAR NOT NULL,
+        state VARCHAR NOT NULL,
+        priority SMALLINT NOT NULL,
+        plate VARCHAR NOT NULL,
+        created_at DOUBLE NOT NULL,
+        received_at DOUBLE NOT NULL,
+        body VARCHAR NOT NULL,
+        PRIMARY KEY (region, alert_id)
+    );
+    CREATE TABLE national_regions (
+        region VARCHAR PRIMARY KEY,
+        first_seen DOUBLE NOT NULL,
+        last_seen DOUBLE NOT NULL,
+        requests BIGINT NOT NULL,
+        changes BIGINT NOT NULL,
+        duplicates BIGINT NOT NULL
+    );
+    """,
 )
 
 
