@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import itertools
 import json
+import os
 import random
 import resource
 import statistics
@@ -27,6 +28,7 @@ import msgspec
 import yaml
 import zmq
 
+from bench import procstat
 from bench.loadgen import make_sighting
 from bench.stats import free_endpoint, percentile
 from central.app import build
@@ -178,23 +180,37 @@ def run(agents: int, seconds: float, rate: float, ceilings: bool = True) -> dict
                 str(i + 1),
             ]
             procs.append((subprocess.Popen(cmd, cwd=REPO_ROOT), out))
-        cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+        threads0, cpu0 = procstat.thread_cpu(), procstat.cpu_seconds(os.getpid())
         samples = _sample_stored(central.ingest.stats, seconds)
         for proc, _ in procs:
             proc.wait()
-        cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+        threads1, cpu1 = procstat.thread_cpu(), procstat.cpu_seconds(os.getpid())
         kids = resource.getrusage(resource.RUSAGE_CHILDREN)
         stats = central.ingest.stats.as_dict()
         central.stop()
         reports = [json.loads(out.read_text()) for _, out in procs]
         result.update(_summarise(samples, reports, stats, seconds))
         stored = max(stats["sightings_stored"], 1)
-        central_cpu = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
-        result["central_cpu_us_per_sighting"] = round(central_cpu / stored * 1e6, 1)
+        result.update(_central_cpu(cpu1 - cpu0, threads0, threads1, stored))
         result["agents_cpu_us_per_sighting"] = round(
             (kids.ru_utime + kids.ru_stime) / stored * 1e6, 1
         )
         return result
+
+
+def _central_cpu(
+    process_cpu: float, before: dict[str, float], after: dict[str, float], stored: int
+) -> dict[str, Any]:
+    """Central's CPU per stored sighting, in total (``/proc/<pid>/stat``: this process is
+    central, less the bench's own main thread, which only samples and waits) and by thread.
+    """
+    delta = {name: cpu - before.get(name, 0.0) for name, cpu in after.items()}
+    per_thread = {name: round(cpu / stored * 1e6, 1) for name, cpu in delta.items()}
+    central = process_cpu - delta.get("MainThread", 0.0)
+    return {
+        "central_cpu_us_per_sighting": round(central / stored * 1e6, 1),
+        "central_cpu_us_by_thread": {k: v for k, v in sorted(per_thread.items()) if v >= 0.1},
+    }
 
 
 def _sample_stored(stats: Any, seconds: float) -> list[tuple[float, int]]:
