@@ -12,6 +12,7 @@ from litestar import Litestar
 from litestar.di import Provide
 from litestar.logging import LoggingConfig
 
+from central import collector
 from central.accounts import AccountService
 from central.accounts.bootstrap import build_accounts
 from central.accounts.prefs import PrefsService
@@ -100,6 +101,7 @@ class Central:
             self.past_reads.start()
         if self.syncs is not None:
             self.syncs.start()
+        collector.tune()
         self.ingest.start()
         log.info("ingest listening on %s", self.ingest.bound_endpoint)
         if self.maintenance is not None:
