@@ -26,6 +26,29 @@ def ingest_cmd(
     typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
 
 
+@app.command("soak")
+def soak_cmd(
+    minutes: Annotated[float, typer.Option(help="How long the agents produce.")] = 60.0,
+    agents: Annotated[int, typer.Option(help="Agent processes sending at once.")] = 8,
+    rate: Annotated[float, typer.Option(help="Total sightings/s of all agents.")] = 5000.0,
+    interval: Annotated[float, typer.Option(help="Seconds between samples.")] = 5.0,
+    out: Annotated[
+        Path, typer.Option(help="Folder for soak.json (all samples) and soak.png.")
+    ] = Path("var/bench/soak"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Steady ingest for a long time: RSS, descriptors and threads of central and agents,
+    slopes and a flat/leak verdict, every sighting stored once; a PNG plot."""
+    import json
+
+    from bench.soak import run
+
+    if minutes <= 0 or agents < 1 or rate <= 0 or interval <= 0:
+        raise typer.BadParameter("minutes, agents, rate and interval must be positive")
+    result = run(minutes, agents, rate, interval, out)
+    typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
+
+
 @app.command("match")
 def match_cmd(
     entries: Annotated[int, typer.Option(help="Plates on the synthetic list.")] = 1_000_000,

@@ -16,8 +16,6 @@ import os
 import random
 import resource
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -25,18 +23,16 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import yaml
 import zmq
 
 from bench import procstat
+from bench.cluster import central_config, spawn_agents
 from bench.loadgen import make_sighting
 from bench.stats import free_endpoint, percentile
 from central.app import build
-from central.config import CentralConfig, IngestConfig, StorageConfig
 from central.store.db import Database
 from central.store.sightings import IncomingSighting, SightingRepository
-from shared import keys, wire
-from shared.paths import REPO_ROOT
+from shared import wire
 
 
 def zmq_ceiling(seconds: float, window: int = 64) -> float:
@@ -116,26 +112,6 @@ def _insert(
     return repo.insert(con, items, now)
 
 
-def _agent_configs(root: Path, n: int, endpoint: str) -> list[Path]:
-    paths = []
-    for i in range(n):
-        agent_id = f"bench-{i}"
-        secret = root / "keys" / f"{agent_id}.key_secret"
-        cfg = {
-            "agent_id": agent_id,
-            "central": {
-                "endpoint": endpoint,
-                "server_public_key": str(root / "keys/central.key"),
-                "agent_secret_key": str(secret),
-            },
-            "spool": {"dir": str(root / f"spool-{i}")},
-        }
-        path = root / f"{agent_id}.yaml"
-        path.write_text(yaml.safe_dump(cfg))
-        paths.append(path)
-    return paths
-
-
 def run(agents: int, seconds: float, rate: float, ceilings: bool = True) -> dict[str, Any]:
     """Run the benchmark and return its result object."""
     with tempfile.TemporaryDirectory(prefix="varta-bench-") as tmp:
@@ -144,54 +120,25 @@ def run(agents: int, seconds: float, rate: float, ceilings: bool = True) -> dict
         if ceilings:
             result["ceiling_zmq_msgs_per_s"] = round(zmq_ceiling(min(seconds, 3.0)))
             result["ceiling_duckdb_rows_per_s"] = round(duckdb_ceiling(min(seconds, 3.0), root))
-        keys.generate(root / "keys", "central")
-        for i in range(agents):
-            pub, _ = keys.generate(root / "keys", f"bench-{i}")
-            (root / "allowed").mkdir(exist_ok=True)
-            (root / "allowed" / pub.name).write_bytes(pub.read_bytes())
-        config = CentralConfig(
-            ingest=IngestConfig(
-                bind=free_endpoint(),
-                server_secret_key=root / "keys/central.key_secret",
-                allowed_agents_dir=root / "allowed",
-            ),
-            storage=StorageConfig(data_dir=root / "central"),
-        )
+        config = central_config(root, agents)
         central = build(config)
         central.start()
-        procs = []
-        for i, cfg in enumerate(_agent_configs(root, agents, config.ingest.bind)):
-            out = root / f"result-{i}.json"
-            cmd = [
-                sys.executable,
-                "-m",
-                "bench.loadgen",
-                "--config",
-                str(cfg),
-                "--seconds",
-                str(seconds),
-                "--rate",
-                str(rate / agents if rate else 0),
-                "--result",
-                str(out),
-                "--wait-acked",
-                "30",
-                "--seed",
-                str(i + 1),
-            ]
-            procs.append((subprocess.Popen(cmd, cwd=REPO_ROOT), out))
+        procs = spawn_agents(root, config.ingest.bind, agents, seconds, rate)
         threads0, cpu0 = procstat.thread_cpu(), procstat.cpu_seconds(os.getpid())
         samples = _sample_stored(central.ingest.stats, seconds)
-        for proc, _ in procs:
-            proc.wait()
+        for proc in procs:
+            proc.popen.wait()
         threads1, cpu1 = procstat.thread_cpu(), procstat.cpu_seconds(os.getpid())
         kids = resource.getrusage(resource.RUSAGE_CHILDREN)
         stats = central.ingest.stats.as_dict()
         central.stop()
-        reports = [json.loads(out.read_text()) for _, out in procs]
+        reports = [json.loads(p.result.read_text()) for p in procs]
         result.update(_summarise(samples, reports, stats, seconds))
         stored = max(stats["sightings_stored"], 1)
         result.update(_central_cpu(cpu1 - cpu0, threads0, threads1, stored))
+        if ceilings:
+            lower = min(result["ceiling_zmq_msgs_per_s"], result["ceiling_duckdb_rows_per_s"])
+            result["rate_vs_lower_ceiling"] = round(result["sightings_per_s"] / lower, 2)
         result["agents_cpu_us_per_sighting"] = round(
             (kids.ru_utime + kids.ru_stime) / stored * 1e6, 1
         )
