@@ -35,6 +35,9 @@ def soak_cmd(
     out: Annotated[
         Path, typer.Option(help="Folder for soak.json (all samples) and soak.png.")
     ] = Path("var/bench/soak"),
+    duckdb_memory_mb: Annotated[
+        int | None, typer.Option(help="storage.duckdb_memory_limit_mb of central.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Steady ingest for a long time: RSS, descriptors and threads of central and agents,
@@ -45,7 +48,7 @@ def soak_cmd(
 
     if minutes <= 0 or agents < 1 or rate <= 0 or interval <= 0:
         raise typer.BadParameter("minutes, agents, rate and interval must be positive")
-    result = run(minutes, agents, rate, interval, out)
+    result = run(minutes, agents, rate, interval, out, duckdb_memory_mb)
     typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
 
 

@@ -34,7 +34,9 @@ class AgentProcess:
         return self.popen.pid
 
 
-def central_config(root: Path, agents: int) -> CentralConfig:
+def central_config(
+    root: Path, agents: int, duckdb_memory_limit_mb: int | None = None
+) -> CentralConfig:
     """Keys for central and ``agents`` agents (allow-listed) under ``root``; central's
     config with a free loopback endpoint and its data in ``root/central``."""
     keys.generate(root / "keys", "central")
@@ -48,7 +50,9 @@ def central_config(root: Path, agents: int) -> CentralConfig:
             server_secret_key=root / "keys/central.key_secret",
             allowed_agents_dir=root / "allowed",
         ),
-        storage=StorageConfig(data_dir=root / "central"),
+        storage=StorageConfig(
+            data_dir=root / "central", duckdb_memory_limit_mb=duckdb_memory_limit_mb
+        ),
     )
 
 

@@ -35,6 +35,7 @@ from typing import Any
 from bench import procstat
 from bench.cluster import AgentProcess, central_config, spawn_agents
 from bench.plot import Panel, Point, line_charts
+from central import collector
 from central.app import Central, build
 
 WARMUP_SHARE = 0.25
@@ -104,31 +105,40 @@ def _tick(start: float, central: Central, agents: list[AgentProcess]) -> Tick:
 def _stored_once(central: Central) -> tuple[int, int]:
     """Rows in ``sightings`` and distinct event ids among them."""
     with central.db.reader() as con:
+        con.execute("SET enable_progress_bar = false")  # it would print to our stdout
         row = con.execute("SELECT count(*), count(DISTINCT event_id) FROM sightings").fetchone()
     return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
-def run(minutes: float, agents: int, rate: float, interval_s: float, out: Path) -> dict[str, Any]:
+def run(
+    minutes: float,
+    agents: int,
+    rate: float,
+    interval_s: float,
+    out: Path,
+    duckdb_memory_limit_mb: int | None = None,
+) -> dict[str, Any]:
     """Run the soak; write ``soak.json`` and ``soak.png`` into ``out``; the summary."""
     seconds = minutes * 60.0
     ticks: list[Tick] = []
     with tempfile.TemporaryDirectory(prefix="varta-soak-") as tmp:
         root = Path(tmp)
-        config = central_config(root, agents)
+        config = central_config(root, agents, duckdb_memory_limit_mb)
         central = build(config)
-        central.start()
-        try:
-            procs = spawn_agents(root, config.ingest.bind, agents, seconds, rate, wait_acked=60)
-            start = time.monotonic()
-            while True:
-                ticks.append(_tick(start, central, procs))
-                if all(p.popen.poll() is not None for p in procs):
-                    break
-                time.sleep(interval_s)
-            rows, distinct = _stored_once(central)
-            stats = central.ingest.stats.as_dict()
-        finally:
-            central.stop()
+        with collector.tuned():  # as central's own process runs (central.serve)
+            central.start()
+            try:
+                procs = spawn_agents(root, config.ingest.bind, agents, seconds, rate, wait_acked=60)
+                start = time.monotonic()
+                while True:
+                    ticks.append(_tick(start, central, procs))
+                    if all(p.popen.poll() is not None for p in procs):
+                        break
+                    time.sleep(interval_s)
+                rows, distinct = _stored_once(central)
+                stats = central.ingest.stats.as_dict()
+            finally:
+                central.stop()
         reports = [json.loads(p.result.read_text()) for p in procs]
     summary = summarise(ticks, seconds)
     summary.update(
@@ -137,6 +147,7 @@ def run(minutes: float, agents: int, rate: float, interval_s: float, out: Path) 
             "agents": agents,
             "rate": rate,
             "interval_s": interval_s,
+            "duckdb_memory_limit_mb": duckdb_memory_limit_mb,
             "produced": sum(r["produced"] for r in reports),
             "stored_rows": rows,
             "stored_distinct": distinct,

@@ -12,7 +12,6 @@ from litestar import Litestar
 from litestar.di import Provide
 from litestar.logging import LoggingConfig
 
-from central import collector
 from central.accounts import AccountService
 from central.accounts.bootstrap import build_accounts
 from central.accounts.prefs import PrefsService
@@ -101,7 +100,6 @@ class Central:
             self.past_reads.start()
         if self.syncs is not None:
             self.syncs.start()
-        collector.tune()
         self.ingest.start()
         log.info("ingest listening on %s", self.ingest.bound_endpoint)
         if self.maintenance is not None:
@@ -161,7 +159,10 @@ def build(config: CentralConfig, on_faces: FacesFn | None = None) -> Central:
             Matching itself is built in (``FaceCandidates``, exactly once per observation).
     """
     data_dir = config.storage.data_dir
-    db = Database(Path(data_dir) / config.storage.duckdb_file)
+    db = Database(
+        Path(data_dir) / config.storage.duckdb_file,
+        memory_limit_mb=config.storage.duckdb_memory_limit_mb,
+    )
     thumbs = ThumbStore(Path(data_dir) / "thumbs")
     audit = AuditLog(db)
     accounts = build_accounts(config.auth, db, audit)

@@ -7,17 +7,19 @@ the collector ran every few dozen sightings and walked every object a turn still
 and each full collection walked the whole application (routes, the watchlist matcher,
 caches): a fifth to a half of ingest's CPU in ``varta bench ingest``.
 
-So central collects the young generation every ``YOUNG_THRESHOLD`` allocations and
-moves everything built before it serves into the permanent generation (``gc.freeze``),
-which no collection walks again. Cycles are still collected, only less often; the
-memory this can hold is what some seconds of ingest leave in cycles (the soak bench
-watches RSS for exactly this).
+So central's process (``central.serve``) collects the young generation every
+``YOUNG_THRESHOLD`` allocations and moves everything built before it serves into the
+permanent generation (``gc.freeze``), which no collection walks again. Cycles are still
+collected, only less often; the memory this can hold is what some seconds of ingest leave
+in cycles (the soak bench watches RSS for exactly this).
 """
 
 from __future__ import annotations
 
 import gc
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 log = logging.getLogger(__name__)
 
@@ -34,3 +36,16 @@ def tune() -> None:
     gc.freeze()
     gc.set_threshold(YOUNG_THRESHOLD, *OLDER_THRESHOLDS)
     log.debug("gc: %d objects frozen, thresholds %s", gc.get_freeze_count(), gc.get_threshold())
+
+
+@contextmanager
+def tuned() -> Iterator[None]:
+    """``tune()`` for a while, then CPython's thresholds again and nothing frozen (for
+    benchmarks that run central inside a longer-lived process)."""
+    before = gc.get_threshold()
+    tune()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

@@ -95,6 +95,13 @@ class StorageConfig(StrictModel):
 
     data_dir: Path = Field(Path("var/central"), description="Data directory (DuckDB, packs).")
     duckdb_file: str = Field("varta.duckdb", description="DuckDB file name inside data_dir.")
+    duckdb_memory_limit_mb: int | None = Field(
+        None,
+        ge=64,
+        description="Most memory DuckDB's buffer pool may hold, in MiB (empty: DuckDB's "
+        "default, 80% of RAM). The pool caches table blocks as sightings are written and "
+        "evicts only at this limit, so central's RSS grows towards it as data accumulates.",
+    )
 
 
 class AlertsConfig(StrictModel):
