@@ -194,4 +194,5 @@ def _summarise(
         "still_spooled_at_end": produced - stats["sightings_stored"],
         "reconnects": sum(r["reconnects"] for r in reports),
         "messages_rejected": stats["messages_rejected_total"],
+        "sightings_per_turn": round(stats["sightings_stored"] / max(stats["turns"], 1)),
     }
