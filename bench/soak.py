@@ -105,7 +105,6 @@ def _tick(start: float, central: Central, agents: list[AgentProcess]) -> Tick:
 def _stored_once(central: Central) -> tuple[int, int]:
     """Rows in ``sightings`` and distinct event ids among them."""
     with central.db.reader() as con:
-        con.execute("SET enable_progress_bar = false")  # it would print to our stdout
         row = con.execute("SELECT count(*), count(DISTINCT event_id) FROM sightings").fetchone()
     return (int(row[0]), int(row[1])) if row else (0, 0)
 

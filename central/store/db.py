@@ -361,6 +361,9 @@ class Database:
             {} if memory_limit_mb is None else {"memory_limit": f"{memory_limit_mb}MB"}
         )
         self._con = duckdb.connect(str(path), config=config)
+        # A long write (a checkpoint, a big import step) would draw a progress bar on
+        # central's stdout; cursors have none already.
+        self._con.execute("SET enable_progress_bar = false")
         self._reader_lock = threading.Lock()
         self._migrate()
         self.writer = Writer(self._con)
