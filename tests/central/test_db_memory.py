@@ -4,9 +4,11 @@ below about 64 MB DuckDB runs out of memory at once, hence the config's minimum)
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -17,6 +19,12 @@ from central.store.sightings import IncomingSighting, SightingRepository
 from shared import wire
 
 MB = 1 << 20
+
+
+def _insert(
+    repo: SightingRepository, items: list[IncomingSighting], now: float, con: Any
+) -> set[str]:
+    return repo.insert(con, items, now)
 
 
 def _limit_bytes(db: Database) -> int:
@@ -63,7 +71,7 @@ def test_ingest_keeps_writing_within_the_smallest_pool(tmp_path: Path) -> None:
                 )
                 for s in pool
             ]
-            new = db.writer.call(lambda con, i=items, t=now: repo.insert(con, i, t))
+            new = db.writer.call(functools.partial(_insert, repo, items, now))
             assert len(new) == len(items)
             total += len(new)
         with db.reader() as con:
