@@ -15,6 +15,12 @@ def ingest_cmd(
     agents: Annotated[int, typer.Option(help="Agent processes sending at once.")] = 2,
     seconds: Annotated[float, typer.Option(help="How long the agents produce.")] = 10.0,
     rate: Annotated[float, typer.Option(help="Total sightings/s (0: as fast as possible).")] = 0,
+    watchlist: Annotated[
+        int, typer.Option(help="Synthetic wanted-list entries to match against (0: none).")
+    ] = 0,
+    min_turn_ms: Annotated[
+        int, typer.Option(help="Central's ingest.min_turn_interval_ms (0: off).")
+    ] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Agents -> CURVE ZeroMQ -> central -> DuckDB, with ZeroMQ and DuckDB ceilings."""
@@ -22,7 +28,7 @@ def ingest_cmd(
 
     from bench.ingest import run
 
-    result = run(agents, seconds, rate)
+    result = run(agents, seconds, rate, watchlist=watchlist, min_turn_ms=min_turn_ms)
     typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
 
 

@@ -7,6 +7,7 @@ CURVE key, spool and seed, producing at its share of the total rate.
 
 from __future__ import annotations
 
+import random
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -35,7 +36,10 @@ class AgentProcess:
 
 
 def central_config(
-    root: Path, agents: int, duckdb_memory_limit_mb: int | None = None
+    root: Path,
+    agents: int,
+    duckdb_memory_limit_mb: int | None = None,
+    min_turn_interval_ms: int = 0,
 ) -> CentralConfig:
     """Keys for central and ``agents`` agents (allow-listed) under ``root``; central's
     config with a free loopback endpoint and its data in ``root/central``."""
@@ -49,11 +53,37 @@ def central_config(
             bind=free_endpoint(),
             server_secret_key=root / "keys/central.key_secret",
             allowed_agents_dir=root / "allowed",
+            min_turn_interval_ms=min_turn_interval_ms,
         ),
         storage=StorageConfig(
             data_dir=root / "central", duckdb_memory_limit_mb=duckdb_memory_limit_mb
         ),
     )
+
+
+def seed_watchlist(config: CentralConfig, entries: int, seed: int = 7) -> int:
+    """Import a synthetic national wanted list of ``entries`` plates (``bench.match``'s
+    generator, with a hundredth as many wildcard and attribute entries) into central's
+    database before it starts, so ingest matches against a realistic list; rows imported.
+    """
+    from bench.match import plates, write_export
+    from central.store.db import Database
+    from central.watchlist.model import ListSettings
+    from central.watchlist.repository import WatchlistRepository
+    from central.watchlist.sync import import_file
+
+    rng = random.Random(seed)
+    data_dir = Path(config.storage.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    export = data_dir / "watchlist.csv"
+    write_export(export, plates(rng, entries), rng, entries // 100)
+    db = Database(data_dir / config.storage.duckdb_file)
+    try:
+        repo = WatchlistRepository(db)
+        repo.save_list(ListSettings(name="national", default_priority=3))
+        return import_file(repo, "national", export, full=True).rows
+    finally:
+        db.close()
 
 
 def _agent_config(root: Path, i: int, endpoint: str) -> Path:

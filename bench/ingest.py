@@ -26,7 +26,7 @@ import msgspec
 import zmq
 
 from bench import procstat
-from bench.cluster import central_config, spawn_agents
+from bench.cluster import central_config, seed_watchlist, spawn_agents
 from bench.loadgen import make_sighting
 from bench.stats import free_endpoint, percentile
 from central import collector
@@ -113,15 +113,27 @@ def _insert(
     return repo.insert(con, items, now)
 
 
-def run(agents: int, seconds: float, rate: float, ceilings: bool = True) -> dict[str, Any]:
-    """Run the benchmark and return its result object."""
+def run(
+    agents: int,
+    seconds: float,
+    rate: float,
+    ceilings: bool = True,
+    watchlist: int = 0,
+    min_turn_ms: int = 0,
+) -> dict[str, Any]:
+    """Run the benchmark and return its result object (``watchlist``: synthetic wanted
+    entries central matches every sighting against, 0 for none; ``min_turn_ms``:
+    central's ``ingest.min_turn_interval_ms``)."""
     with tempfile.TemporaryDirectory(prefix="varta-bench-") as tmp:
         root = Path(tmp)
         result: dict[str, Any] = {"agents": agents, "seconds": seconds, "rate": rate or None}
         if ceilings:
             result["ceiling_zmq_msgs_per_s"] = round(zmq_ceiling(min(seconds, 3.0)))
             result["ceiling_duckdb_rows_per_s"] = round(duckdb_ceiling(min(seconds, 3.0), root))
-        config = central_config(root, agents)
+        config = central_config(root, agents, min_turn_interval_ms=min_turn_ms)
+        result["min_turn_interval_ms"] = min_turn_ms
+        if watchlist:
+            result["watchlist_entries"] = seed_watchlist(config, watchlist)
         central = build(config)
         with collector.tuned():  # as central's own process runs (central.serve)
             central.start()
@@ -133,6 +145,8 @@ def run(agents: int, seconds: float, rate: float, ceilings: bool = True) -> dict
             threads1, cpu1 = procstat.thread_cpu(), procstat.cpu_seconds(os.getpid())
             kids = resource.getrusage(resource.RUSAGE_CHILDREN)
             stats = central.ingest.stats.as_dict()
+            if watchlist and central.alerting is not None:
+                result["sightings_matched"] = central.alerting.engine.stats.sightings_matched
             central.stop()
         reports = [json.loads(p.result.read_text()) for p in procs]
         result.update(_summarise(samples, reports, stats, seconds))
