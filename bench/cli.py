@@ -15,6 +15,12 @@ def ingest_cmd(
     agents: Annotated[int, typer.Option(help="Agent processes sending at once.")] = 2,
     seconds: Annotated[float, typer.Option(help="How long the agents produce.")] = 10.0,
     rate: Annotated[float, typer.Option(help="Total sightings/s (0: as fast as possible).")] = 0,
+    watchlist: Annotated[
+        int, typer.Option(help="Synthetic wanted-list entries to match against (0: none).")
+    ] = 0,
+    min_turn_ms: Annotated[
+        int, typer.Option(help="Central's ingest.min_turn_interval_ms (0: off).")
+    ] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Agents -> CURVE ZeroMQ -> central -> DuckDB, with ZeroMQ and DuckDB ceilings."""
@@ -22,7 +28,33 @@ def ingest_cmd(
 
     from bench.ingest import run
 
-    result = run(agents, seconds, rate)
+    result = run(agents, seconds, rate, watchlist=watchlist, min_turn_ms=min_turn_ms)
+    typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
+
+
+@app.command("soak")
+def soak_cmd(
+    minutes: Annotated[float, typer.Option(help="How long the agents produce.")] = 60.0,
+    agents: Annotated[int, typer.Option(help="Agent processes sending at once.")] = 8,
+    rate: Annotated[float, typer.Option(help="Total sightings/s of all agents.")] = 5000.0,
+    interval: Annotated[float, typer.Option(help="Seconds between samples.")] = 5.0,
+    out: Annotated[
+        Path, typer.Option(help="Folder for soak.json (all samples) and soak.png.")
+    ] = Path("var/bench/soak"),
+    duckdb_memory_mb: Annotated[
+        int | None, typer.Option(help="storage.duckdb_memory_limit_mb of central.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Steady ingest for a long time: RSS, descriptors and threads of central and agents,
+    slopes and a flat/leak verdict, every sighting stored once; a PNG plot."""
+    import json
+
+    from bench.soak import run
+
+    if minutes <= 0 or agents < 1 or rate <= 0 or interval <= 0:
+        raise typer.BadParameter("minutes, agents, rate and interval must be positive")
+    result = run(minutes, agents, rate, interval, out, duckdb_memory_mb)
     typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
 
 

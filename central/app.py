@@ -168,7 +168,10 @@ def build(config: CentralConfig, on_faces: FacesFn | None = None) -> Central:
             Matching itself is built in (``FaceCandidates``, exactly once per observation).
     """
     data_dir = config.storage.data_dir
-    db = Database(Path(data_dir) / config.storage.duckdb_file)
+    db = Database(
+        Path(data_dir) / config.storage.duckdb_file,
+        memory_limit_mb=config.storage.duckdb_memory_limit_mb,
+    )
     thumbs = ThumbStore(Path(data_dir) / "thumbs")
     audit = AuditLog(db)
     accounts = build_accounts(config.auth, db, audit)
@@ -326,6 +329,7 @@ def ingest_limits(cfg: IngestConfig) -> IngestLimits:
     return IngestLimits(
         max_drain=cfg.max_drain,
         max_turn_items=cfg.max_turn_items,
+        min_turn_interval_s=cfg.min_turn_interval_ms / 1000,
         max_frame_bytes=cfg.max_frame_bytes,
         max_frames=cfg.max_frames,
         rcv_hwm=cfg.rcv_hwm,

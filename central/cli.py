@@ -427,7 +427,9 @@ def retention_run_cmd(
 
     cfg = _load_config(config)
     data_dir = Path(cfg.storage.data_dir)
-    db = Database(data_dir / cfg.storage.duckdb_file)
+    db = Database(
+        data_dir / cfg.storage.duckdb_file, memory_limit_mb=cfg.storage.duckdb_memory_limit_mb
+    )
     try:
         r = cfg.retention
         alerts = AlertEngine(db, WatchlistService(WatchlistRepository(db)))

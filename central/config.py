@@ -29,6 +29,15 @@ class IngestConfig(StrictModel):
     max_turn_items: int = Field(
         5000, ge=1, description="Sightings per storage transaction, at most (bounds ack delay)."
     )
+    min_turn_interval_ms: int = Field(
+        0,
+        ge=0,
+        le=2000,
+        description="Start a storage transaction at most this often, gathering what arrives "
+        "meanwhile (0: as soon as anything waits). Each transaction costs DuckDB ~10 ms of "
+        "CPU whatever its size, so 200-500 cuts central's CPU per sighting at high rates; "
+        "acks and alerts wait up to this long more.",
+    )
     max_frame_bytes: int = Field(
         1 << 20,
         ge=64 << 10,
@@ -95,6 +104,13 @@ class StorageConfig(StrictModel):
 
     data_dir: Path = Field(Path("var/central"), description="Data directory (DuckDB, packs).")
     duckdb_file: str = Field("varta.duckdb", description="DuckDB file name inside data_dir.")
+    duckdb_memory_limit_mb: int | None = Field(
+        None,
+        ge=64,
+        description="Most memory DuckDB's buffer pool may hold, in MiB (empty: DuckDB's "
+        "default, 80% of RAM). The pool caches table blocks as sightings are written and "
+        "evicts only at this limit, so central's RSS grows towards it as data accumulates.",
+    )
 
 
 class AlertsConfig(StrictModel):

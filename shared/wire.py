@@ -83,11 +83,13 @@ class UnsupportedVersion(WireError):
     """The message's schema major version is not one this build understands."""
 
 
-class _Message(Struct, frozen=True, kw_only=True, tag_field="kind", forbid_unknown_fields=False):
+class _Message(
+    Struct, gc=False, frozen=True, kw_only=True, tag_field="kind", forbid_unknown_fields=False
+):
     schema: str = SCHEMA
 
 
-class CameraInfo(Struct, frozen=True, kw_only=True):
+class CameraInfo(Struct, gc=False, frozen=True, kw_only=True):
     """A camera an agent serves, as announced in its hello."""
 
     camera_id: Id
@@ -107,7 +109,7 @@ class AgentHello(_Message, frozen=True, tag="hello"):
     features: Annotated[list[ShortText], Meta(max_length=16)] = []  # 1.1, e.g. ["crops"]
 
 
-class CameraStats(Struct, frozen=True, kw_only=True):
+class CameraStats(Struct, gc=False, frozen=True, kw_only=True):
     """Per-camera health in a heartbeat. Counters are cumulative since agent start."""
 
     camera_id: Id
@@ -130,14 +132,14 @@ class Heartbeat(_Message, frozen=True, tag="heartbeat"):
     dead_letters: Count = 0
 
 
-class PlateCandidate(Struct, frozen=True, array_like=True):
+class PlateCandidate(Struct, gc=False, frozen=True, array_like=True):
     """One alternative reading of a plate: ``[text, confidence]`` on the wire."""
 
     text: PlateText
     confidence: Confidence
 
 
-class Plate(Struct, frozen=True, kw_only=True):
+class Plate(Struct, gc=False, frozen=True, kw_only=True):
     """A plate read. ``text`` is folded to Latin look-alikes, no spaces; ``raw`` is OCR output."""
 
     text: PlateText
@@ -150,7 +152,7 @@ class Plate(Struct, frozen=True, kw_only=True):
     box: Box | None = None
 
 
-class Vehicle(Struct, frozen=True, kw_only=True):
+class Vehicle(Struct, gc=False, frozen=True, kw_only=True):
     """What the vehicle looks like."""
 
     box: Box
@@ -160,7 +162,7 @@ class Vehicle(Struct, frozen=True, kw_only=True):
     colour_confidence: Confidence = 0.0
 
 
-class Thumbnail(Struct, frozen=True, kw_only=True):
+class Thumbnail(Struct, gc=False, frozen=True, kw_only=True):
     """Describes one JPEG frame that follows the header (see the module docstring)."""
 
     role: Literal["vehicle", "plate", "face", "scene"]
@@ -168,7 +170,7 @@ class Thumbnail(Struct, frozen=True, kw_only=True):
     height: Annotated[int, Meta(ge=1, le=8192)]
 
 
-class Sighting(Struct, frozen=True, kw_only=True, tag_field="kind", tag="sighting"):
+class Sighting(Struct, gc=False, frozen=True, kw_only=True, tag_field="kind", tag="sighting"):
     """One vehicle pass seen by one camera."""
 
     event_id: EventId
@@ -181,7 +183,7 @@ class Sighting(Struct, frozen=True, kw_only=True, tag_field="kind", tag="sightin
     thumbnails: Annotated[list[Thumbnail], Meta(max_length=MAX_THUMBNAILS_PER_ITEM)] = []
 
 
-class FaceObservation(Struct, frozen=True, kw_only=True, tag_field="kind", tag="face"):
+class FaceObservation(Struct, gc=False, frozen=True, kw_only=True, tag_field="kind", tag="face"):
     """A face seen by a camera: embedding only, for watchlist matching at central.
 
     ``embedding`` is little-endian float16, ``dim`` values. Central compares it against the
@@ -214,7 +216,7 @@ class SightingBatch(_Message, frozen=True, tag="batch"):
     sent_at: Seconds = 0.0
 
 
-class Rejected(Struct, frozen=True, array_like=True):
+class Rejected(Struct, gc=False, frozen=True, array_like=True):
     """An item central refused for good: ``[index in batch, reason]``."""
 
     index: Count
@@ -251,7 +253,7 @@ class CropReply(_Message, frozen=True, tag="crop_reply"):
 Message = AgentHello | Heartbeat | SightingBatch | Ack | CropRequest | CropReply
 
 
-class _Envelope(Struct, forbid_unknown_fields=False):
+class _Envelope(Struct, gc=False, forbid_unknown_fields=False):
     kind: str = ""
     schema: str = ""
 
@@ -332,13 +334,13 @@ def new_event_id(now: float | None = None) -> str:
     return str(uuid.UUID(int=value))
 
 
-class _LooseBatch(Struct, forbid_unknown_fields=False, kw_only=True):
+class _LooseBatch(Struct, gc=False, forbid_unknown_fields=False, kw_only=True):
     agent_id: Id
     batch_id: Count
     items: Annotated[list[msgspec.Raw], Meta(max_length=MAX_ITEMS_PER_BATCH)]
 
 
-class _ThumbCount(Struct, forbid_unknown_fields=False):
+class _ThumbCount(Struct, gc=False, forbid_unknown_fields=False):
     thumbnails: Annotated[list[msgspec.Raw], Meta(max_length=MAX_THUMBNAILS_PER_ITEM)] = []
 
 
@@ -347,7 +349,7 @@ _batch_decoder = msgspec.msgpack.Decoder(SightingBatch)
 _thumb_count_decoder = msgspec.msgpack.Decoder(_ThumbCount)
 
 
-class BatchParts(Struct, frozen=True):
+class BatchParts(Struct, gc=False, frozen=True):
     """A batch split for per-item validation: good items, refused items, and their frames."""
 
     agent_id: str

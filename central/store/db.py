@@ -394,11 +394,20 @@ class Database:
     closes the file.
     """
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, memory_limit_mb: int | None = None) -> None:
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._con = duckdb.connect(str(path))
+        # DuckDB keeps table blocks it wrote or read in its buffer pool until memory_limit
+        # (by default 80% of RAM) and only then evicts: without a limit central's RSS grows
+        # with the data for a long time, which is neither a leak nor what a shared box wants.
+        config: dict[str, str | bool | int | float | list[str]] = (
+            {} if memory_limit_mb is None else {"memory_limit": f"{memory_limit_mb}MB"}
+        )
+        self._con = duckdb.connect(str(path), config=config)
+        # A long write (a checkpoint, a big import step) would draw a progress bar on
+        # central's stdout; cursors have none already.
+        self._con.execute("SET enable_progress_bar = false")
         self._reader_lock = threading.Lock()
         self._migrate()
         self.writer = Writer(self._con)
