@@ -106,6 +106,8 @@ class PublisherStats:
     crops_served: int = 0
     crops_expired: int = 0
     crop_replies_dropped: int = 0  # the socket could not take the reply now
+    last_ack_at: float | None = None  # monotonic time of the last batch ack
+    in_flight: int = 0  # batches sent and not acknowledged yet
 
 
 @dataclass
@@ -239,6 +241,7 @@ class Publisher:
             self.stats.reconnects += 1
         self._close_socket()
         self._in_flight.clear()
+        self.stats.in_flight = 0
         self._cursor = self._spool.floor - 1
         self.stats.connected = False
         self._sleep_backoff()
@@ -308,6 +311,7 @@ class Publisher:
             if not self._send([header, *frames]):
                 return
             self._in_flight[batch_id] = _InFlight([s for s, _ in records], time.monotonic())
+            self.stats.in_flight = len(self._in_flight)
             self._cursor = records[-1][0]
             self.stats.batches_sent += 1
 
@@ -372,6 +376,8 @@ class Publisher:
         flight = self._in_flight.pop(ack.ref, None)
         if flight is None:
             return
+        self.stats.in_flight = len(self._in_flight)
+        self.stats.last_ack_at = time.monotonic()
         refused: dict[int, str] = {}
         if ack.status == "rejected":
             refused = dict.fromkeys(flight.seqs, ack.error)

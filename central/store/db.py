@@ -338,6 +338,20 @@ CREATE TABLE IF NOT EXISTS webhook_queue (
         reason VARCHAR NOT NULL,
         "at" TIMESTAMPTZ NOT NULL
     );
+    """,  # 9: the agent's link and clock health from heartbeats of schema 1.2 (NULL: an older
+    # agent, or none yet); clock_skew_s is measured by central on every heartbeat.
+    """
+    ALTER TABLE agents ADD COLUMN reconnects BIGINT;
+    ALTER TABLE agents ADD COLUMN last_ack_age_s DOUBLE;
+    ALTER TABLE agents ADD COLUMN spool_peak BIGINT;
+    ALTER TABLE agents ADD COLUMN in_flight BIGINT;
+    ALTER TABLE agents ADD COLUMN clock_skew_s DOUBLE;
+    ALTER TABLE agents ADD COLUMN clock_offset_s DOUBLE;
+    ALTER TABLE agents ADD COLUMN clock_pending BOOLEAN;
+    ALTER TABLE agents ADD COLUMN clock_steps BIGINT;
+    ALTER TABLE agents ADD COLUMN clock_steps_confirmed BIGINT;
+    ALTER TABLE agents ADD COLUMN clock_steps_reverted BIGINT;
+    ALTER TABLE agents ADD COLUMN clock_last_step_s DOUBLE;
     """,
 )
 
