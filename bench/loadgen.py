@@ -92,11 +92,13 @@ def run_agent(
     seed: int,
     log_accepted: Path | None = None,
     status: Path | None = None,
+    linger: float = 0.0,
 ) -> None:
     """Produce sightings into an agent's spool and forward them; report numbers as JSON.
 
     Sightings are stamped by the agent's clock (``EdgeAgent.clock``), as a camera's are.
     With ``status``, a JSON snapshot of the agent's state is written there every 0.1 s.
+    ``linger``: keep running (heartbeats going out) this long after the spool drained.
     """
     from edge_agent.app import EdgeAgent
     from edge_agent.config import AgentConfig
@@ -155,6 +157,7 @@ def run_agent(
     deadline = time.monotonic() + wait_acked
     while time.monotonic() < deadline and agent.spool.stats().depth > 0 and not stop.is_set():
         time.sleep(0.05)
+    stop.wait(linger)
     stop.set()
     agent.stop()
     report = {
@@ -215,6 +218,7 @@ def main(argv: list[str] | None = None) -> None:
         help="append the event id of each sighting the spool accepted",
     )
     p.add_argument("--status", type=Path, default=None, help="keep the agent's state here")
+    p.add_argument("--linger", type=float, default=0.0, help="run on this long once drained")
     a = p.parse_args(argv)
     run_agent(
         a.config,
@@ -226,6 +230,7 @@ def main(argv: list[str] | None = None) -> None:
         a.seed,
         a.log_accepted,
         a.status,
+        a.linger,
     )
 
 

@@ -206,6 +206,9 @@ class Publisher:
         sock.setsockopt(zmq.IMMEDIATE, 1)
         sock.setsockopt(zmq.HEARTBEAT_IVL, 2000)
         sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 6000)
+        # A TCP connect begun while the link is cut would otherwise wait out the kernel's
+        # SYN backoff (up to a minute or two) after the link is back; this retries afresh.
+        sock.setsockopt(zmq.CONNECT_TIMEOUT, 3000)
         self._monitor = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
         sock.connect(self._link.endpoint)
         self._sock = sock

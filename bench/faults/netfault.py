@@ -203,9 +203,7 @@ class Link:
             stderr=subprocess.STDOUT if log is not None else None,
         )
 
-    def get_json(
-        self, netns: str, host: str, port: int, path: str, headers: dict[str, str]
-    ) -> Any:
+    def get_json(self, netns: str, host: str, port: int, path: str, headers: dict[str, str]) -> Any:
         """``GET path`` over HTTP from inside ``netns``; the decoded JSON body.
 
         Raises:

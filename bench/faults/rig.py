@@ -180,7 +180,7 @@ class Rig:
             [sys.executable, "-m", "bench.loadgen", "--config", str(config)]
             + ["--count", str(count), "--rate", str(rate), "--wait-acked", "120"]
             + ["--log-accepted", str(self.accepted), "--status", str(self.status_file)]
-            + ["--result", str(self.work / "agent-result.json")],
+            + ["--result", str(self.work / "agent-result.json"), "--linger", "1.5"],
             env={"PYTHONPATH": str(REPO_ROOT), **(env or {})},
             log=self._log("agent"),
         )
