@@ -24,9 +24,9 @@ def build(out_dir: Path) -> Path:
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     lib = out_dir / "clockshift.so"
+    argv = ["gcc", "-shared", "-fPIC", "-O2", "-Wall", "-o", str(lib), str(SOURCE), "-ldl"]
     done = subprocess.run(
-        ["gcc", "-shared", "-fPIC", "-O2", "-Wall", "-o", str(lib), str(SOURCE), "-ldl"]
-        + ["-lpthread"],
+        [*argv, "-lpthread"],
         capture_output=True,
         text=True,
         check=False,

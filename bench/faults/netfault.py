@@ -20,6 +20,7 @@ set-up failed half way, and ``with Link(...)`` calls it.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import http.client
@@ -116,10 +117,11 @@ class Link:
                 _run(["ip", "netns", "add", ns])
                 self._made.append(ns)
                 _run(["ip", "-n", ns, "link", "set", "lo", "up"])
+            central_end, agent_end = f"{self.tag}c", f"{self.tag}a"
             _run(
-                ["ip", "link", "add", f"{self.tag}c", "netns", self.central_ns, "type", "veth"]
-                + ["peer", f"{self.tag}a", "netns", self.agent_ns]
-            )
+                ["ip", "link", "add", central_end, "netns", self.central_ns, "type", "veth",
+                 "peer", agent_end, "netns", self.agent_ns]
+            )  # fmt: skip
             for ns, end, addr in (
                 (self.central_ns, f"{self.tag}c", CENTRAL_ADDR),
                 (self.agent_ns, f"{self.tag}a", AGENT_ADDR),
@@ -244,10 +246,8 @@ def _statistic_rule(action: str, probability: float) -> list[str]:
 
 
 def _kill(pid: int, signum: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signum)
-    except ProcessLookupError:
-        pass
 
 
 def in_netns(netns: str, fn: Callable[[], T]) -> T:

@@ -138,11 +138,12 @@ class Rig:
 
     def start_relay(self, max_delay: float) -> str:
         """The jitter relay in the agent's namespace; return the endpoint agents dial."""
+        upstream = f"{CENTRAL_ADDR}:{INGEST_PORT}"
+        argv = [sys.executable, "-m", "bench.faults.jitter_relay", "--max-delay", str(max_delay),
+                "--listen", f"127.0.0.1:{RELAY_PORT}", "--to", upstream]  # fmt: skip
         self.relay = self.link.spawn(
             self.link.agent_ns,
-            [sys.executable, "-m", "bench.faults.jitter_relay"]
-            + ["--listen", f"127.0.0.1:{RELAY_PORT}", "--to", f"{CENTRAL_ADDR}:{INGEST_PORT}"]
-            + ["--max-delay", str(max_delay)],
+            argv,
             env={"PYTHONPATH": str(REPO_ROOT)},
             log=self._log("relay"),
         )
@@ -175,12 +176,13 @@ class Rig:
                 }
             )
         )
+        argv = [sys.executable, "-m", "bench.loadgen", "--config", str(config),
+                "--count", str(count), "--rate", str(rate), "--wait-acked", "120",
+                "--log-accepted", str(self.accepted), "--status", str(self.status_file),
+                "--result", str(self.work / "agent-result.json"), "--linger", "1.5"]  # fmt: skip
         self.agent = self.link.spawn(
             self.link.agent_ns,
-            [sys.executable, "-m", "bench.loadgen", "--config", str(config)]
-            + ["--count", str(count), "--rate", str(rate), "--wait-acked", "120"]
-            + ["--log-accepted", str(self.accepted), "--status", str(self.status_file)]
-            + ["--result", str(self.work / "agent-result.json"), "--linger", "1.5"],
+            argv,
             env={"PYTHONPATH": str(REPO_ROOT), **(env or {})},
             log=self._log("agent"),
         )
