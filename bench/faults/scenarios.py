@@ -252,3 +252,40 @@ SCENARIOS: dict[str, Callable[..., Outcome]] = {
     "sigkill_central": sigkill_central,
     "clock_jump": clock_jump,
 }
+
+
+def run(
+    names: list[str] | None, work: Path, partition_s: float, loss_s: float, hold_s: float
+) -> dict[str, Any]:
+    """The named scenarios (default all) with the given lengths; one JSON-able result.
+
+    Raises:
+        ValueError: an unknown scenario name.
+    """
+    unknown = sorted(set(names or ()) - set(SCENARIOS))
+    if unknown:
+        raise ValueError(f"unknown scenario(s) {unknown}; expected some of {sorted(SCENARIOS)}")
+    lengths: dict[str, dict[str, float]] = {
+        "partition": {"seconds": partition_s},
+        "loss_jitter": {"seconds": loss_s},
+        "sigkill_central": {},
+        "clock_jump": {"hold_s": hold_s},
+    }
+    out: dict[str, Any] = {"scenarios": {}}
+    for name in names or list(SCENARIOS):
+        o = SCENARIOS[name](work / name, **lengths[name])
+        out["scenarios"][name] = {
+            "emulation": o.emulation,
+            "fault_s": o.fault_s,
+            "sent": o.sent,
+            "stored": o.stored,
+            "duplicates": o.duplicates,
+            "missing": o.missing,
+            "recovery_s": o.recovery_s,
+            "detail": o.as_json(),
+        }
+    out["exactly_once"] = all(
+        s["stored"] == s["sent"] and not s["duplicates"] and not s["missing"]
+        for s in out["scenarios"].values()
+    )
+    return out
