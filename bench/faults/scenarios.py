@@ -115,7 +115,7 @@ def _watch(rig: Rig, seconds: float, wanted: Callable[[dict[str, Any]], bool]) -
 
 def partition(work: Path, seconds: float = 60.0, rate: float = 150.0) -> Outcome:
     """No packet passes between agent and central for ``seconds``, then the link heals."""
-    pre, post = 3.0, 3.0
+    pre, post = 2.0, 2.0
     with Link() as link:
         rig = Rig(work, link)
         try:
@@ -209,7 +209,7 @@ def clock_jump(
 
     ``step_confirm_s=0`` takes every step at once: the behaviour before the clock guard.
     """
-    pre, post = 3.0, 2.0
+    pre, post = 2.0, 2.0
     with Link() as link:
         rig = Rig(work, link)
         try:
