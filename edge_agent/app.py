@@ -64,6 +64,7 @@ class EdgeAgent:
         self._camera_stats = camera_stats
         self._models = model_versions or {}
         self._started = time.time()
+        self._beats = 0  # heartbeats made, their seq
         self.submits = SubmitStats()
         self._held: deque[bytes] = deque()
         self._held_bytes = 0
@@ -182,6 +183,7 @@ class EdgeAgent:
         p = self.publisher.stats
         self.clock.now()  # a step is noticed (and reported) even while nothing is stamped
         c = self.clock.stats
+        self._beats += 1
         return wire.Heartbeat(
             agent_id=self.config.agent_id,
             sent_at=time.time(),  # the raw wall clock: central compares it with its own
@@ -206,4 +208,6 @@ class EdgeAgent:
                 steps_reverted=c.steps_reverted,
                 last_step_s=c.last_step_s,
             ),
+            started_at=self._started,
+            seq=self._beats,
         )

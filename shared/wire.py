@@ -150,7 +150,9 @@ class Heartbeat(_Message, frozen=True, tag="heartbeat"):
     """Periodic agent health. Spool counters are cumulative over the spool's life.
 
     ``sent_at`` is the agent's raw wall clock (central compares it with its own); ``link``
-    and ``clock`` (schema 1.2) are absent in heartbeats of older agents.
+    and ``clock`` (schema 1.2) are absent in heartbeats of older agents. ``started_at`` and
+    ``seq`` order one process's heartbeats: one that arrives after a later one (sent on a
+    connection that was replaced meanwhile) is stale and central ignores it.
     """
 
     agent_id: Id
@@ -162,6 +164,8 @@ class Heartbeat(_Message, frozen=True, tag="heartbeat"):
     dead_letters: Count = 0
     link: LinkHealth | None = None  # 1.2
     clock: ClockHealth | None = None  # 1.2
+    started_at: Seconds = 0.0  # 1.2: the agent process's start, as in its hello
+    seq: Count = 0  # 1.2: 1, 2, ... per agent process; 0: not given (older agent)
 
 
 class PlateCandidate(Struct, frozen=True, array_like=True):

@@ -45,12 +45,36 @@ class AgentRepository:
                 [msg.agent_id, cam.camera_id, cam.name, cam.source_kind, now],
             )
 
-    def heartbeat(self, con: duckdb.DuckDBPyConnection, msg: wire.Heartbeat, now: float) -> None:
+    def heartbeat(self, con: duckdb.DuckDBPyConnection, msg: wire.Heartbeat, now: float) -> bool:
         """Record an agent's health counters, link and clock state, and its cameras' status.
 
         ``clock_skew_s`` is the heartbeat's ``sent_at`` (the agent's raw wall clock) minus
         central's clock at receipt; link and clock columns stay NULL for a 1.1 agent.
+
+        Returns:
+            False, recording nothing, for a stale heartbeat: one of the same agent process
+            (``started_at``) with a ``seq`` at or below one already recorded. It was sent
+            on a connection the agent has replaced since, and arrived late.
         """
+        if self._stale(con, msg):
+            return False
+        self._record(con, msg, now)
+        return True
+
+    def _stale(self, con: duckdb.DuckDBPyConnection, msg: wire.Heartbeat) -> bool:
+        if msg.seq == 0:
+            return False  # a 1.1 agent: no order to go by
+        row = con.execute(
+            "SELECT hb_started_at, hb_seq FROM agents WHERE agent_id = ?", [msg.agent_id]
+        ).fetchone()
+        return (
+            row is not None
+            and row[1] is not None
+            and row[0] == msg.started_at
+            and msg.seq <= row[1]
+        )
+
+    def _record(self, con: duckdb.DuckDBPyConnection, msg: wire.Heartbeat, now: float) -> None:
         link, clock = msg.link, msg.clock
         con.execute(
             """
@@ -58,9 +82,9 @@ class AgentRepository:
                                 spool_evictions, dead_letters, clock_skew_s, reconnects,
                                 last_ack_age_s, spool_peak, in_flight, clock_offset_s,
                                 clock_pending, clock_steps, clock_steps_confirmed,
-                                clock_steps_reverted, clock_last_step_s)
+                                clock_steps_reverted, clock_last_step_s, hb_started_at, hb_seq)
             VALUES (?, to_timestamp(?), to_timestamp(?), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-                    ?, ?)
+                    ?, ?, ?, ?)
             ON CONFLICT (agent_id) DO UPDATE SET last_seen = excluded.last_seen,
                 spool_depth = excluded.spool_depth, spool_bytes = excluded.spool_bytes,
                 spool_evictions = excluded.spool_evictions, dead_letters = excluded.dead_letters,
@@ -70,7 +94,8 @@ class AgentRepository:
                 clock_pending = excluded.clock_pending, clock_steps = excluded.clock_steps,
                 clock_steps_confirmed = excluded.clock_steps_confirmed,
                 clock_steps_reverted = excluded.clock_steps_reverted,
-                clock_last_step_s = excluded.clock_last_step_s
+                clock_last_step_s = excluded.clock_last_step_s,
+                hb_started_at = excluded.hb_started_at, hb_seq = excluded.hb_seq
             """,
             [
                 msg.agent_id,
@@ -98,6 +123,8 @@ class AgentRepository:
                     if clock is not None
                     else (None,) * 6
                 ),
+                msg.started_at if msg.seq else None,
+                msg.seq or None,
             ],
         )
         for cam in msg.cameras:

@@ -352,6 +352,8 @@ CREATE TABLE IF NOT EXISTS webhook_queue (
     ALTER TABLE agents ADD COLUMN clock_steps_confirmed BIGINT;
     ALTER TABLE agents ADD COLUMN clock_steps_reverted BIGINT;
     ALTER TABLE agents ADD COLUMN clock_last_step_s DOUBLE;
+    ALTER TABLE agents ADD COLUMN hb_started_at DOUBLE;
+    ALTER TABLE agents ADD COLUMN hb_seq BIGINT;
     """,
 )
 
