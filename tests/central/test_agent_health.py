@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
 from central.store.agents import AgentRepository
@@ -37,7 +38,11 @@ def _beat(seq: int, reconnects: int, started: float = STARTED, **clock: Any) -> 
 
 def _write(db: Database, beats: list[wire.Heartbeat]) -> tuple[list[bool], dict[str, Any]]:
     repo = AgentRepository()
-    applied = [db.writer.call(lambda con, b=b: repo.heartbeat(con, b, NOW)) for b in beats]
+
+    def job(beat: wire.Heartbeat) -> Callable[[duckdb.DuckDBPyConnection], bool]:
+        return lambda con: repo.heartbeat(con, beat, NOW)
+
+    applied = [db.writer.call(job(b)) for b in beats]
     with db.reader() as con:
         (agent,) = repo.list(con, NOW, offline_after=20.0)
     return applied, agent
