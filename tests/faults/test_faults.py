@@ -33,16 +33,16 @@ def _exactly_once(o: Outcome, expected: int) -> None:
 
 
 @needs_netns
-def test_partition_12s_every_sighting_once_and_agent_reconnects(tmp_path: Path) -> None:
-    o = scenarios.partition(tmp_path, seconds=12.0, rate=150.0)
-    _exactly_once(o, 150 * (2 + 12 + 2))
+def test_partition_10s_every_sighting_once_and_agent_reconnects(tmp_path: Path) -> None:
+    o = scenarios.partition(tmp_path, seconds=10.0, rate=150.0)
+    _exactly_once(o, 150 * (2 + 10 + 2))
     assert o.recovery_s is not None and o.recovery_s < RECOVERY_BOUND_S
     assert o.extra["dropped_packets"] > 0
     assert o.health_during["online"] is False and "offline" in o.health_during["problems"]
     after = o.health_after
     assert after["health"] == "ok" and after["spool_depth"] == 0
     assert after["link"]["reconnects"] >= 1
-    assert after["link"]["spool_peak"] >= 150 * 12 * 0.8  # the backlog of the cut
+    assert after["link"]["spool_peak"] >= 150 * 10 * 0.8  # the backlog of the cut
 
 
 def _netem() -> bool:
@@ -65,9 +65,9 @@ def test_loss_20pct_jitter_200ms_every_sighting_once(tmp_path: Path, method: str
             if method == "netem"
             else "the kernel has netem: the netem variant runs instead"
         )
-    o = scenarios.loss_jitter(tmp_path, seconds=10.0, rate=100.0, loss=0.2, jitter_ms=200)
+    o = scenarios.loss_jitter(tmp_path, seconds=8.0, rate=100.0, loss=0.2, jitter_ms=200)
     assert o.emulation.startswith("netem" if method == "netem" else "iptables statistic")
-    _exactly_once(o, 100 * 14)
+    _exactly_once(o, 100 * (2 + 8 + 2))
     assert o.recovery_s is not None and o.recovery_s < RECOVERY_BOUND_S
     if method == "emulated":
         assert o.extra["dropped_packets"] > 0
@@ -78,8 +78,8 @@ def test_loss_20pct_jitter_200ms_every_sighting_once(tmp_path: Path, method: str
 
 @needs_netns
 def test_sigkill_central_mid_batch_every_sighting_once(tmp_path: Path) -> None:
-    o = scenarios.sigkill_central(tmp_path, down_s=2.0, rate=800.0, run_s=6.0)
-    _exactly_once(o, 800 * 6)
+    o = scenarios.sigkill_central(tmp_path, down_s=2.0, rate=800.0, run_s=5.0)
+    _exactly_once(o, 800 * 5)
     assert o.health_during["in_flight_at_kill"] >= 1  # batches were unacknowledged
     assert o.recovery_s is not None and o.recovery_s < RECOVERY_BOUND_S
     assert o.health_after["link"]["reconnects"] >= 1
@@ -89,8 +89,8 @@ def test_sigkill_central_mid_batch_every_sighting_once(tmp_path: Path) -> None:
 @needs_netns
 @pytest.mark.skipif(bool(clockshift.unavailable()), reason=clockshift.unavailable() or "-")
 def test_clock_jumps_an_hour_forward_and_back(tmp_path: Path) -> None:
-    o = scenarios.clock_jump(tmp_path, hold_s=2.5, rate=100.0)
-    _exactly_once(o, int(100 * (2 + 4 * 2.5 + 2)))
+    o = scenarios.clock_jump(tmp_path, hold_s=2.0, rate=100.0)
+    _exactly_once(o, 100 * (2 + 4 * 2 + 2))
     assert o.extra["dead_letters"] == 0
     real_start, real_end = o.extra["real_time"]
     first, last = o.extra["captured_at"]
@@ -125,5 +125,5 @@ def test_clockshift_shim_steps_the_wall_clock_only(tmp_path: Path) -> None:
         check=True,
     ).stdout.split()
     wall_moved, mono_moved = float(out[0]), float(out[1])
-    assert wall_moved == pytest.approx(3 * HOUR + 0.1, abs=0.05)  # -1 h to +2 h
-    assert mono_moved == pytest.approx(0.1, abs=0.05)
+    assert wall_moved - mono_moved == pytest.approx(3 * HOUR, abs=0.05)  # -1 h to +2 h
+    assert 0.1 <= mono_moved < 5.0  # the monotonic clock did not jump
