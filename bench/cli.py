@@ -58,6 +58,39 @@ def soak_cmd(
     typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
 
 
+@app.command("faults")
+def faults_cmd(
+    scenario: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="partition, loss_jitter, sigkill_central or clock_jump (repeatable; "
+            "default: all four)."
+        ),
+    ] = None,
+    partition_s: Annotated[float, typer.Option(help="Length of the partition.")] = 60.0,
+    loss_s: Annotated[float, typer.Option(help="Length of the 20% loss + jitter.")] = 60.0,
+    hold_s: Annotated[float, typer.Option(help="How long each clock jump lasts.")] = 20.0,
+    work: Annotated[
+        Path | None, typer.Option(help="Keep the runs' files here (default: a temp dir).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Network faults between a real agent and central in network namespaces (root):
+    sent / stored / duplicates / recovery_s per scenario (docs/faults.md)."""
+    import json
+    import tempfile
+
+    from bench.faults import netfault
+    from bench.faults.scenarios import run
+
+    why_not = netfault.unavailable()
+    if why_not:
+        raise typer.BadParameter(f"cannot make network faults here: {why_not}")
+    with tempfile.TemporaryDirectory(prefix="varta-faults-") as tmp:
+        result = run(scenario, Path(work or tmp), partition_s, loss_s, hold_s)
+    typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
+
+
 @app.command("match")
 def match_cmd(
     entries: Annotated[int, typer.Option(help="Plates on the synthetic list.")] = 1_000_000,

@@ -14,6 +14,7 @@ import signal
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -90,8 +91,15 @@ def run_agent(
     wait_acked: float,
     seed: int,
     log_accepted: Path | None = None,
+    status: Path | None = None,
+    linger: float = 0.0,
 ) -> None:
-    """Produce sightings into an agent's spool and forward them; report numbers as JSON."""
+    """Produce sightings into an agent's spool and forward them; report numbers as JSON.
+
+    Sightings are stamped by the agent's clock (``EdgeAgent.clock``), as a camera's are.
+    With ``status``, a JSON snapshot of the agent's state is written there every 0.1 s.
+    ``linger``: keep running (heartbeats going out) this long after the spool drained.
+    """
     from edge_agent.app import EdgeAgent
     from edge_agent.config import AgentConfig
     from shared.config import load
@@ -112,6 +120,11 @@ def run_agent(
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     agent.start()
+    counts = {"produced": 0}
+    if status is not None:
+        threading.Thread(
+            target=_write_status, args=(agent, status, counts, stop), daemon=True
+        ).start()
     rng = random.Random(seed)
     # Templates made once, so the generator's own cost stays small next to what is measured;
     # each emitted sighting still gets a fresh event id and capture time.
@@ -127,7 +140,7 @@ def run_agent(
             time.sleep(min(0.001, (produced + 1) / rate - elapsed))
             continue
         n = chunk if count == 0 else min(chunk, count - produced)
-        now = time.time()
+        now = agent.clock.now()
         items = [
             (msgspec.structs.replace(s, event_id=wire.new_event_id(now), captured_at=now), f)
             for s, f in (pool[(produced + i) % len(pool)] for i in range(n))
@@ -140,11 +153,14 @@ def run_agent(
             accepted.write("".join(f"{s.event_id}\n" for s, _ in items))
             accepted.flush()
         produced += n
+        counts["produced"] = produced
         if result is None and produced % 1000 == 0:
             print(json.dumps({"produced": produced}), flush=True)
     deadline = time.monotonic() + wait_acked
     while time.monotonic() < deadline and agent.spool.stats().depth > 0 and not stop.is_set():
         time.sleep(0.05)
+    stop.wait(linger)
+    stop.set()
     agent.stop()
     report = {
         "agent_id": config.agent_id,
@@ -163,6 +179,28 @@ def run_agent(
         print(text)
 
 
+def _write_status(agent: Any, path: Path, counts: dict[str, int], stop: threading.Event) -> None:
+    """Every 0.1 s, the agent's state as JSON (written aside, then renamed over ``path``)."""
+    floor0 = agent.spool.floor
+    tmp = path.with_name(path.name + ".tmp")
+    while not stop.wait(0.1):
+        s, p, c = agent.spool.stats(), agent.publisher.stats, agent.clock.stats
+        state = {
+            "produced": counts["produced"],
+            "delivered": agent.spool.floor - floor0,  # every record below the floor is done
+            "spool_depth": s.depth,
+            "spool_peak": s.peak_depth,
+            "reconnects": p.reconnects,
+            "connected": p.connected,
+            "in_flight": p.in_flight,
+            "clock_steps": c.steps,
+            "clock_pending": c.pending,
+            "monotonic": time.monotonic(),
+        }
+        tmp.write_text(json.dumps(state))
+        tmp.replace(path)
+
+
 def main(argv: list[str] | None = None) -> None:
     """``python -m bench.loadgen``: one synthetic agent process."""
     p = argparse.ArgumentParser(description=__doc__)
@@ -179,8 +217,21 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="append the event id of each sighting the spool accepted",
     )
+    p.add_argument("--status", type=Path, default=None, help="keep the agent's state here")
+    p.add_argument("--linger", type=float, default=0.0, help="run on this long once drained")
     a = p.parse_args(argv)
-    run_agent(a.config, a.count, a.rate, a.seconds, a.result, a.wait_acked, a.seed, a.log_accepted)
+    run_agent(
+        a.config,
+        a.count,
+        a.rate,
+        a.seconds,
+        a.result,
+        a.wait_acked,
+        a.seed,
+        a.log_accepted,
+        a.status,
+        a.linger,
+    )
 
 
 if __name__ == "__main__":

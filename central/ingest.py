@@ -726,8 +726,8 @@ class IngestServer:
         for _, hello in hellos:
             self._agents.hello(con, hello, now)
         for hb in heartbeats:
-            self._agents.heartbeat(con, hb, now)
-            self._history.beat(con, hb, now)
+            if self._agents.heartbeat(con, hb, now):  # a stale one (arrived late) is not
+                self._history.beat(con, hb, now)
         counts = self._unflushed + per_agent
         flush = bool(hellos or heartbeats) or now - self._last_flush >= 2.0
         if flush and counts:

@@ -281,6 +281,7 @@ def _agents(agents: list[dict[str, Any]]) -> Iterator[Metric]:
     received = CounterMetricFamily(
         "varta_agent_sightings_received", "Sightings received from the agent.", labels=label
     )
+    yield from _agent_link_clock(agents)
     for a in agents:
         name = [a["agent_id"]]
         up.add_metric(name, 1.0 if a["online"] else 0.0)
@@ -291,6 +292,37 @@ def _agents(agents: list[dict[str, Any]]) -> Iterator[Metric]:
         dead.add_metric(name, a["dead_letters"] or 0)
         received.add_metric(name, a["sightings_received"] or 0)
     yield from (up, healthy, seen, depth, evicted, dead, received)
+
+
+def _agent_link_clock(agents: list[dict[str, Any]]) -> Iterator[Metric]:
+    """Link and clock state of agents of wire schema 1.2 (older agents report none)."""
+    label = ["agent"]
+    reconnects = CounterMetricFamily(
+        "varta_agent_reconnects",
+        "Connections to central the agent lost and made again.",
+        labels=label,
+    )
+    skew = GaugeMetricFamily(
+        "varta_agent_clock_skew_seconds", "Agent wall clock minus central's, seconds.", labels=label
+    )
+    steps = CounterMetricFamily(
+        "varta_agent_clock_steps", "Wall clock steps the agent detected.", labels=label
+    )
+    pending = GaugeMetricFamily(
+        "varta_agent_clock_step_pending",
+        "1 while a detected clock step is unconfirmed.",
+        labels=label,
+    )
+    for a in agents:
+        name = [a["agent_id"]]
+        if a["clock_skew_s"] is not None:
+            skew.add_metric(name, a["clock_skew_s"])
+        if a["link"] is not None:
+            reconnects.add_metric(name, a["link"]["reconnects"])
+        if a["clock"] is not None:
+            steps.add_metric(name, a["clock"]["steps"])
+            pending.add_metric(name, 1.0 if a["clock"]["pending"] else 0.0)
+    yield from (reconnects, skew, steps, pending)
 
 
 def _cameras(agents: list[dict[str, Any]]) -> Iterator[Metric]:

@@ -35,6 +35,10 @@ and drop the unknown kind). The agent answers with one ``CropReply``: ``status="
 followed by exactly one frame, the JPEG (at most ``MAX_CROP_BYTES``); ``status="expired"``
 by none. This is the only message that carries a face image off the edge.
 
+Health (schema 1.2): a ``Heartbeat`` may carry ``link`` (reconnects, last ack, spool peak)
+and ``clock`` (wall clock steps seen by the agent's guard). Both are optional: a 1.1 agent's
+heartbeat still decodes, and a 1.1 central ignores the unknown keys.
+
 Identity: ``Sighting.event_id`` is a UUID (version 7, time-ordered) made once on the edge
 when the sighting is created and kept across retries; central stores each event id once.
 
@@ -54,7 +58,7 @@ import msgspec
 from msgspec import Meta, Struct
 
 SCHEMA_MAJOR: Final = 1
-SCHEMA_MINOR: Final = 1  # 1.1: crop request / reply, hello features
+SCHEMA_MINOR: Final = 2  # 1.1: crop request / reply, hello features; 1.2: link, clock health
 SCHEMA: Final = f"{SCHEMA_MAJOR}.{SCHEMA_MINOR}"
 
 # Bounds that keep one malformed or hostile message from costing much.
@@ -120,8 +124,38 @@ class CameraStats(Struct, gc=False, frozen=True, kw_only=True):
     error: Annotated[str, Meta(max_length=256)] = ""
 
 
+class LinkHealth(Struct, frozen=True, kw_only=True):
+    """The agent's link to central, in a heartbeat (schema 1.2). Counters since agent start."""
+
+    reconnects: Count = 0  # connections to central lost and made again
+    last_ack_age_s: Seconds | None = None  # since the last ack of a batch; None: none yet
+    spool_peak: Count = 0  # deepest the spool has been (records waiting)
+    in_flight: Count = 0  # batches sent and not yet acknowledged
+
+
+class ClockHealth(Struct, frozen=True, kw_only=True):
+    """The agent's wall clock guard, in a heartbeat (schema 1.2; edge_agent/clock.py).
+
+    ``offset_s`` is the agent's wall clock minus the clock its sightings are stamped by:
+    non-zero while a step is pending (not yet confirmed, so not used).
+    """
+
+    offset_s: float = 0.0
+    pending: bool = False
+    steps: Count = 0
+    steps_confirmed: Count = 0
+    steps_reverted: Count = 0
+    last_step_s: float = 0.0
+
+
 class Heartbeat(_Message, frozen=True, tag="heartbeat"):
-    """Periodic agent health. Spool counters are cumulative over the spool's life."""
+    """Periodic agent health. Spool counters are cumulative over the spool's life.
+
+    ``sent_at`` is the agent's raw wall clock (central compares it with its own); ``link``
+    and ``clock`` (schema 1.2) are absent in heartbeats of older agents. ``started_at`` and
+    ``seq`` order one process's heartbeats: one that arrives after a later one (sent on a
+    connection that was replaced meanwhile) is stale and central ignores it.
+    """
 
     agent_id: Id
     sent_at: Seconds
@@ -130,6 +164,10 @@ class Heartbeat(_Message, frozen=True, tag="heartbeat"):
     spool_bytes: Count = 0
     spool_evictions: Count = 0
     dead_letters: Count = 0
+    link: LinkHealth | None = None  # 1.2
+    clock: ClockHealth | None = None  # 1.2
+    started_at: Seconds = 0.0  # 1.2: the agent process's start, as in its hello
+    seq: Count = 0  # 1.2: 1, 2, ... per agent process; 0: not given (older agent)
 
 
 class PlateCandidate(Struct, gc=False, frozen=True, array_like=True):

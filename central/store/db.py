@@ -339,7 +339,24 @@ CREATE TABLE IF NOT EXISTS webhook_queue (
         "at" TIMESTAMPTZ NOT NULL
     );
     """,
-    # 9: the sighting archive's parts (central/archive/export.py): one row per Parquet file
+    # 9: the agent's link and clock health from heartbeats of schema 1.2 (NULL: an older
+    # agent, or none yet); clock_skew_s is measured by central on every heartbeat.
+    """
+    ALTER TABLE agents ADD COLUMN reconnects BIGINT;
+    ALTER TABLE agents ADD COLUMN last_ack_age_s DOUBLE;
+    ALTER TABLE agents ADD COLUMN spool_peak BIGINT;
+    ALTER TABLE agents ADD COLUMN in_flight BIGINT;
+    ALTER TABLE agents ADD COLUMN clock_skew_s DOUBLE;
+    ALTER TABLE agents ADD COLUMN clock_offset_s DOUBLE;
+    ALTER TABLE agents ADD COLUMN clock_pending BOOLEAN;
+    ALTER TABLE agents ADD COLUMN clock_steps BIGINT;
+    ALTER TABLE agents ADD COLUMN clock_steps_confirmed BIGINT;
+    ALTER TABLE agents ADD COLUMN clock_steps_reverted BIGINT;
+    ALTER TABLE agents ADD COLUMN clock_last_step_s DOUBLE;
+    ALTER TABLE agents ADD COLUMN hb_started_at DOUBLE;
+    ALTER TABLE agents ADD COLUMN hb_seq BIGINT;
+    """,
+    # 10: the sighting archive's parts (central/archive/export.py): one row per Parquet file
     # written, kept (purged_at set) after the archive's retention deletes the file.
     """
     CREATE TABLE archive_parts (
@@ -356,7 +373,7 @@ CREATE TABLE IF NOT EXISTS webhook_queue (
         PRIMARY KEY (day, camera_id, part)
     );
     """,
-    # 10: a national hub's copy of the alerts regions forwarded (central/national/store.py):
+    # 11: a national hub's copy of the alerts regions forwarded (central/national/store.py):
     # one row per (region, alert id), replaced by a newer change of that alert only (a
     # repeat is counted, never stored twice); hub_seq orders the rows for police paging.
     """
