@@ -44,6 +44,9 @@ def soak_cmd(
     duckdb_memory_mb: Annotated[
         int | None, typer.Option(help="storage.duckdb_memory_limit_mb of central.")
     ] = None,
+    cameras: Annotated[
+        int, typer.Option(help="Cameras in all, spread over the agents (0: one each).")
+    ] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Steady ingest for a long time: RSS, descriptors and threads of central and agents,
@@ -54,7 +57,9 @@ def soak_cmd(
 
     if minutes <= 0 or agents < 1 or rate <= 0 or interval <= 0:
         raise typer.BadParameter("minutes, agents, rate and interval must be positive")
-    result = run(minutes, agents, rate, interval, out, duckdb_memory_mb)
+    if cameras < 0 or cameras > 256 * agents:
+        raise typer.BadParameter(f"cameras: 0 to {256 * agents} (256 per agent)")
+    result = run(minutes, agents, rate, interval, out, duckdb_memory_mb, cameras)
     typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
 
 

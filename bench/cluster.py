@@ -103,12 +103,20 @@ def _agent_config(root: Path, i: int, endpoint: str) -> Path:
 
 
 def spawn_agents(
-    root: Path, endpoint: str, agents: int, seconds: float, rate: float, wait_acked: float = 30.0
+    root: Path,
+    endpoint: str,
+    agents: int,
+    seconds: float,
+    rate: float,
+    wait_acked: float = 30.0,
+    cameras: int = 0,
 ) -> list[AgentProcess]:
     """Start ``agents`` loadgen processes sending to ``endpoint`` for ``seconds`` at
-    ``rate`` sightings/s in total (0: as fast as each can)."""
+    ``rate`` sightings/s in total (0: as fast as each can), ``cameras`` in all spread
+    over them (0: one camera each)."""
     procs = []
     for i in range(agents):
+        own = cameras // agents + (1 if i < cameras % agents else 0) if cameras else 1
         out = root / f"result-{i}.json"
         cmd = [
             sys.executable,
@@ -126,6 +134,8 @@ def spawn_agents(
             str(wait_acked),
             "--seed",
             str(i + 1),
+            "--cameras",
+            str(own),
         ]
         procs.append(AgentProcess(f"bench-{i}", subprocess.Popen(cmd, cwd=REPO_ROOT), out))
     return procs

@@ -93,8 +93,13 @@ def run_agent(
     log_accepted: Path | None = None,
     status: Path | None = None,
     linger: float = 0.0,
+    cameras: int = 1,
 ) -> None:
     """Produce sightings into an agent's spool and forward them; report numbers as JSON.
+
+    ``cameras``: the agent serves this many cameras (``<agent>-cam-<n>``, at most the wire's
+    256 per agent) and spreads its sightings over them in turn, as a box of a camera
+    cluster does.
 
     Sightings are stamped by the agent's clock (``EdgeAgent.clock``), as a camera's are.
     With ``status``, a JSON snapshot of the agent's state is written there every 0.1 s.
@@ -116,7 +121,11 @@ def run_agent(
                 if (t := created.pop(s, None)) is not None:
                     latencies.add(now - t)
 
-    agent = EdgeAgent(config, cameras=[wire.CameraInfo(camera_id="cam-1")], on_ack=on_ack)
+    camera_ids = (
+        [f"{config.agent_id}-cam-{n:03d}" for n in range(cameras)] if cameras > 1 else ["cam-1"]
+    )
+    infos = [wire.CameraInfo(camera_id=c) for c in camera_ids]
+    agent = EdgeAgent(config, cameras=infos, on_ack=on_ack)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     agent.start()
@@ -142,8 +151,16 @@ def run_agent(
         n = chunk if count == 0 else min(chunk, count - produced)
         now = agent.clock.now()
         items = [
-            (msgspec.structs.replace(s, event_id=wire.new_event_id(now), captured_at=now), f)
-            for s, f in (pool[(produced + i) % len(pool)] for i in range(n))
+            (
+                msgspec.structs.replace(
+                    s,
+                    event_id=wire.new_event_id(now),
+                    captured_at=now,
+                    camera_id=camera_ids[(produced + i) % len(camera_ids)],
+                ),
+                f,
+            )
+            for i, (s, f) in ((i, pool[(produced + i) % len(pool)]) for i in range(n))
         ]
         t = time.monotonic()
         seqs = agent.submit(items)
@@ -219,6 +236,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument("--status", type=Path, default=None, help="keep the agent's state here")
     p.add_argument("--linger", type=float, default=0.0, help="run on this long once drained")
+    p.add_argument("--cameras", type=int, default=1, help="cameras this agent serves (<= 256)")
     a = p.parse_args(argv)
     run_agent(
         a.config,
@@ -231,6 +249,7 @@ def main(argv: list[str] | None = None) -> None:
         a.log_accepted,
         a.status,
         a.linger,
+        a.cameras,
     )
 
 

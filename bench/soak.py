@@ -102,11 +102,13 @@ def _tick(start: float, central: Central, agents: list[AgentProcess]) -> Tick:
     return tick
 
 
-def _stored_once(central: Central) -> tuple[int, int]:
-    """Rows in ``sightings`` and distinct event ids among them."""
+def _stored_once(central: Central) -> tuple[int, int, int]:
+    """Rows in ``sightings``, distinct event ids and distinct cameras among them."""
     with central.db.reader() as con:
-        row = con.execute("SELECT count(*), count(DISTINCT event_id) FROM sightings").fetchone()
-    return (int(row[0]), int(row[1])) if row else (0, 0)
+        row = con.execute(
+            "SELECT count(*), count(DISTINCT event_id), count(DISTINCT camera_id) FROM sightings"
+        ).fetchone()
+    return (int(row[0]), int(row[1]), int(row[2])) if row else (0, 0, 0)
 
 
 def run(
@@ -116,8 +118,13 @@ def run(
     interval_s: float,
     out: Path,
     duckdb_memory_limit_mb: int | None = None,
+    cameras: int = 0,
 ) -> dict[str, Any]:
-    """Run the soak; write ``soak.json`` and ``soak.png`` into ``out``; the summary."""
+    """Run the soak; write ``soak.json`` and ``soak.png`` into ``out``; the summary.
+
+    ``cameras``: the cameras the agents serve in all (0: one each), e.g. 10,000 cameras of
+    a city over 40 agents.
+    """
     seconds = minutes * 60.0
     ticks: list[Tick] = []
     with tempfile.TemporaryDirectory(prefix="varta-soak-") as tmp:
@@ -127,14 +134,16 @@ def run(
         with collector.tuned():  # as central's own process runs (central.serve)
             central.start()
             try:
-                procs = spawn_agents(root, config.ingest.bind, agents, seconds, rate, wait_acked=60)
+                procs = spawn_agents(
+                    root, config.ingest.bind, agents, seconds, rate, wait_acked=60, cameras=cameras
+                )
                 start = time.monotonic()
                 while True:
                     ticks.append(_tick(start, central, procs))
                     if all(p.popen.poll() is not None for p in procs):
                         break
                     time.sleep(interval_s)
-                rows, distinct = _stored_once(central)
+                rows, distinct, seen_cameras = _stored_once(central)
                 stats = central.ingest.stats.as_dict()
             finally:
                 central.stop()
@@ -144,6 +153,8 @@ def run(
         {
             "minutes": minutes,
             "agents": agents,
+            "cameras": cameras or agents,
+            "cameras_seen": seen_cameras,
             "rate": rate,
             "interval_s": interval_s,
             "duckdb_memory_limit_mb": duckdb_memory_limit_mb,

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import msgspec
 import pytest
 
 from central.store.agents import AgentRepository
@@ -118,3 +119,30 @@ def test_clock_state_and_problems(
     assert agent["problems"] == problems
     assert agent["clock"]["pending"] is clock.get("pending", False)
     assert agent["clock"]["steps"] == clock.get("steps", 0)
+
+
+def test_a_box_of_256_cameras_is_registered_in_one_statement(db: Database) -> None:
+    """A hello and a heartbeat of the wire's most cameras (a repeated id kept once, the
+    later entry winning) land in ``cameras`` and come back in the agent list."""
+    repo = AgentRepository()
+    ids = [f"a1-cam-{n:03d}" for n in range(256)]
+    infos = [wire.CameraInfo(camera_id=c, name=c.upper(), source_kind="rtsp") for c in ids]
+    infos[-1] = wire.CameraInfo(camera_id=ids[0], name="renamed", source_kind="file")
+    hello = wire.AgentHello(agent_id="a1", software_version="t", started_at=STARTED, cameras=infos)
+    stats = [
+        wire.CameraStats(camera_id=c, online=n % 2 == 0, fps_in=25.0, frames_dropped=n)
+        for n, c in enumerate(ids)
+    ]
+    beat = msgspec.structs.replace(_beat(1, 0), cameras=stats)
+    db.writer.call(lambda con: repo.hello(con, hello, NOW))
+    db.writer.call(lambda con: repo.heartbeat(con, beat, NOW))
+    with db.reader() as con:
+        rows = con.execute(
+            "SELECT camera_id, name, source_kind, online, fps_in, frames_dropped FROM cameras "
+            "ORDER BY camera_id"
+        ).fetchall()
+        (agent,) = repo.list(con, NOW, offline_after=20.0)
+    assert len(rows) == 256 and len(agent["cameras"]) == 256
+    assert rows[0] == (ids[0], "renamed", "file", True, 25.0, 0)
+    assert rows[1] == (ids[1], ids[1].upper(), "rtsp", False, 25.0, 1)
+    assert rows[-1][0] == ids[-1] and rows[-1][2] is None and rows[-1][5] == 255  # no hello
