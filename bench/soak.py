@@ -220,6 +220,10 @@ def summarise(ticks: list[Tick], seconds: float) -> dict[str, Any]:
         "samples": len(ticks),
         "warmup_s": round(warm, 1),
         "sightings_per_s": round(rows / (last.t_s - first.t_s)) if last.t_s > first.t_s else 0,
+        # central runs in this process: its CPU (with the sampler's, small) per stored row
+        "central_cpu_us_per_sighting": (
+            round((last.central.cpu_s - first.central.cpu_s) / rows * 1e6, 1) if rows else None
+        ),
         "central_rss_mb": [round(first.central.rss_bytes / MB), round(last.central.rss_bytes / MB)],
         "central_rss_slope_mb_per_min": central_rss,
         "duckdb_memory_mb": [round(first.duckdb_bytes / MB), round(last.duckdb_bytes / MB)],

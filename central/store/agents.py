@@ -173,17 +173,20 @@ class AgentRepository:
         return out
 
     def seen(self, con: duckdb.DuckDBPyConnection, counts: dict[str, int], now: float) -> None:
-        """Mark agents seen and add the sightings they delivered."""
-        for agent_id, n in counts.items():
-            con.execute(
-                """
-                INSERT INTO agents (agent_id, first_seen, last_seen, sightings_received)
-                VALUES (?, to_timestamp(?), to_timestamp(?), ?)
-                ON CONFLICT (agent_id) DO UPDATE SET last_seen = excluded.last_seen,
-                    sightings_received = agents.sightings_received + excluded.sightings_received
-                """,
-                [agent_id, now, now, n],
-            )
+        """Mark agents seen and add the sightings they delivered (one statement a turn,
+        however many agents sent in it)."""
+        if not counts:
+            return
+        con.execute(
+            """
+            INSERT INTO agents (agent_id, first_seen, last_seen, sightings_received)
+            SELECT agent_id, to_timestamp(?), to_timestamp(?), n
+            FROM (SELECT unnest(?::VARCHAR[]) AS agent_id, unnest(?::BIGINT[]) AS n)
+            ON CONFLICT (agent_id) DO UPDATE SET last_seen = excluded.last_seen,
+                sightings_received = agents.sightings_received + excluded.sightings_received
+            """,
+            [now, now, list(counts), list(counts.values())],
+        )
 
     def list(
         self, con: duckdb.DuckDBPyConnection, now: float, offline_after: float
