@@ -74,9 +74,17 @@ class SparkEngine:
         roots = pick_roots(self._archives, regions)
         key = tuple(sorted(roots))
         if key not in self._frames:
-            reader = self._spark.read.schema(spark_ddl())
-            paths = [sightings_root(root) for root in roots.values()]
-            self._frames[key] = reader.parquet(*paths)
+            # one scan per root: Spark takes several roots of one read for one table's
+            # partition directories and refuses them
+            ddl = spark_ddl()
+            scans = [
+                self._spark.read.schema(ddl).parquet(sightings_root(roots[region]))
+                for region in key
+            ]
+            frame = scans[0]
+            for scan in scans[1:]:
+                frame = frame.unionByName(scan)
+            self._frames[key] = frame
         return self._frames[key]
 
     def refresh(self) -> None:
