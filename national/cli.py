@@ -58,7 +58,9 @@ def _config(
         for item in archives or []:
             region, sep, root = item.partition("=")
             if not sep or not root:
-                raise typer.BadParameter(f"expected REGION=ROOT, got {item!r}", param_hint="--archive")
+                raise typer.BadParameter(
+                    f"expected REGION=ROOT, got {item!r}", param_hint="--archive"
+                )
             extra.append(RegionArchiveConfig(region=region, root=root))
         changes: dict[str, Any] = {"archives": [*cfg.archives, *extra]}
         if master:
@@ -165,7 +167,10 @@ def journey_cmd(
     try:
         query = NationalJourney(
             JourneyQuery(
-                PlateQuery.parse(plate, match), parse_time(from_, "from"), parse_time(to, "to"), limit
+                PlateQuery.parse(plate, match),
+                parse_time(from_, "from"),
+                parse_time(to, "to"),
+                limit,
             ),
             tuple(region or ()),
         )

@@ -98,9 +98,21 @@ def start(
     cores: int = 1,
     memory: str = "1g",
     host: str = "127.0.0.1",
-    timeout_s: float = 90.0,
+    timeout_s: float = 120.0,
+    daemon_memory: str = "256m",
+    java_options: str = "",
 ) -> StandaloneCluster:
     """Start a master and ``workers`` workers and wait until all are registered.
+
+    Args:
+        work_dir: Logs and scratch space.
+        workers: Worker processes.
+        cores: Cores each worker offers.
+        memory: Memory each worker offers its executors.
+        host: Address every process binds to.
+        timeout_s: How long to wait for the workers to register.
+        daemon_memory: Heap of the master and worker processes themselves.
+        java_options: Further JVM options of the master and workers.
 
     Raises:
         SparkUnavailable: pyspark or Java missing.
@@ -113,7 +125,8 @@ def start(
         **os.environ,
         "SPARK_HOME": str(spark_home()),
         "SPARK_LOCAL_IP": host,
-        "SPARK_DAEMON_JAVA_OPTS": f"-Dlog4j2.configurationFile=file:{LOG_CONFIG}",
+        "SPARK_DAEMON_JAVA_OPTS": f"-Dlog4j2.configurationFile=file:{LOG_CONFIG} {java_options}",
+        "SPARK_DAEMON_MEMORY": daemon_memory,
         "SPARK_WORKER_DIR": str(work_dir / "work"),
     }
     port, web = free_port(host), free_port(host)

@@ -75,17 +75,31 @@ def session_conf(
     driver_memory: str = "1g",
     shuffle_partitions: int = 8,
     extra: Mapping[str, str] | None = None,
+    java_options: str = "",
 ) -> dict[str, str]:
     """The configuration of a national session (see the module docstring).
+
+    Args:
+        master: ``local[N]`` or ``spark://host:port``.
+        bind: Address the driver binds to and advertises.
+        driver_memory: Driver heap (``spark.driver.memory``).
+        shuffle_partitions: ``spark.sql.shuffle.partitions``.
+        extra: Further settings (not those of ``FIXED_CONF``).
+        java_options: JVM options for the driver and the executors besides the log
+            configuration (tests start short-lived JVMs with ``-XX:TieredStopAtLevel=1``).
 
     Raises:
         ValueError: ``extra`` tries to change one of the fixed settings.
     """
-    clash = sorted(k for k in (extra or {}) if k in FIXED_CONF and extra and extra[k] != FIXED_CONF[k])
+    given = dict(extra or {})
+    clash = sorted(k for k, v in given.items() if k in FIXED_CONF and v != FIXED_CONF[k])
     if clash:
-        raise ValueError(f"spark_conf: {', '.join(clash)} cannot be changed (national search needs them)")
+        raise ValueError(
+            f"spark_conf: {', '.join(clash)} cannot be changed (national search needs them)"
+        )
+    logs = f"-Dlog4j2.configurationFile=file:{LOG_CONFIG}"
     return {
-        **(extra or {}),
+        **given,
         **FIXED_CONF,
         "spark.master": master,
         "spark.app.name": APP_NAME,
@@ -93,7 +107,8 @@ def session_conf(
         "spark.driver.bindAddress": bind,
         "spark.driver.memory": driver_memory,
         "spark.sql.shuffle.partitions": str(shuffle_partitions),
-        "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{LOG_CONFIG}",
+        "spark.driver.extraJavaOptions": f"{logs} {java_options}".strip(),
+        "spark.executor.extraJavaOptions": f"{logs} {java_options}".strip(),
     }
 
 

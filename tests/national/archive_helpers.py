@@ -61,4 +61,4 @@ def write_test_archive(db: Database, root: Path, region: str) -> int:
         folder = root / partition_dir(day, cam)
         folder.mkdir(parents=True, exist_ok=True)
         pq.write_table(files.take(rows), folder / "part-0.parquet", compression="zstd")
-    return table.num_rows
+    return int(table.num_rows)

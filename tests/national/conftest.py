@@ -20,6 +20,8 @@ from tests.central.search_helpers import Spec, store
 from tests.national.archive_helpers import write_test_archive
 
 DAY = 86_400.0
+# Short-lived test JVMs: compile with C1 only and one GC thread (start-up over peak speed).
+TEST_JVM = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 # Sightings of the same vehicles across regions and days; camera ids that look like
 # numbers ("0042") must stay strings.
 REGION_SPECS: dict[str, list[Spec]] = {

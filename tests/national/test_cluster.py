@@ -9,8 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import Result
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from central.audit import AuditLog
 from central.search import JourneyQuery, PlateQuery, SearchQuery, SearchService
@@ -19,7 +18,7 @@ from national import cluster
 from national.query import NationalJourney, NationalQuery
 from national.search import NationalSearch, SparkEngine
 from national.spark import session, session_conf
-from tests.national.conftest import Region, archives, newest_first, plain
+from tests.national.conftest import TEST_JVM, Region, archives, newest_first, plain
 from varta.cli import app
 
 pytestmark = pytest.mark.slow
@@ -27,7 +26,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def standalone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[cluster.StandaloneCluster]:
-    running = cluster.start(tmp_path_factory.mktemp("spark"), workers=2, cores=1, memory="1g")
+    folder = tmp_path_factory.mktemp("spark")
+    running = cluster.start(folder, workers=2, cores=1, memory="1g", java_options=TEST_JVM)
     yield running
     running.stop()
     assert all(p.poll() is not None for p in running._procs) or not running._procs
@@ -44,6 +44,7 @@ def test_queries_run_on_both_workers_and_match_the_regions(
         driver_memory="512m",
         shuffle_partitions=2,
         extra={"spark.executor.memory": "512m", "spark.executor.cores": "1"},
+        java_options=TEST_JVM,
     )
     audit_db = Database(tmp_path / "audit.duckdb")
     with session(conf) as spark:
@@ -81,7 +82,9 @@ def test_cli_searches_the_cluster_and_audits(
     refused = _varta(["search", "--plate", "AT1234BO", "--reason", " ", *common])
     assert refused.exit_code == 2
     assert "reason: expected a case number" in refused.stderr
-    done = _varta(["search", "--plate", "*1234*", "--region", "lviv", "--reason", "case 5", *common])
+    done = _varta(
+        ["search", "--plate", "*1234*", "--region", "lviv", "--reason", "case 5", *common]
+    )
     assert done.exit_code == 0, done.stderr
     out = json.loads(done.stdout)
     expected = (
@@ -93,7 +96,11 @@ def test_cli_searches_the_cluster_and_audits(
     assert {r["region"] for r in out["items"]} == {"lviv"} and out["next"] is None
     db = Database(audit)
     [row] = AuditLog(db).query()
-    assert (row.action, row.reason, row.details["regions"]) == ("national.search", "case 5", ["lviv"])
+    assert (row.action, row.reason, row.details["regions"]) == (
+        "national.search",
+        "case 5",
+        ["lviv"],
+    )
     assert row.actor.startswith("cli:")
     assert row.details["results"] == len(expected) == 3
     db.close()

@@ -18,14 +18,15 @@ from national.search import DuckDbEngine, Engine, NationalSearch, SparkEngine
 from national.spark import build_session, session_conf
 from shared.errors import InvalidRequest
 from tests.central.search_helpers import T0
-from tests.national.conftest import DAY, Region, archives, newest_first, plain
+from tests.national.conftest import DAY, TEST_JVM, Region, archives, newest_first, plain
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def spark_engine(regions: dict[str, Region]) -> Iterator[SparkEngine]:
-    spark = build_session(session_conf("local[2]", driver_memory="1g", shuffle_partitions=2))
+    conf = session_conf("local[2]", driver_memory="1g", shuffle_partitions=2, java_options=TEST_JVM)
+    spark = build_session(conf)
     yield SparkEngine(spark, archives(regions))
     spark.stop()
 
@@ -142,9 +143,7 @@ def test_journey_crosses_regions_oldest_first(
     assert not trip.truncated
 
 
-def test_every_search_is_audited_with_its_reason(
-    spark_engine: SparkEngine, tmp_path: Path
-) -> None:
+def test_every_search_is_audited_with_its_reason(spark_engine: SparkEngine, tmp_path: Path) -> None:
     db = Database(tmp_path / "audit.duckdb")
     audit = AuditLog(db)
     service = NationalSearch(spark_engine, audit)
@@ -154,7 +153,9 @@ def test_every_search_is_audited_with_its_reason(
         service.search(q, "olena", " ")
     with pytest.raises(InvalidRequest, match="region: expected one of kyiv, lviv, odesa"):
         service.search(NationalQuery(SearchQuery(), ("kharkiv",)), "olena", "case 1")
-    service.journey(NationalJourney(JourneyQuery(PlateQuery.parse("BH0101HB", None))), "ivan", "c 2")
+    service.journey(
+        NationalJourney(JourneyQuery(PlateQuery.parse("BH0101HB", None))), "ivan", "c 2"
+    )
     rows = audit.query()
     assert [(r.actor, r.action, r.target, r.reason) for r in rows] == [
         ("ivan", "national.journey", "plate:BH0101HB", "c 2"),
