@@ -1,10 +1,9 @@
 """Synthetic regional archives for the national benchmark, generated inside DuckDB.
 
-Each region's archive is written by one ``COPY (SELECT ... FROM range(n)) TO <root>/sightings
-(FORMAT parquet, PARTITION_BY (date, camera_id), COMPRESSION zstd)``: no Python per row, so
-100M rows over 25 regions take minutes. The layout and columns are those of
-``central.archive.schema`` (files named ``part-<i>.parquet``, rows sorted by
-``captured_at, event_id``).
+Each file (one region, day and camera) is written by one ``COPY (SELECT ... FROM range(lo,
+hi, cameras) ORDER BY captured_at, event_id) TO '.../part-0.parquet' (FORMAT parquet,
+COMPRESSION zstd)``: no Python per row. The layout and columns are those of
+``central.archive.schema``.
 
 The sightings are spread evenly over ``days`` UTC days and ``cameras`` cameras per region.
 Vehicles carry the Ukrainian plates of ``bench.search`` (region code, four digits, two
@@ -28,11 +27,12 @@ from typing import Final
 import duckdb
 
 from bench.search import COLOURS, REGIONS, SERIES, TYPES, _sql_list
-from central.archive.schema import FORMAT_VERSION, SIGHTINGS_DIR
+from central.archive.schema import FORMAT_VERSION, SIGHTINGS_DIR, partition_dir
 from central.search.index import CANON_FROM, CANON_TO
 
 START: Final = datetime(2026, 10, 1, tzinfo=UTC)
 MANIFEST: Final = "synth.json"
+GENERATOR: Final = 2  # bump when the generated data change: older folders are remade
 
 
 @dataclass(frozen=True)
@@ -59,11 +59,16 @@ class SynthSpec:
         return max(self.regions * 40, self.rows // 25)
 
 
-def _copy_sql(spec: SynthSpec, r: int, out: Path) -> str:
-    """The COPY of region ``r``; every value is a constant of this module or an int of
-    ``spec`` formatted as a literal (no user text)."""
-    n = spec.region_rows(r)
-    step = spec.days * 86_400.0 / max(n, 1)
+def _values_sql(spec: SynthSpec, r: int) -> str:
+    """The CTEs and SELECT of region ``r``'s sightings over the ids in CTE ``ids``.
+
+    Every value is a constant of this module or an int of ``spec`` formatted as a literal
+    (no user text). Sighting ``i`` of ``n`` is captured at ``START + i * days / n`` days
+    (integer microseconds, so its UTC day is exactly ``floor(i * days / n)``), by camera
+    ``i % cameras``.
+    """
+    n = max(spec.region_rows(r), 1)
+    span_us = spec.days * 86_400 * 1_000_000
     home = spec.vehicles // spec.regions
     s = int(spec.seed) * 1000
     pick = "list_extract({lst}, 1 + (hash(v, {salt}) % {n})::INTEGER)"
@@ -76,33 +81,29 @@ def _copy_sql(spec: SynthSpec, r: int, out: Path) -> str:
     vtype = pick.format(lst=_sql_list(TYPES), salt=s + 7, n=len(TYPES))
     colour = pick.format(lst=_sql_list(COLOURS), salt=s + 8, n=len(COLOURS))
     name = spec.region_name(r)
-    target = str(out / name / SIGHTINGS_DIR).replace("'", "''")
+    start_us = int(START.timestamp()) * 1_000_000
     return f"""
-COPY (
-  WITH base AS (
-    SELECT i, sec, cam,
+  base AS (
+    SELECT i, us, cam,
            CASE WHEN hash(i, {s + 5}, {r}) % 10 < 9
                 THEN {r * home} + hash(i, {s}, {r}) % {home}
                 ELSE hash(i, {s + 9}, {r}) % {spec.vehicles} END AS v
-    FROM (SELECT range AS i, {START.timestamp()!r} + range * {step!r} AS sec,
-                 (hash(range, {s + 6}, {r}) % {spec.cameras})::INTEGER AS cam
-          FROM range({n}))
+    FROM (SELECT i, ({start_us} + (i::HUGEINT * {span_us}) // {n})::BIGINT AS us,
+                 (i % {spec.cameras})::INTEGER AS cam
+          FROM ids)
   ), plated AS (
     SELECT *, {plate} AS plate FROM base
-  ), read AS (
-    SELECT *, CASE WHEN hash(i, {s + 10}, {r}) % 3 = 0
-                   THEN translate(plate, 'OBI', '081') END AS alt
-    FROM plated
   ), texts AS (
-    SELECT *, CASE WHEN alt IS NOT NULL AND alt <> plate THEN [plate, alt] ELSE [plate] END
-              AS plate_texts
-    FROM read
+    SELECT *, CASE WHEN hash(i, {s + 10}, {r}) % 3 = 0
+                    AND translate(plate, 'OBI', '081') <> plate
+                   THEN [plate, translate(plate, 'OBI', '081')] ELSE [plate] END AS plate_texts
+    FROM plated
   )
   SELECT '{name}' AS region,
-         printf('%08x-%04x-7%03x-8000-%012x', sec::BIGINT, {r}, 0, i) AS event_id,
+         printf('%08x-%04x-7000-8000-%012x', us // 1000000, {r}, i) AS event_id,
          '{name}-edge-' || (cam // 4) AS agent_id,
-         make_timestamp((sec * 1000000)::BIGINT)::TIMESTAMPTZ AS captured_at,
-         make_timestamp(((sec + 1.5) * 1000000)::BIGINT)::TIMESTAMPTZ AS received_at,
+         make_timestamp(us)::TIMESTAMPTZ AS captured_at,
+         make_timestamp(us + 1500000)::TIMESTAMPTZ AS received_at,
          plate,
          substr(plate, 1, 2) || ' ' || substr(plate, 3, 4) || ' ' || substr(plate, 7) AS plate_raw,
          0.9::FLOAT AS plate_confidence,
@@ -121,16 +122,35 @@ COPY (
          1.5::FLOAT AS track_seconds,
          plate_texts,
          list_transform(plate_texts, lambda t: translate(t, '{CANON_FROM}', '{CANON_TO}'))
-             AS plate_keys,
-         strftime(DATE '{START.date().isoformat()}'
-                  + floor((sec - {START.timestamp()!r}) / 86400)::INTEGER, '%Y-%m-%d')
-             AS date,
-         '{name}-cam-' || lpad(cam::VARCHAR, 3, '0') AS camera_id
+             AS plate_keys
   FROM texts
   ORDER BY captured_at, event_id
-) TO '{target}' (FORMAT parquet, PARTITION_BY (date, camera_id), COMPRESSION zstd,
-                 FILENAME_PATTERN 'part-{{i}}', OVERWRITE_OR_IGNORE)
 """
+
+
+def _write_region(con: duckdb.DuckDBPyConnection, spec: SynthSpec, r: int, out: Path) -> None:
+    """One file per day and camera of region ``r``, each by a COPY of a sorted SELECT.
+
+    (A single ``COPY ... PARTITION_BY (date, camera_id)`` is no faster here and does not
+    keep the rows of a file in order.)
+    """
+    n = spec.region_rows(r)
+    values = _values_sql(spec, r)
+    name = spec.region_name(r)
+    for d in range(spec.days):
+        lo, hi = -(-d * n // spec.days), -(-(d + 1) * n // spec.days)
+        day = (START + timedelta(days=d)).date().isoformat()
+        for cam in range(spec.cameras):
+            first = lo + (cam - lo) % spec.cameras
+            if first >= hi:
+                continue
+            folder = out / name / partition_dir(day, f"{name}-cam-{cam:03d}")
+            folder.mkdir(parents=True)
+            target = str(folder / "part-0.parquet").replace("'", "''")
+            con.execute(
+                f"COPY (WITH ids AS (SELECT range AS i FROM range({first}, {hi}, "
+                f"{spec.cameras})), {values}) TO '{target}' (FORMAT parquet, COMPRESSION zstd)"
+            )
 
 
 def generate(spec: SynthSpec, out: Path, threads: int | None = None) -> dict[str, object]:
@@ -144,7 +164,7 @@ def generate(spec: SynthSpec, out: Path, threads: int | None = None) -> dict[str
     manifest = out / MANIFEST
     if manifest.exists():
         known = json.loads(manifest.read_text())
-        if known.get("spec") == asdict(spec):
+        if known.get("spec") == asdict(spec) and known.get("generator") == GENERATOR:
             known["reused"] = True
             return dict(known)
         shutil.rmtree(out)
@@ -152,19 +172,20 @@ def generate(spec: SynthSpec, out: Path, threads: int | None = None) -> dict[str
     started = time.perf_counter()
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")  # the casts to TIMESTAMPTZ read UTC wall times
+    con.execute("SET enable_progress_bar = false")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     con.execute(f"SET temp_directory = '{str(out / '.spill').replace(chr(39), '')}'")
     roots: dict[str, str] = {}
     for r in range(spec.regions):
-        (out / spec.region_name(r)).mkdir()
-        con.execute(_copy_sql(spec, r, out))
+        _write_region(con, spec, r, out)
         roots[spec.region_name(r)] = str(out / spec.region_name(r))
     con.close()
     shutil.rmtree(out / ".spill", ignore_errors=True)
     files = sorted(out.glob(f"*/{SIGHTINGS_DIR}/*/*/*.parquet"))
     report: dict[str, object] = {
         "spec": asdict(spec),
+        "generator": GENERATOR,
         "format_version": FORMAT_VERSION,
         "archives": roots,
         "files": len(files),
