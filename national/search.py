@@ -115,6 +115,8 @@ class DuckDbEngine:
 
         self._archives = dict(archives)
         self._con = con or duckdb.connect()
+        # file footers are read once per file (re-read when a file changes)
+        self._con.execute("SET parquet_metadata_cache = true")
 
     def rows(self, sql: Sql, regions: tuple[str, ...]) -> list[dict[str, Any]]:
         """Run ``sql`` with the archives of ``regions`` as the ``sightings`` CTE."""
