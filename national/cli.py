@@ -74,15 +74,16 @@ def _config(
 
 
 def _run(cfg: Any, engine: str, call: Any) -> Any:
-    from national.app import open_national
+    from national.app import EngineKind, open_national
     from national.spark import SparkUnavailable
     from shared.errors import InvalidRequest
 
-    if engine not in ("spark", "duckdb"):
+    kinds: dict[str, EngineKind] = {"spark": "spark", "duckdb": "duckdb"}
+    if engine not in kinds:
         typer.echo(f"error: --engine: expected spark or duckdb, got {engine!r}", err=True)
         raise typer.Exit(2)
     try:
-        with open_national(cfg, engine) as national:  # type: ignore[arg-type]
+        with open_national(cfg, kinds[engine]) as national:
             return call(national)
     except (InvalidRequest, SparkUnavailable) as err:
         typer.echo(f"error: {err}", err=True)

@@ -3,11 +3,13 @@ same data: every match mode, filters, regions, pages and journeys; and it is aud
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from central.audit import AuditLog
 from central.search import JourneyQuery, PlateQuery, SearchQuery, SearchService
@@ -19,6 +21,7 @@ from national.spark import build_session, session_conf
 from shared.errors import InvalidRequest
 from tests.central.search_helpers import T0
 from tests.national.conftest import DAY, TEST_JVM, Region, archives, newest_first, plain
+from varta.cli import app
 
 pytestmark = pytest.mark.slow
 
@@ -165,4 +168,25 @@ def test_every_search_is_audited_with_its_reason(spark_engine: SparkEngine, tmp_
     assert rows[1].details["results"] == len(page.items) == 2
     assert rows[0].details["results"] == 2
     assert audit.verify().ok
+    db.close()
+
+
+def test_cli_journey_prints_the_trip_and_audits(regions: dict[str, Region], tmp_path: Path) -> None:
+    audit = tmp_path / "cli-audit.duckdb"
+    args = ["national", "journey", "--plate", "ат1234во", "--engine", "duckdb"]
+    args += ["--reason", "case 44", "--audit-db", str(audit)]
+    for name, r in regions.items():
+        args += ["--archive", f"{name}={r.root}"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    trip = json.loads(result.stdout)
+    assert trip["plate"] == "AT1234BO" and not trip["truncated"]
+    regions_passed = [s["sighting"]["region"] for s in trip["stops"]]
+    assert regions_passed == ["kyiv", "kyiv", "kyiv", "lviv", "lviv", "odesa"]
+    assert trip["cameras"] == ["0042", "cam-2", "cam-4", "0042", "bc-2", "bh-1"]
+    bad = CliRunner().invoke(app, [*args[:-2], "--archive", "nonsense"])
+    assert bad.exit_code == 2 and "REGION=ROOT" in bad.output
+    db = Database(audit)
+    [row] = AuditLog(db).query()
+    assert (row.action, row.target, row.reason) == ("national.journey", "plate:AT1234BO", "case 44")
     db.close()
