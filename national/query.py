@@ -21,6 +21,7 @@ holds only fixed fragments of this module, parameter names and the validated int
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Final, Literal
@@ -33,6 +34,7 @@ VIEW: Final = "sightings"
 NEWEST: Final = "ORDER BY captured_at DESC, event_id DESC"
 OLDEST: Final = "ORDER BY captured_at, event_id"
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_UNROLLED: Final = 3  # array elements Spark tests without a lambda
 
 # The regional API's sighting columns (less the thumbnails, which stay in the region),
 # with exact capture and receive times in epoch microseconds, and the region.
@@ -106,11 +108,18 @@ class _Builder:
             return f"timestamp_micros({self.param(_micros(value))})"
         return self.param(value.astimezone(UTC))
 
-    def any_of(self, array: str, var: str, cond: str) -> str:
-        """True when ``cond`` (over ``var``) holds for some element of ``array``."""
-        if self.dialect == "spark":
-            return f"exists({array}, {var} -> {cond})"
-        return f"len(list_filter({array}, lambda {var}: {cond})) > 0"
+    def any_of(self, array: str, cond: Callable[[str], str]) -> str:
+        """True when ``cond(element)`` holds for some element of ``array``.
+
+        Spark runs a lambda (``exists``) interpreted, outside its generated code, so the
+        first ``_UNROLLED`` elements (a sighting has one to three texts) are tested as
+        plain expressions and the lambda runs only for longer arrays.
+        """
+        if self.dialect == "duckdb":
+            return f"len(list_filter({array}, lambda e: {cond('e')})) > 0"
+        firsts = " OR ".join(cond(f"get({array}, {i})") for i in range(_UNROLLED))
+        rest = f"size({array}) > {_UNROLLED} AND exists({array}, e -> {cond('e')})"
+        return f"(coalesce({firsts}, false) OR ({rest}))"
 
     def plate(self, plate: PlateQuery) -> None:
         if plate.mode == "exact":
@@ -120,15 +129,18 @@ class _Builder:
             # one backslash, the escape character of PlateQuery.like, as each dialect's
             # string literal spells it (Spark SQL unescapes backslashes in literals)
             escape = "'\\\\'" if self.dialect == "spark" else "'\\'"
-            cond = f"t LIKE {self.param(plate.like)} ESCAPE {escape}"
-            self.where.append(self.any_of("plate_texts", "t", cond))
-        else:
-            key = plate.key
-            cond = (
-                f"abs(length(k) - {self.param(len(key))}) <= 1 "
-                f"AND levenshtein(k, {self.param(key)}) <= 1"
+            like = self.param(plate.like)
+            self.where.append(
+                self.any_of("plate_texts", lambda t: f"{t} LIKE {like} ESCAPE {escape}")
             )
-            self.where.append(self.any_of("plate_keys", "k", cond))
+        else:
+            size, key = self.param(len(plate.key)), self.param(plate.key)
+            self.where.append(
+                self.any_of(
+                    "plate_keys",
+                    lambda k: f"(abs(length({k}) - {size}) <= 1 AND levenshtein({k}, {key}) <= 1)",
+                )
+            )
 
     def window(self, start: datetime | None, end: datetime | None) -> None:
         """Capture time bounds, and the UTC days they span (partition pruning)."""

@@ -47,6 +47,10 @@ REGION_SPECS: dict[str, list[Spec]] = {
         Spec("AT1234BO", "bh-1", 3 * DAY, "car", "silver"),
         Spec("AT1Z34BO", "bh-2", 3 * DAY + 60, "car", "silver"),  # 2 read as Z
         Spec("BH0101HB", "bh-2", 3 * DAY + 61, "car", "white", raw="BH 0101 HB"),
+        # four plate texts: the last is past the ones Spark tests without a lambda
+        Spec(
+            "KA1111AA", "bh-3", 200, "van", "red", candidates=("KA1111AB", "KA1111AC", "XX7777YY")
+        ),
     ],
 }
 

@@ -69,6 +69,9 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("contains", dict(plate=PlateQuery.parse("*567*", None))),
     ("fuzzy", dict(plate=PlateQuery.parse("AT1234BO", "fuzzy"))),
     ("fuzzy deletion", dict(plate=PlateQuery.parse("AT12345B0", "fuzzy"))),
+    ("fourth text exact", dict(plate=PlateQuery.parse("XX7777YY", None))),
+    ("fourth text wildcard", dict(plate=PlateQuery.parse("XX77*", None))),
+    ("fourth text fuzzy", dict(plate=PlateQuery.parse("XX7777Y8", "fuzzy"))),
     ("time range", dict(start=_t(30), end=_t(DAY + 900))),
     ("camera numeric id", dict(camera_ids=("0042",))),
     ("cameras", dict(camera_ids=("cam-12", "bc-1", "bh-2"))),
@@ -120,7 +123,7 @@ def test_pages_follow_each_other_like_the_regional_pages(
             break
         cursor = Cursor.decode(page.next)
     assert [plain(r) for r in seen] == [plain(r) for r in everything]
-    assert len(seen) == sum(len(g.ids) for g in regions.values()) == 17
+    assert len(seen) == sum(len(g.ids) for g in regions.values()) == 18
 
 
 @pytest.mark.parametrize("mode", ["exact", "fuzzy"])
