@@ -15,6 +15,12 @@ def ingest_cmd(
     agents: Annotated[int, typer.Option(help="Agent processes sending at once.")] = 2,
     seconds: Annotated[float, typer.Option(help="How long the agents produce.")] = 10.0,
     rate: Annotated[float, typer.Option(help="Total sightings/s (0: as fast as possible).")] = 0,
+    watchlist: Annotated[
+        int, typer.Option(help="Synthetic wanted-list entries to match against (0: none).")
+    ] = 0,
+    min_turn_ms: Annotated[
+        int, typer.Option(help="Central's ingest.min_turn_interval_ms (0: off).")
+    ] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Agents -> CURVE ZeroMQ -> central -> DuckDB, with ZeroMQ and DuckDB ceilings."""
@@ -22,7 +28,71 @@ def ingest_cmd(
 
     from bench.ingest import run
 
-    result = run(agents, seconds, rate)
+    result = run(agents, seconds, rate, watchlist=watchlist, min_turn_ms=min_turn_ms)
+    typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
+
+
+@app.command("soak")
+def soak_cmd(
+    minutes: Annotated[float, typer.Option(help="How long the agents produce.")] = 60.0,
+    agents: Annotated[int, typer.Option(help="Agent processes sending at once.")] = 8,
+    rate: Annotated[float, typer.Option(help="Total sightings/s of all agents.")] = 5000.0,
+    interval: Annotated[float, typer.Option(help="Seconds between samples.")] = 5.0,
+    out: Annotated[
+        Path, typer.Option(help="Folder for soak.json (all samples) and soak.png.")
+    ] = Path("var/bench/soak"),
+    duckdb_memory_mb: Annotated[
+        int | None, typer.Option(help="storage.duckdb_memory_limit_mb of central.")
+    ] = None,
+    cameras: Annotated[
+        int, typer.Option(help="Cameras in all, spread over the agents (0: one each).")
+    ] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Steady ingest for a long time: RSS, descriptors and threads of central and agents,
+    slopes and a flat/leak verdict, every sighting stored once; a PNG plot."""
+    import json
+
+    from bench.soak import run
+
+    if minutes <= 0 or agents < 1 or rate <= 0 or interval <= 0:
+        raise typer.BadParameter("minutes, agents, rate and interval must be positive")
+    if cameras < 0 or cameras > 256 * agents:
+        raise typer.BadParameter(f"cameras: 0 to {256 * agents} (256 per agent)")
+    result = run(minutes, agents, rate, interval, out, duckdb_memory_mb, cameras)
+    typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
+
+
+@app.command("faults")
+def faults_cmd(
+    scenario: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="partition, loss_jitter, sigkill_central or clock_jump (repeatable; "
+            "default: all four)."
+        ),
+    ] = None,
+    partition_s: Annotated[float, typer.Option(help="Length of the partition.")] = 60.0,
+    loss_s: Annotated[float, typer.Option(help="Length of the 20% loss + jitter.")] = 60.0,
+    hold_s: Annotated[float, typer.Option(help="How long each clock jump lasts.")] = 20.0,
+    work: Annotated[
+        Path | None, typer.Option(help="Keep the runs' files here (default: a temp dir).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Network faults between a real agent and central in network namespaces (root):
+    sent / stored / duplicates / recovery_s per scenario (docs/faults.md)."""
+    import json
+    import tempfile
+
+    from bench.faults import netfault
+    from bench.faults.scenarios import run
+
+    why_not = netfault.unavailable()
+    if why_not:
+        raise typer.BadParameter(f"cannot make network faults here: {why_not}")
+    with tempfile.TemporaryDirectory(prefix="varta-faults-") as tmp:
+        result = run(scenario, Path(work or tmp), partition_s, loss_s, hold_s)
     typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
 
 
@@ -40,6 +110,23 @@ def match_cmd(
     from bench.match import run
 
     result = run(entries, partial, sightings, hit_rate)
+    typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
+
+
+@app.command("hub")
+def hub_cmd(
+    entries: Annotated[int, typer.Option(help="Entries of the hub's national list.")] = 200_000,
+    alerts: Annotated[int, typer.Option(help="Alert changes a region forwards.")] = 2000,
+    batch: Annotated[int, typer.Option(help="Changes per forwarding request.")] = 200,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """National hub: signed sync of its list into a region (and 304s), and the rate at which
+    it stores alerts a region forwards (one per request, and batched)."""
+    import json
+
+    from bench.hub import run
+
+    result = run(entries, alerts, batch)
     typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
 
 
@@ -316,6 +403,23 @@ def national_synth_cmd(
     from bench.national_synth import SynthSpec, generate
 
     typer.echo(json.dumps(generate(SynthSpec(rows, regions, days, cameras), out)))
+
+
+@app.command("archive")
+def archive_cmd(
+    per_camera_day: Annotated[
+        int, typer.Option(min=1, help="Sightings per camera and day (~200 cameras).")
+    ] = 5000,
+    days: Annotated[int, typer.Option(min=1, help="Days of sightings to archive.")] = 2,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Sighting archive: bytes per sighting, MB per camera-day and export rows/s."""
+    import json
+
+    from bench.archive import run
+
+    result = run(per_camera_day, days)
+    typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
 
 
 @app.command("past-reads")

@@ -12,11 +12,10 @@ from __future__ import annotations
 import functools
 import itertools
 import json
+import os
 import random
 import resource
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -24,17 +23,17 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import yaml
 import zmq
 
+from bench import procstat
+from bench.cluster import central_config, seed_watchlist, spawn_agents
 from bench.loadgen import make_sighting
 from bench.stats import free_endpoint, percentile
+from central import collector
 from central.app import build
-from central.config import CentralConfig, IngestConfig, StorageConfig
 from central.store.db import Database
 from central.store.sightings import IncomingSighting, SightingRepository
-from shared import keys, wire
-from shared.paths import REPO_ROOT
+from shared import wire
 
 
 def zmq_ceiling(seconds: float, window: int = 64) -> float:
@@ -114,87 +113,67 @@ def _insert(
     return repo.insert(con, items, now)
 
 
-def _agent_configs(root: Path, n: int, endpoint: str) -> list[Path]:
-    paths = []
-    for i in range(n):
-        agent_id = f"bench-{i}"
-        secret = root / "keys" / f"{agent_id}.key_secret"
-        cfg = {
-            "agent_id": agent_id,
-            "central": {
-                "endpoint": endpoint,
-                "server_public_key": str(root / "keys/central.key"),
-                "agent_secret_key": str(secret),
-            },
-            "spool": {"dir": str(root / f"spool-{i}")},
-        }
-        path = root / f"{agent_id}.yaml"
-        path.write_text(yaml.safe_dump(cfg))
-        paths.append(path)
-    return paths
-
-
-def run(agents: int, seconds: float, rate: float, ceilings: bool = True) -> dict[str, Any]:
-    """Run the benchmark and return its result object."""
+def run(
+    agents: int,
+    seconds: float,
+    rate: float,
+    ceilings: bool = True,
+    watchlist: int = 0,
+    min_turn_ms: int = 0,
+) -> dict[str, Any]:
+    """Run the benchmark and return its result object (``watchlist``: synthetic wanted
+    entries central matches every sighting against, 0 for none; ``min_turn_ms``:
+    central's ``ingest.min_turn_interval_ms``)."""
     with tempfile.TemporaryDirectory(prefix="varta-bench-") as tmp:
         root = Path(tmp)
         result: dict[str, Any] = {"agents": agents, "seconds": seconds, "rate": rate or None}
         if ceilings:
             result["ceiling_zmq_msgs_per_s"] = round(zmq_ceiling(min(seconds, 3.0)))
             result["ceiling_duckdb_rows_per_s"] = round(duckdb_ceiling(min(seconds, 3.0), root))
-        keys.generate(root / "keys", "central")
-        for i in range(agents):
-            pub, _ = keys.generate(root / "keys", f"bench-{i}")
-            (root / "allowed").mkdir(exist_ok=True)
-            (root / "allowed" / pub.name).write_bytes(pub.read_bytes())
-        config = CentralConfig(
-            ingest=IngestConfig(
-                bind=free_endpoint(),
-                server_secret_key=root / "keys/central.key_secret",
-                allowed_agents_dir=root / "allowed",
-            ),
-            storage=StorageConfig(data_dir=root / "central"),
-        )
+        config = central_config(root, agents, min_turn_interval_ms=min_turn_ms)
+        result["min_turn_interval_ms"] = min_turn_ms
+        if watchlist:
+            result["watchlist_entries"] = seed_watchlist(config, watchlist)
         central = build(config)
-        central.start()
-        procs = []
-        for i, cfg in enumerate(_agent_configs(root, agents, config.ingest.bind)):
-            out = root / f"result-{i}.json"
-            cmd = [
-                sys.executable,
-                "-m",
-                "bench.loadgen",
-                "--config",
-                str(cfg),
-                "--seconds",
-                str(seconds),
-                "--rate",
-                str(rate / agents if rate else 0),
-                "--result",
-                str(out),
-                "--wait-acked",
-                "30",
-                "--seed",
-                str(i + 1),
-            ]
-            procs.append((subprocess.Popen(cmd, cwd=REPO_ROOT), out))
-        cpu0 = resource.getrusage(resource.RUSAGE_SELF)
-        samples = _sample_stored(central.ingest.stats, seconds)
-        for proc, _ in procs:
-            proc.wait()
-        cpu1 = resource.getrusage(resource.RUSAGE_SELF)
-        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-        stats = central.ingest.stats.as_dict()
-        central.stop()
-        reports = [json.loads(out.read_text()) for _, out in procs]
+        with collector.tuned():  # as central's own process runs (central.serve)
+            central.start()
+            procs = spawn_agents(root, config.ingest.bind, agents, seconds, rate)
+            threads0, cpu0 = procstat.thread_cpu(), procstat.cpu_seconds(os.getpid())
+            samples = _sample_stored(central.ingest.stats, seconds)
+            for proc in procs:
+                proc.popen.wait()
+            threads1, cpu1 = procstat.thread_cpu(), procstat.cpu_seconds(os.getpid())
+            kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+            stats = central.ingest.stats.as_dict()
+            if watchlist and central.alerting is not None:
+                result["sightings_matched"] = central.alerting.engine.stats.sightings_matched
+            central.stop()
+        reports = [json.loads(p.result.read_text()) for p in procs]
         result.update(_summarise(samples, reports, stats, seconds))
         stored = max(stats["sightings_stored"], 1)
-        central_cpu = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
-        result["central_cpu_us_per_sighting"] = round(central_cpu / stored * 1e6, 1)
+        result.update(_central_cpu(cpu1 - cpu0, threads0, threads1, stored))
+        if ceilings:
+            lower = min(result["ceiling_zmq_msgs_per_s"], result["ceiling_duckdb_rows_per_s"])
+            result["rate_vs_lower_ceiling"] = round(result["sightings_per_s"] / lower, 2)
         result["agents_cpu_us_per_sighting"] = round(
             (kids.ru_utime + kids.ru_stime) / stored * 1e6, 1
         )
         return result
+
+
+def _central_cpu(
+    process_cpu: float, before: dict[str, float], after: dict[str, float], stored: int
+) -> dict[str, Any]:
+    """Central's CPU per stored sighting, in total (``/proc/<pid>/stat``: this process is
+    central, less the bench's own main thread, which only samples and waits) and by thread.
+    """
+    delta = {name: cpu - before.get(name, 0.0) for name, cpu in after.items()}
+    per_thread = {name: round(cpu / stored * 1e6, 1) for name, cpu in delta.items()}
+    central = process_cpu - delta.get("MainThread", 0.0)
+    return {
+        "central_cpu_us_per_sighting": round(central / stored * 1e6, 1),
+        "central_cpu_us_by_thread": {k: v for k, v in sorted(per_thread.items()) if v >= 0.1},
+    }
 
 
 def _sample_stored(stats: Any, seconds: float) -> list[tuple[float, int]]:
@@ -229,4 +208,5 @@ def _summarise(
         "still_spooled_at_end": produced - stats["sightings_stored"],
         "reconnects": sum(r["reconnects"] for r in reports),
         "messages_rejected": stats["messages_rejected_total"],
+        "sightings_per_turn": round(stats["sightings_stored"] / max(stats["turns"], 1)),
     }

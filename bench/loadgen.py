@@ -14,10 +14,11 @@ import signal
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
-from bench.stats import percentile
+from bench.stats import Reservoir, percentile
 from shared import wire
 
 REGIONS = ("AA", "KA", "AI", "KI", "AT", "KT", "BC", "HC", "AX", "KX", "BH", "HH", "II")
@@ -90,26 +91,49 @@ def run_agent(
     wait_acked: float,
     seed: int,
     log_accepted: Path | None = None,
+    status: Path | None = None,
+    linger: float = 0.0,
+    cameras: int = 1,
 ) -> None:
-    """Produce sightings into an agent's spool and forward them; report numbers as JSON."""
+    """Produce sightings into an agent's spool and forward them; report numbers as JSON.
+
+    ``cameras``: the agent serves this many cameras (``<agent>-cam-<n>``, at most the wire's
+    256 per agent) and spreads its sightings over them in turn, as a box of a camera
+    cluster does.
+
+    Sightings are stamped by the agent's clock (``EdgeAgent.clock``), as a camera's are.
+    With ``status``, a JSON snapshot of the agent's state is written there every 0.1 s.
+    ``linger``: keep running (heartbeats going out) this long after the spool drained.
+    """
     from edge_agent.app import EdgeAgent
     from edge_agent.config import AgentConfig
     from shared.config import load
 
     config = load(config_path, AgentConfig)
     created: dict[int, float] = {}
-    latencies: list[float] = []
+    latencies = Reservoir(20_000, seed)  # bounded: a soak runs for hours
     lock = threading.Lock()
 
     def on_ack(seqs: list[int], _sent_at: float) -> None:
         now = time.monotonic()
         with lock:
-            latencies.extend(now - t for s in seqs if (t := created.pop(s, None)) is not None)
+            for s in seqs:
+                if (t := created.pop(s, None)) is not None:
+                    latencies.add(now - t)
 
-    agent = EdgeAgent(config, cameras=[wire.CameraInfo(camera_id="cam-1")], on_ack=on_ack)
+    camera_ids = (
+        [f"{config.agent_id}-cam-{n:03d}" for n in range(cameras)] if cameras > 1 else ["cam-1"]
+    )
+    infos = [wire.CameraInfo(camera_id=c) for c in camera_ids]
+    agent = EdgeAgent(config, cameras=infos, on_ack=on_ack)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     agent.start()
+    counts = {"produced": 0}
+    if status is not None:
+        threading.Thread(
+            target=_write_status, args=(agent, status, counts, stop), daemon=True
+        ).start()
     rng = random.Random(seed)
     # Templates made once, so the generator's own cost stays small next to what is measured;
     # each emitted sighting still gets a fresh event id and capture time.
@@ -125,10 +149,18 @@ def run_agent(
             time.sleep(min(0.001, (produced + 1) / rate - elapsed))
             continue
         n = chunk if count == 0 else min(chunk, count - produced)
-        now = time.time()
+        now = agent.clock.now()
         items = [
-            (msgspec.structs.replace(s, event_id=wire.new_event_id(now), captured_at=now), f)
-            for s, f in (pool[(produced + i) % len(pool)] for i in range(n))
+            (
+                msgspec.structs.replace(
+                    s,
+                    event_id=wire.new_event_id(now),
+                    captured_at=now,
+                    camera_id=camera_ids[(produced + i) % len(camera_ids)],
+                ),
+                f,
+            )
+            for i, (s, f) in ((i, pool[(produced + i) % len(pool)]) for i in range(n))
         ]
         t = time.monotonic()
         seqs = agent.submit(items)
@@ -138,11 +170,14 @@ def run_agent(
             accepted.write("".join(f"{s.event_id}\n" for s, _ in items))
             accepted.flush()
         produced += n
+        counts["produced"] = produced
         if result is None and produced % 1000 == 0:
             print(json.dumps({"produced": produced}), flush=True)
     deadline = time.monotonic() + wait_acked
     while time.monotonic() < deadline and agent.spool.stats().depth > 0 and not stop.is_set():
         time.sleep(0.05)
+    stop.wait(linger)
+    stop.set()
     agent.stop()
     report = {
         "agent_id": config.agent_id,
@@ -150,17 +185,37 @@ def run_agent(
         "acked": agent.publisher.stats.records_acked,
         "spool_depth": agent.spool.stats().depth,
         "reconnects": agent.publisher.stats.reconnects,
-        "latency_p50_ms": percentile(latencies, 0.5) * 1000,
-        "latency_p99_ms": percentile(latencies, 0.99) * 1000,
-        "latencies_ms_sample": [
-            round(v * 1000, 3) for v in random.sample(latencies, min(len(latencies), 20000))
-        ],
+        "latency_p50_ms": percentile(latencies.values, 0.5) * 1000,
+        "latency_p99_ms": percentile(latencies.values, 0.99) * 1000,
+        "latencies_ms_sample": [round(v * 1000, 3) for v in latencies.values],
     }
     text = json.dumps(report)
     if result is not None:
         result.write_text(text)
     else:
         print(text)
+
+
+def _write_status(agent: Any, path: Path, counts: dict[str, int], stop: threading.Event) -> None:
+    """Every 0.1 s, the agent's state as JSON (written aside, then renamed over ``path``)."""
+    floor0 = agent.spool.floor
+    tmp = path.with_name(path.name + ".tmp")
+    while not stop.wait(0.1):
+        s, p, c = agent.spool.stats(), agent.publisher.stats, agent.clock.stats
+        state = {
+            "produced": counts["produced"],
+            "delivered": agent.spool.floor - floor0,  # every record below the floor is done
+            "spool_depth": s.depth,
+            "spool_peak": s.peak_depth,
+            "reconnects": p.reconnects,
+            "connected": p.connected,
+            "in_flight": p.in_flight,
+            "clock_steps": c.steps,
+            "clock_pending": c.pending,
+            "monotonic": time.monotonic(),
+        }
+        tmp.write_text(json.dumps(state))
+        tmp.replace(path)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -179,8 +234,23 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="append the event id of each sighting the spool accepted",
     )
+    p.add_argument("--status", type=Path, default=None, help="keep the agent's state here")
+    p.add_argument("--linger", type=float, default=0.0, help="run on this long once drained")
+    p.add_argument("--cameras", type=int, default=1, help="cameras this agent serves (<= 256)")
     a = p.parse_args(argv)
-    run_agent(a.config, a.count, a.rate, a.seconds, a.result, a.wait_acked, a.seed, a.log_accepted)
+    run_agent(
+        a.config,
+        a.count,
+        a.rate,
+        a.seconds,
+        a.result,
+        a.wait_acked,
+        a.seed,
+        a.log_accepted,
+        a.status,
+        a.linger,
+        a.cameras,
+    )
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,9 +34,12 @@ from central.api.errors import HANDLERS
 from central.api.evidence import EvidenceController
 from central.api.faces import FaceCandidateController, PersonController
 from central.api.login_gate import LoginGate
+from central.api.national import NationalController
 from central.api.openapi import document_errors
 from central.api.search import SearchController
 from central.api.watchlists import WatchlistController
+from central.archive.export import ArchiveExporter, build_archive
+from central.archive.search import ArchiveSearch
 from central.audit import AuditLog
 from central.camera_health import CameraHealthService
 from central.config import CentralConfig, IngestConfig
@@ -44,6 +48,9 @@ from central.faces.candidates import FaceCandidates
 from central.faces.crops import CropFetcher
 from central.faces.service import FaceWatchlist
 from central.ingest import FacesFn, IngestLimits, IngestServer
+from central.national.forward import source_security
+from central.national.hub import NationalHub
+from central.national.runtime import build_hub
 from central.retention import Scheduler, build_maintenance
 from central.search import SearchService
 from central.services import (
@@ -89,6 +96,8 @@ class Central:
     faces: FaceWatchlist | None = None
     face_candidates: FaceCandidates | None = None
     metrics: MetricsServer | None = None
+    archive: ArchiveExporter | None = None
+    national: NationalHub | None = None
 
     def start(self) -> None:
         """Start alerting (ingest feeds it), then the ingest thread."""
@@ -159,7 +168,10 @@ def build(config: CentralConfig, on_faces: FacesFn | None = None) -> Central:
             Matching itself is built in (``FaceCandidates``, exactly once per observation).
     """
     data_dir = config.storage.data_dir
-    db = Database(Path(data_dir) / config.storage.duckdb_file)
+    db = Database(
+        Path(data_dir) / config.storage.duckdb_file,
+        memory_limit_mb=config.storage.duckdb_memory_limit_mb,
+    )
     thumbs = ThumbStore(Path(data_dir) / "thumbs")
     audit = AuditLog(db)
     accounts = build_accounts(config.auth, db, audit)
@@ -176,13 +188,7 @@ def build(config: CentralConfig, on_faces: FacesFn | None = None) -> Central:
         min_score=config.alerts.min_score,
     )
     watchlists.on_change(past_reads.submit)
-    syncs = SyncScheduler(
-        watchlists,
-        [
-            SyncSource(s.name, s.folder, s.url, s.interval_s, s.allow_mass_removal)
-            for s in config.watchlists.sync
-        ],
-    )
+    syncs = SyncScheduler(watchlists, sync_sources(config))
     faces = FaceWatchlist(
         db,
         audit,
@@ -205,8 +211,19 @@ def build(config: CentralConfig, on_faces: FacesFn | None = None) -> Central:
         on_faces=on_faces,
     )
     face_candidates.set_fetcher(ingest.crops)  # crop on match only, over the agent link
+    national = build_hub(config, db, watchlists)
+    stop = threading.Event()
+    archive = build_archive(config, db, stop)
     maintenance = build_maintenance(
-        config, db, Path(data_dir) / "thumbs", audit, alerting.engine, face_candidates
+        config,
+        db,
+        Path(data_dir) / "thumbs",
+        audit,
+        alerting.engine,
+        face_candidates,
+        archive=archive,
+        stop=stop,
+        national=national,
     )
     return Central(
         config,
@@ -222,7 +239,33 @@ def build(config: CentralConfig, on_faces: FacesFn | None = None) -> Central:
         syncs=syncs,
         faces=faces,
         face_candidates=face_candidates,
+        archive=archive,
+        national=national,
     )
+
+
+def sync_sources(config: CentralConfig) -> list[SyncSource]:
+    """The wanted-list sources of ``watchlists.sync`` (hub signature checks and tokens read).
+
+    Raises:
+        ConfigError: A verify_key is malformed or a token_file unreadable.
+    """
+    sources = []
+    for s in config.watchlists.sync:
+        security = source_security(s)
+        sources.append(
+            SyncSource(
+                s.name,
+                s.folder,
+                s.url,
+                s.interval_s,
+                s.allow_mass_removal,
+                security.verify,
+                security.token,
+                security.read,
+            )
+        )
+    return sources
 
 
 def face_analyser(config: CentralConfig) -> Callable[[], FaceAnalyser]:
@@ -254,6 +297,11 @@ def health_checks(central: Central) -> dict[str, Callable[[], str]]:
             Path(central.config.storage.data_dir), central.config.ingest.min_free_mb << 20
         ),
     }
+    if central.archive is not None:
+        stats = central.archive.stats
+        checks["archive"] = lambda: (
+            stats.last_error and f"archive export failing: {stats.last_error}"
+        )
     if central.past_reads is not None:
         past = central.past_reads
         checks["past_reads"] = lambda: "" if past.alive else "past-read matching not running"
@@ -281,6 +329,7 @@ def ingest_limits(cfg: IngestConfig) -> IngestLimits:
     return IngestLimits(
         max_drain=cfg.max_drain,
         max_turn_items=cfg.max_turn_items,
+        min_turn_interval_s=cfg.min_turn_interval_ms / 1000,
         max_frame_bytes=cfg.max_frame_bytes,
         max_frames=cfg.max_frames,
         rcv_hwm=cfg.rcv_hwm,
@@ -293,6 +342,13 @@ def ingest_limits(cfg: IngestConfig) -> IngestLimits:
 def crop_fetcher(cfg: IngestConfig) -> CropFetcher:
     """The face crop requests' timeout and bounds from configuration."""
     return CropFetcher(cfg.crop_timeout_s, cfg.crop_max_bytes, cfg.crop_max_side)
+
+
+def archive_search(central: Central) -> ArchiveSearch | None:
+    """Search over archived days, when the archive is on and the database purges."""
+    if central.archive is None or not central.config.retention.enabled:
+        return None
+    return ArchiveSearch(central.db, central.archive.target, central.config.retention.non_hit_days)
 
 
 def create_app(central: Central) -> Litestar:
@@ -312,7 +368,7 @@ def create_app(central: Central) -> Litestar:
     health = HealthService(health_checks(central))
     alerts = AlertService(central.alerting.engine, central.db, central.audit)
     audit, auth = central.audit, central.config.auth
-    searches = SearchService(central.db, audit)
+    searches = SearchService(central.db, audit, archive=archive_search(central))
     evidence = EvidenceService(
         central.db, central.thumbs, audit, alerts, searches, tuple(central.config.cameras)
     )
@@ -338,8 +394,11 @@ def create_app(central: Central) -> Litestar:
         faces=central.face_candidates,
     )
     web = console_parts(console, Path(central.config.storage.data_dir), auth.cookie_secure)
+    national = central.national
+    hub_routes: list[type[NationalController]] = [] if national is None else [NationalController]
     app = Litestar(
         route_handlers=[
+            *hub_routes,
             AgentController,
             SightingController,
             StatusController,
@@ -369,6 +428,7 @@ def create_app(central: Central) -> Litestar:
             "watchlists": Provide(lambda: watchlists, sync_to_thread=False),
             "faces": Provide(lambda: faces, sync_to_thread=False),
             "face_candidates": Provide(lambda: face_candidates, sync_to_thread=False),
+            "national_hub": Provide(lambda: national, sync_to_thread=False),
             **auth_dependencies(central.accounts, cookie),
         },
         middleware=[auth_middleware(central.accounts, cookie.name)],

@@ -3,7 +3,7 @@
 Each check looks at what ``varta central serve`` needs, without changing anything: the
 keys and the allow-list load, webhook secrets are readable, the DuckDB file opens and its
 schema is one this build knows, the data directory has room, the face models that
-enrolment uses are verified, and each port is either
+enrolment uses are verified, the archive (when enabled) answers, and each port is either
 free to bind or answered by a central already serving there (ingest: a CURVE handshake
 with a throwaway key is refused by central's authenticator, which proves both the server
 key and the allow-list are in force; HTTP: ``/api/v1/health``; metrics: ``/metrics``).
@@ -31,14 +31,42 @@ def run_checks(config: CentralConfig, timeout: float = 3.0) -> list[CheckResult]
     results = [ok("config", "valid")]
     results += guarded("keys", lambda: check_keys(config))
     results += guarded("webhook secrets", lambda: check_webhooks(config))
+    results += guarded("national", lambda: check_national(config, timeout))
     results += guarded("database", lambda: check_database(config))
     results += guarded("disk", lambda: check_disk(config))
     results += guarded("face models", lambda: check_face_models(config))
+    if config.archive.enabled:
+        results += guarded("archive", lambda: check_archive(config))
     results += guarded("ingest port", lambda: check_ingest_port(config, timeout))
     results += guarded("http port", lambda: check_http_port(config, timeout))
     if config.metrics.enabled:
         results += guarded("metrics port", lambda: check_metrics_port(config, timeout))
     return results
+
+
+def check_archive(config: CentralConfig) -> list[CheckResult]:
+    """The archive's root answers (a directory, or an S3 bucket that exists)."""
+    import pyarrow.fs as pafs
+
+    from central.archive.target import open_target
+    from shared.errors import SourceUnavailable
+
+    cfg = config.archive
+    try:
+        target = open_target(cfg)
+        target.check()
+        bucket = target.base.split("/", 1)[0]
+        kind = target.fs.get_file_info(target.base if target.local else bucket).type
+    except ConfigError as err:
+        return [fail("archive", str(err), "correct archive.s3_credentials_file")]
+    except (SourceUnavailable, OSError) as err:
+        fix = "check archive.s3_endpoint, the network and the credentials"
+        return [fail("archive", str(err), fix)]
+    if target.local and kind == pafs.FileType.NotFound:
+        return [warn("archive", f"{target.url} does not exist yet: created at first export")]
+    if not target.local and kind != pafs.FileType.Directory:
+        return [fail("archive", f"bucket {bucket} does not exist", f"create bucket {bucket}")]
+    return [ok("archive", f"{target.url} answers")]
 
 
 def check_keys(config: CentralConfig) -> list[CheckResult]:
@@ -99,6 +127,54 @@ def check_webhooks(config: CentralConfig) -> list[CheckResult]:
             continue
         rows.append(ok(name, "secret readable"))
     return rows
+
+
+def check_national(config: CentralConfig, timeout: float = 3.0) -> list[CheckResult]:
+    """The hub's signing key, the pinned keys and token files of signed list sources, and
+    the forwarding token and hub (only the parts configured). An unreachable hub is a
+    warning: the region matches and alerts without it, forwarding waits."""
+    from central.national.forward import read_token, source_security
+    from central.national.signing import Signer, key_id
+
+    rows = []
+    national = config.national
+    if national.hub and national.signing_key_file is not None:
+        try:
+            public = Signer.load(national.signing_key_file).public
+        except ConfigError as err:
+            fix = "`varta central national keygen --out FILE`"
+            rows.append(fail("hub signing key", str(err), fix))
+        else:
+            detail = f"key id {key_id(public)}; regions pin {public}"
+            rows.append(ok("hub signing key", detail))
+    for source in config.watchlists.sync:
+        if not source.verify_key and source.token_file is None:
+            continue
+        try:
+            source_security(source)
+        except ConfigError as err:
+            rows.append(fail(f"signed list {source.name}", str(err), "correct verify_key/token"))
+        else:
+            rows.append(ok(f"signed list {source.name}", "verify key and token readable"))
+    forward = national.forward
+    if forward.url and forward.token_file is not None:
+        try:
+            read_token(forward.token_file, "national.forward")
+        except ConfigError as err:
+            rows.append(fail("national forward", str(err), "write the hub token to the file"))
+        else:
+            lists = ", ".join(config.forwarded_lists)
+            rows.append(ok("national forward", f"region {forward.region}: {lists}"))
+        rows.append(_hub_reachable(forward.url.rstrip("/"), timeout))
+    return rows
+
+
+def _hub_reachable(url: str, timeout: float) -> CheckResult:
+    status, body = _get(f"{url}/api/v1/health", timeout)
+    if status in (200, 503):  # 503: the hub runs but reports a problem of its own
+        return ok("national hub", f"{url} answers (health HTTP {status})")
+    detail = f"{url} does not answer ({status or body}): alerts queue until it does"
+    return warn("national hub", detail, "check the hub and the network to it")
 
 
 def check_database(config: CentralConfig) -> list[CheckResult]:

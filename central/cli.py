@@ -392,11 +392,13 @@ def _offline_sync(db: Any, list_name: str, reason: str, allow_mass_removal: bool
 
 def _add_account_groups() -> None:
     from central.accounts.cli import tokens_app, users_app
+    from central.archive.cli import archive_app
     from central.audit.cli import audit_app
 
     app.add_typer(users_app, name="users", help="Users and roles (server stopped).")
     app.add_typer(tokens_app, name="tokens", help="API tokens for police clients.")
     app.add_typer(audit_app, name="audit", help="Tamper-evident audit log.")
+    app.add_typer(archive_app, name="archive", help="Parquet archive of closed days.")
 
 
 _add_account_groups()
@@ -417,6 +419,7 @@ def retention_run_cmd(
     import json
 
     from central.alerts.engine import AlertEngine
+    from central.archive.export import build_archive
     from central.audit import AuditLog
     from central.retention import Retention, RetentionPolicy
     from central.store.db import Database
@@ -424,16 +427,22 @@ def retention_run_cmd(
 
     cfg = _load_config(config)
     data_dir = Path(cfg.storage.data_dir)
-    db = Database(data_dir / cfg.storage.duckdb_file)
+    db = Database(
+        data_dir / cfg.storage.duckdb_file, memory_limit_mb=cfg.storage.duckdb_memory_limit_mb
+    )
     try:
         r = cfg.retention
         alerts = AlertEngine(db, WatchlistService(WatchlistRepository(db)))
+        archive = build_archive(cfg, db)  # held until archived; the archive purged too
         retention = Retention(
             db,
             data_dir / "thumbs",
             alerts,
             AuditLog(db),
-            RetentionPolicy(r.non_hit_days, r.chunk_rows),
+            RetentionPolicy(
+                r.non_hit_days, r.chunk_rows, r.health_history_days, archive is not None
+            ),
+            archive=archive,
         )
         report = dataclasses.asdict(retention.run(actor=f"cli:{getpass.getuser()}"))
     finally:
@@ -482,6 +491,17 @@ def _add_persons_group() -> None:
 
 
 _add_persons_group()
+
+
+def _add_national_group() -> None:
+    from central.national.cli import national_app
+
+    app.add_typer(
+        national_app, name="national", help="National hub: the signing key of published lists."
+    )
+
+
+_add_national_group()
 
 
 @app.command("check")

@@ -6,7 +6,7 @@ from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from shared.config import LoggingConfig, MetricsConfig, StrictModel
 from shared.plates import STRICT_MIN_CONFIDENCE
@@ -28,6 +28,15 @@ class IngestConfig(StrictModel):
     max_drain: int = Field(256, ge=1, description="Messages drained per storage transaction.")
     max_turn_items: int = Field(
         5000, ge=1, description="Sightings per storage transaction, at most (bounds ack delay)."
+    )
+    min_turn_interval_ms: int = Field(
+        0,
+        ge=0,
+        le=2000,
+        description="Start a storage transaction at most this often, gathering what arrives "
+        "meanwhile (0: as soon as anything waits). Each transaction costs DuckDB ~10 ms of "
+        "CPU whatever its size, so 200-500 cuts central's CPU per sighting at high rates; "
+        "acks and alerts wait up to this long more.",
     )
     max_frame_bytes: int = Field(
         1 << 20,
@@ -95,6 +104,13 @@ class StorageConfig(StrictModel):
 
     data_dir: Path = Field(Path("var/central"), description="Data directory (DuckDB, packs).")
     duckdb_file: str = Field("varta.duckdb", description="DuckDB file name inside data_dir.")
+    duckdb_memory_limit_mb: int | None = Field(
+        None,
+        ge=64,
+        description="Most memory DuckDB's buffer pool may hold, in MiB (empty: DuckDB's "
+        "default, 80% of RAM). The pool caches table blocks as sightings are written and "
+        "evicts only at this limit, so central's RSS grows towards it as data accumulates.",
+    )
 
 
 class AlertsConfig(StrictModel):
@@ -141,6 +157,11 @@ class WebhookEndpointConfig(StrictModel):
         default_factory=list,
         description="Alert kinds to send (watchlist, agent_offline, camera_offline, "
         "webhook_failing); empty for all.",
+    )
+    lists: list[str] = Field(
+        default_factory=list,
+        description="Wanted lists whose watchlist alerts to send; empty for all (alerts "
+        "of other kinds carry no list and pass only when this is empty).",
     )
     categories: list[str] = Field(
         default_factory=list,
@@ -236,6 +257,24 @@ class WatchlistSyncConfig(StrictModel):
     allow_mass_removal: bool = Field(
         False, description="Accept an export that removes over half of the list."
     )
+    verify_key: str = Field(
+        "",
+        pattern=r"^(ed25519:[A-Za-z0-9+/]{43}=)?$",
+        description="Public key of a national hub (ed25519:..., printed by `varta central "
+        "national keygen`): the export must carry the hub's valid signature, else it is "
+        "refused and the list in force stays. Empty: exports are not signed.",
+    )
+    token_file: Path | None = Field(
+        None,
+        description="File holding an API token (vt_...) sent as 'Authorization: Bearer' to "
+        "the URL (a national hub's token with the national:read scope). Keep it mode 0600.",
+    )
+
+    @model_validator(mode="after")
+    def _url_only(self) -> WatchlistSyncConfig:
+        if (self.verify_key or self.token_file is not None) and not self.url:
+            raise ValueError("verify_key and token_file need a url (a drop folder is not signed)")
+        return self
 
 
 class WatchlistsConfig(StrictModel):
@@ -341,6 +380,72 @@ class SearchConfig(StrictModel):
     )
 
 
+class ArchiveConfig(StrictModel):
+    """The sighting archive: closed days exported as Parquet (docs/archive.md)."""
+
+    enabled: bool = Field(
+        False,
+        description="Export closed days to the archive in `varta central serve`, hold "
+        "sightings in the database until their day is archived, and search archived days.",
+    )
+    root: str = Field(
+        "",
+        description="Archive root: a local directory, or s3://bucket/prefix on S3-compatible "
+        "object storage.",
+    )
+    region: str = Field(
+        "",
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.:-]*$",
+        description="This central's region, written in every archived row (national readers "
+        "union many regions' archives), e.g. UA-IF.",
+    )
+    s3_endpoint: str = Field(
+        "",
+        pattern=r"^(https?://[^/\s]+/?)?$",
+        description="S3 endpoint URL (e.g. http://minio.lan:9000); empty: AWS for s3_region.",
+    )
+    s3_region: str = Field("us-east-1", min_length=1, description="S3 region name.")
+    s3_credentials_file: Path | None = Field(
+        None,
+        description="File with `access_key_id = ...` and `secret_access_key = ...` lines "
+        "(optionally `session_token`); empty: the AWS environment variables and the usual "
+        "credential chain. Keep it mode 0600.",
+    )
+    grace_s: float = Field(
+        6 * 3600.0,
+        ge=0,
+        description="A UTC day is closed, and exported, this many seconds after it ends; "
+        "sightings of a closed day that arrive later go into a further part file.",
+    )
+    retention_days: float = Field(
+        365.0,
+        gt=0,
+        description="Archived days are deleted from the archive this many days after they "
+        "end (by the retention run, audited).",
+    )
+    interval_s: float = Field(
+        3600.0, gt=0, description="Seconds between export runs in `varta central serve`."
+    )
+
+    @field_validator("root")
+    @classmethod
+    def _root(cls, value: str) -> str:
+        if value.startswith("s3://") and not value[5:].strip("/"):
+            raise ValueError(f"expected s3://bucket[/prefix], got {value!r}")
+        if "://" in value and not value.startswith("s3://"):
+            raise ValueError(f"expected a local directory or s3://bucket/prefix, got {value!r}")
+        return value.rstrip("/") if len(value) > 1 else value
+
+    @model_validator(mode="after")
+    def _complete(self) -> ArchiveConfig:
+        if self.enabled and not self.root:
+            raise ValueError("archive.enabled needs archive.root (a directory or s3://bucket)")
+        if self.enabled and not self.region:
+            raise ValueError("archive.enabled needs archive.region (written in every row)")
+        return self
+
+
 DEFAULT_REJECT_REASONS = [
     "Plate misread",
     "Different vehicle (plate matches, vehicle does not)",
@@ -432,6 +537,93 @@ class FacesConfig(StrictModel):
     )
 
 
+NATIONAL_ENDPOINT = "national-hub"
+"""Name of the built-in webhook endpoint that forwards alerts to the national hub."""
+
+
+class NationalForwardConfig(StrictModel):
+    """A region's forwarding of alerts on national lists to the national hub."""
+
+    url: str = Field(
+        "",
+        pattern=r"^(https?://[^/?#\s]+/?)?$",
+        description="Base URL of the national hub (scheme, host and port, e.g. "
+        "https://hub.police.lan:8000); alerts go to POST /api/v1/national/alerts. Empty: "
+        "nothing is forwarded.",
+    )
+    region: str = Field(
+        "",
+        pattern=r"^([a-z0-9][a-z0-9_.-]{0,62})?$",
+        description="This region's name at the hub; the hub accepts it only from a token of "
+        "the hub user with this name.",
+    )
+    token_file: Path | None = Field(
+        None,
+        description="File holding the hub API token (vt_..., scope national:forward) of the "
+        "user named as region. Keep it mode 0600.",
+    )
+    lists: list[str] = Field(
+        default_factory=list,
+        description="Lists whose watchlist alerts are forwarded; empty: every list of "
+        "watchlists.sync with a verify_key (the lists that came from the hub).",
+    )
+    batch_max: int = Field(
+        200, ge=1, le=1000, description="Alert changes sent in one request, at most."
+    )
+    timeout_s: float = Field(10.0, gt=0, description="Per-request timeout.")
+    backoff_initial_s: float = Field(1.0, gt=0, description="First retry delay after a failure.")
+    backoff_max_s: float = Field(60.0, gt=0, description="Longest retry delay.")
+    failing_after: int = Field(
+        5, ge=1, description="Consecutive failures that raise a webhook_failing alert."
+    )
+
+    @model_validator(mode="after")
+    def _complete(self) -> NationalForwardConfig:
+        if self.url and (not self.region or self.token_file is None):
+            raise ValueError("forwarding to url needs region and token_file")
+        return self
+
+
+class NationalConfig(StrictModel):
+    """National hub (publishes signed wanted lists, receives regions' alerts) or region."""
+
+    hub: bool = Field(
+        False,
+        description="Serve as the national hub: signed lists at GET "
+        "/api/v1/national/lists/{name}, regions' alerts at /api/v1/national/alerts.",
+    )
+    signing_key_file: Path | None = Field(
+        None,
+        description="The hub's Ed25519 private key (PEM, `varta central national keygen`); "
+        "required with hub. Keep it mode 0600.",
+    )
+    publish: list[str] = Field(
+        default_factory=list,
+        description="Names of the hub's lists that regions may sync (each must exist when "
+        "asked for).",
+    )
+    forward: NationalForwardConfig = Field(
+        default_factory=NationalForwardConfig,
+        description="Region: forward alerts on national lists to the hub.",
+    )
+    alert_retention_days: float = Field(
+        365.0,
+        gt=0,
+        description="Hub: a forwarded alert no region changed for this many days is deleted "
+        "(by the retention schedule, retention.interval_s).",
+    )
+
+    @model_validator(mode="after")
+    def _hub_parts(self) -> NationalConfig:
+        if self.hub and self.signing_key_file is None:
+            raise ValueError("hub needs signing_key_file (`varta central national keygen`)")
+        if self.publish and not self.hub:
+            raise ValueError("publish needs hub: true")
+        if len(set(self.publish)) != len(self.publish):
+            raise ValueError(f"expected each published list once, got {self.publish}")
+        return self
+
+
 class RegionArchiveConfig(StrictModel):
     """One region's sighting archive (the layout of central/archive/schema.py)."""
 
@@ -450,7 +642,7 @@ class RegionArchiveConfig(StrictModel):
     )
 
 
-class NationalConfig(StrictModel):
+class NationalSearchConfig(StrictModel):
     """National search over every region's archive on Spark (docs/national.md)."""
 
     archives: list[RegionArchiveConfig] = Field(
@@ -513,6 +705,9 @@ class CentralConfig(StrictModel):
         default_factory=RetentionConfig, description="Purge of sightings that hit nothing."
     )
     search: SearchConfig = Field(default_factory=SearchConfig, description="Sighting search.")
+    archive: ArchiveConfig = Field(
+        default_factory=ArchiveConfig, description="Parquet archive of closed days."
+    )
     console: ConsoleConfig = Field(
         default_factory=ConsoleConfig, description="The operator console (web UI)."
     )
@@ -524,13 +719,18 @@ class CentralConfig(StrictModel):
         description="Camera positions and headings (journey map, evidence); a camera not "
         "listed is shown on the timeline but not on the map.",
     )
+    national: NationalConfig = Field(
+        default_factory=NationalConfig,
+        description="National hub and regional forwarding (docs/national-hub.md).",
+    )
     metrics: MetricsConfig = Field(
         default_factory=MetricsConfig,
         description="Prometheus metrics on their own listener (off by default; port 9810).",
     )
-    national: NationalConfig = Field(
-        default_factory=NationalConfig,
-        description="National search over the regions' archives (`varta national`).",
+    national_search: NationalSearchConfig = Field(
+        default_factory=NationalSearchConfig,
+        description="National search over the regions' archives on Spark (`varta national`, "
+        "docs/national.md).",
     )
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Log format.")
 
@@ -542,3 +742,46 @@ class CentralConfig(StrictModel):
         if twice:
             raise ValueError(f"expected each camera id once, got {', '.join(twice)} more than once")
         return value
+
+    @model_validator(mode="after")
+    def _archive_outlives_database(self) -> CentralConfig:
+        archive, retention = self.archive, self.retention
+        if (
+            archive.enabled
+            and retention.enabled
+            and archive.retention_days < retention.non_hit_days
+        ):
+            raise ValueError(
+                f"expected archive.retention_days >= retention.non_hit_days, got "
+                f"{archive.retention_days:g} < {retention.non_hit_days:g} (the archive would "
+                "delete days that search expects it to hold)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _national_forward(self) -> CentralConfig:
+        if any(e.name == NATIONAL_ENDPOINT for e in self.webhooks.endpoints):
+            raise ValueError(f"webhooks.endpoints: the name {NATIONAL_ENDPOINT!r} is reserved")
+        forward = self.national.forward
+        if not forward.url:
+            return self
+        synced = {s.name for s in self.watchlists.sync}
+        unknown = sorted(set(forward.lists) - synced)
+        if unknown:
+            raise ValueError(
+                f"national.forward.lists: expected lists of watchlists.sync, got {unknown}"
+            )
+        if not self.forwarded_lists:
+            raise ValueError(
+                "national.forward: no list to forward (give lists, or a watchlists.sync "
+                "entry with a verify_key)"
+            )
+        return self
+
+    @property
+    def forwarded_lists(self) -> list[str]:
+        """The lists whose alerts go to the national hub (none without forwarding)."""
+        forward = self.national.forward
+        if not forward.url:
+            return []
+        return list(forward.lists) or [s.name for s in self.watchlists.sync if s.verify_key]

@@ -95,6 +95,7 @@ class IngestLimits:
 
     max_drain: int = 256
     max_turn_items: int = 5000
+    min_turn_interval_s: float = 0.0
     max_frame_bytes: int = 1 << 20
     max_frames: int = 4097
     rcv_hwm: int = 64
@@ -267,6 +268,7 @@ class IngestServer:
         self._sock: zmq.Socket[Any] | None = None  # the ingest thread's, while it runs
         self._next: _Turn | None = None  # received while the writer committed a turn
         self.last_turn_at = 0.0
+        self._turn_began = 0.0  # monotonic; for min_turn_interval_s
         self.bound_endpoint = ""
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -330,8 +332,25 @@ class IngestServer:
         began = time.perf_counter()
         turn, self._next = self._next or _Turn(), None
         self._drain(sock, turn)
+        self._gather(sock, turn)
+        self._turn_began = time.monotonic()
         self._finish(sock, turn)
         self.stats.turn_seconds.observe(time.perf_counter() - began)
+
+    def _gather(self, sock: zmq.Socket[Any], turn: _Turn) -> None:
+        """Keep draining until ``min_turn_interval_s`` has passed since the last turn
+        began (or the turn is full): fewer, larger transactions for DuckDB."""
+        deadline = self._turn_began + self._limits.min_turn_interval_s
+        while (
+            turn.items < self._limits.max_turn_items
+            and turn.messages < self._limits.max_drain
+            and not self._stop.is_set()
+        ):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            if sock.poll(max(1, int(left * 1000))):
+                self._drain(sock, turn)
 
     def _drain(self, sock: zmq.Socket[Any], turn: _Turn) -> None:
         """Receive and check what is waiting, up to the turn's bounds."""
@@ -707,8 +726,8 @@ class IngestServer:
         for _, hello in hellos:
             self._agents.hello(con, hello, now)
         for hb in heartbeats:
-            self._agents.heartbeat(con, hb, now)
-            self._history.beat(con, hb, now)
+            if self._agents.heartbeat(con, hb, now):  # a stale one (arrived late) is not
+                self._history.beat(con, hb, now)
         counts = self._unflushed + per_agent
         flush = bool(hellos or heartbeats) or now - self._last_flush >= 2.0
         if flush and counts:

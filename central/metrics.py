@@ -6,6 +6,9 @@ nothing is counted twice. Alert states, the webhook queue and the agents' and ca
 health live in DuckDB (written by heartbeats and the alert writer); each scrape reads them
 in one read-only snapshot, a handful of small grouped queries.
 
+The archive's exporter counts its runs, parts, rows and bytes (``ArchiveStats``); what the
+archive holds is read from ``archive_parts`` in the same snapshot.
+
 Labels stay low in cardinality: ``reason`` (a fixed set of refusal kinds), ``state`` and
 ``kind`` of alerts, ``endpoint`` (configured webhooks), ``agent`` and ``camera`` (the
 deployment's own, some hundreds at most).
@@ -22,6 +25,7 @@ from prometheus_client.registry import Collector
 
 from central.alerts.model import STATES
 from central.alerts.repository import AlertRepository
+from central.archive.export import ArchiveStats
 from central.store.agents import AgentRepository
 from shared.metrics import gauge, histogram_family
 
@@ -56,6 +60,8 @@ class CentralCollector(Collector):
         yield from self._ingest()
         yield from self._crops()
         yield from self._writer()
+        yield from self._syncs()
+        yield from self._national()
         with self._central.db.reader() as con:
             alerts = con.execute(
                 "SELECT kind, state, count(*) FROM alerts GROUP BY kind, state"
@@ -64,10 +70,16 @@ class CentralCollector(Collector):
             agents = self._agents.list(
                 con, self._clock(), self._central.config.agent_offline_after_s
             )
+            held = con.execute(
+                "SELECT count(*), coalesce(sum(rows), 0), coalesce(sum(bytes), 0) "
+                "FROM archive_parts WHERE purged_at IS NULL"
+            ).fetchall()[0]
         yield _alerts(alerts)
         yield from self._webhooks(queue)
         yield from _agents(agents)
         yield from _cameras(agents)
+        if self._central.archive is not None:
+            yield from _archive(self._central.archive.stats, held)
 
     def _ingest(self) -> Iterator[Metric]:
         stats = self._central.ingest.stats
@@ -143,6 +155,51 @@ class CentralCollector(Collector):
             "varta_database_rollbacks", "Write transactions rolled back.", value=stats.rollbacks
         )
 
+    def _syncs(self) -> Iterator[Metric]:
+        """Scheduled list syncs: failures, signature refusals and the last good check."""
+        syncs = self._central.syncs
+        stats = syncs.stats if syncs is not None else {}
+        label = ["list"]
+        failures = CounterMetricFamily(
+            "varta_watchlist_sync_failures", "Scheduled syncs that failed.", labels=label
+        )
+        refused = CounterMetricFamily(
+            "varta_watchlist_sync_signature_rejected",
+            "Exports refused: the national hub's signature did not verify (list kept).",
+            labels=label,
+        )
+        last = GaugeMetricFamily(
+            "varta_watchlist_sync_last_ok_timestamp_seconds",
+            "When the list's source was last checked without error (0: never).",
+            labels=label,
+        )
+        for name, s in sorted(stats.items()):
+            failures.add_metric([name], s.failures)
+            refused.add_metric([name], s.rejected_signature)
+            last.add_metric([name], s.last_ok_at)
+        yield from (failures, refused, last)
+
+    def _national(self) -> Iterator[Metric]:
+        """A national hub's forwarded changes, by what became of them."""
+        hub = self._central.national
+        if hub is None:
+            return
+        stats = hub.stats
+        yield CounterMetricFamily(
+            "varta_national_forward_requests",
+            "Forwarding requests from regions.",
+            value=stats.requests,
+        )
+        changes = CounterMetricFamily(
+            "varta_national_forward_changes",
+            "Alert changes regions forwarded, by result.",
+            labels=["result"],
+        )
+        changes.add_metric(["stored"], stats.stored)
+        changes.add_metric(["duplicate"], stats.duplicates)
+        changes.add_metric(["refused"], stats.refused)
+        yield changes
+
     def _webhooks(self, queue: dict[str, int]) -> Iterator[Metric]:
         depth = GaugeMetricFamily(
             "varta_webhook_queue_depth",
@@ -159,6 +216,37 @@ class CentralCollector(Collector):
             up.add_metric([name], 1.0 if sender.alive else 0.0)
         yield depth
         yield up
+
+
+def _archive(stats: ArchiveStats, held: tuple[Any, ...]) -> Iterator[Metric]:
+    """The archive's export counters and what it holds."""
+    with stats.lock:
+        yield gauge(
+            "varta_archive_up", "1 when the last archive run succeeded.", not stats.last_error
+        )
+        yield gauge(
+            "varta_archive_last_success_timestamp_seconds",
+            "When an export run last succeeded (0: never since start).",
+            stats.last_success,
+        )
+        yield gauge(
+            "varta_archive_pending_partitions",
+            "Closed partitions the running or last export still had to write.",
+            stats.pending_partitions,
+        )
+        for name, doc, value in (
+            ("runs", "Export runs.", stats.runs),
+            ("failures", "Export runs that failed (archive unreachable).", stats.failures),
+            ("parts_written", "Part files written.", stats.parts_written),
+            ("rows_exported", "Sightings written to part files.", stats.rows_exported),
+            ("bytes_written", "Bytes of part files written.", stats.bytes_written),
+            ("parts_purged", "Part files deleted by the archive's retention.", stats.parts_purged),
+        ):
+            yield CounterMetricFamily(f"varta_archive_{name}", doc, value=value)
+    parts, rows, size = (int(v) for v in held)
+    yield gauge("varta_archive_parts", "Part files the archive holds.", parts)
+    yield gauge("varta_archive_rows", "Sightings the archive holds.", rows)
+    yield gauge("varta_archive_bytes", "Bytes the archive holds.", size)
 
 
 def _alerts(rows: list[Any]) -> Metric:
@@ -193,6 +281,7 @@ def _agents(agents: list[dict[str, Any]]) -> Iterator[Metric]:
     received = CounterMetricFamily(
         "varta_agent_sightings_received", "Sightings received from the agent.", labels=label
     )
+    yield from _agent_link_clock(agents)
     for a in agents:
         name = [a["agent_id"]]
         up.add_metric(name, 1.0 if a["online"] else 0.0)
@@ -203,6 +292,37 @@ def _agents(agents: list[dict[str, Any]]) -> Iterator[Metric]:
         dead.add_metric(name, a["dead_letters"] or 0)
         received.add_metric(name, a["sightings_received"] or 0)
     yield from (up, healthy, seen, depth, evicted, dead, received)
+
+
+def _agent_link_clock(agents: list[dict[str, Any]]) -> Iterator[Metric]:
+    """Link and clock state of agents of wire schema 1.2 (older agents report none)."""
+    label = ["agent"]
+    reconnects = CounterMetricFamily(
+        "varta_agent_reconnects",
+        "Connections to central the agent lost and made again.",
+        labels=label,
+    )
+    skew = GaugeMetricFamily(
+        "varta_agent_clock_skew_seconds", "Agent wall clock minus central's, seconds.", labels=label
+    )
+    steps = CounterMetricFamily(
+        "varta_agent_clock_steps", "Wall clock steps the agent detected.", labels=label
+    )
+    pending = GaugeMetricFamily(
+        "varta_agent_clock_step_pending",
+        "1 while a detected clock step is unconfirmed.",
+        labels=label,
+    )
+    for a in agents:
+        name = [a["agent_id"]]
+        if a["clock_skew_s"] is not None:
+            skew.add_metric(name, a["clock_skew_s"])
+        if a["link"] is not None:
+            reconnects.add_metric(name, a["link"]["reconnects"])
+        if a["clock"] is not None:
+            steps.add_metric(name, a["clock"]["steps"])
+            pending.add_metric(name, 1.0 if a["clock"]["pending"] else 0.0)
+    yield from (reconnects, skew, steps, pending)
 
 
 def _cameras(agents: list[dict[str, Any]]) -> Iterator[Metric]:

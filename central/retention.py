@@ -13,7 +13,13 @@ list's ``retention_days``, counted from the close. One run:
    points the rows at the copies, and then deletes the day folder;
 3. deletes the per-minute camera health history (``camera_minutes``) older than
    ``retention.health_history_days``;
-4. records the counts in the audit log as actor ``system``.
+4. records the counts in the audit log as actor ``system``;
+5. with the archive enabled, deletes the archive's days older than
+   ``archive.retention_days`` (audited as ``retention.archive_purge``).
+
+With the archive enabled, step 1 deletes only sightings whose partition is archived
+(``archive_parts`` covers their receive time): a sighting is *held* until then, so an
+archive that is down or behind never loses a day.
 
 The same thread rejects, as ``system``, face candidates that nobody decided within
 ``retention.face_pending_days`` (``FaceCandidates.lapse``): the rejection deletes the
@@ -39,18 +45,23 @@ from typing import Any, Protocol
 import duckdb
 import pyarrow as pa
 
+from central.archive.export import ArchiveExporter
 from central.audit.sink import AuditSink
 from central.config import CentralConfig
 from central.search.index import PlateIndexer, first_row
 from central.store.camera_history import CameraHistory
 from central.store.db import Database
+from central.store.sightings import THUMBS_SQL_TYPE
+from shared.errors import VartaError
 
 log = logging.getLogger(__name__)
 
 SYSTEM_ACTOR = "system"
-_THUMBS_TYPE = (
-    'STRUCT(role VARCHAR, width INTEGER, height INTEGER, pack VARCHAR, "offset" BIGINT, '
-    "length INTEGER)[]"
+# A sighting is archived when a part of its partition covers its receive time.
+_ARCHIVED = (
+    "EXISTS (SELECT 1 FROM archive_parts p WHERE p.camera_id = sightings.camera_id "
+    "AND p.day = (sightings.captured_at AT TIME ZONE 'UTC')::DATE "
+    "AND sightings.received_at < p.received_before)"
 )
 
 
@@ -76,6 +87,17 @@ class RetentionReport:
     evidence_copied: int
     health_minutes_deleted: int
     seconds: float
+    held_for_archive: int = 0
+
+
+class ArchivePurge(Protocol):
+    """The archive's own retention (``central.archive.export.ArchiveExporter``)."""
+
+    def purge(self) -> Any:
+        """Delete the expired days; a dataclass report of what went."""
+
+    def oldest_kept(self, now: datetime) -> datetime:
+        """Days starting before this are past the archive's retention (never exported)."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +107,7 @@ class RetentionPolicy:
     non_hit_days: float = 14.0
     chunk_rows: int = 20_000
     health_history_days: float = 7.0
+    archive_hold: bool = False
 
 
 class Retention:
@@ -98,6 +121,7 @@ class Retention:
         policy: Period and chunking.
         clock: UNIX time source (tests inject one).
         stop: When set, a run ends after the chunk in hand (shutdown).
+        archive: The archive to purge after the database (None: no archive).
     """
 
     def __init__(
@@ -109,7 +133,9 @@ class Retention:
         policy: RetentionPolicy,
         clock: Callable[[], float] = time.time,
         stop: threading.Event | None = None,
+        archive: ArchivePurge | None = None,
     ) -> None:
+        self._archive = archive
         self._db = db
         self._stop = stop or threading.Event()
         self._root = thumbs_root
@@ -124,7 +150,8 @@ class Retention:
         now = datetime.fromtimestamp(self._clock(), UTC)
         cutoff = now - timedelta(days=self._policy.non_hit_days)
         hit_ids = self._hits.protected_sightings(cutoff)
-        deleted, index_rows, chunks, conflicts = self._purge_rows(cutoff, hit_ids)
+        hold_from = self._hold_from(now)
+        deleted, index_rows, chunks, conflicts = self._purge_rows(cutoff, hit_ids, hold_from)
         folders, copied = (0, 0) if self._stop.is_set() else self._purge_days(cutoff)
         history_cutoff = now - timedelta(days=self._policy.health_history_days)
         minutes = self._db.writer.call(
@@ -141,6 +168,7 @@ class Retention:
             evidence_copied=copied,
             health_minutes_deleted=minutes,
             seconds=round(time.perf_counter() - started, 3),
+            held_for_archive=0 if hold_from is None else self._held(cutoff, hold_from),
         )
         self._audit.record(
             actor,
@@ -150,11 +178,43 @@ class Retention:
             details=asdict(report),
         )
         log.info("retention: %s", report)
+        if self._archive is not None and not self._stop.is_set():
+            purged = self._archive.purge()
+            self._audit.record(
+                actor,
+                "retention.archive_purge",
+                target="archive",
+                reason="archived days past archive.retention_days",
+                details=asdict(purged),
+            )
         return report
+
+    def _hold_from(self, now: datetime) -> datetime | None:
+        """With the hold, sightings captured from this time on wait for the archive (older
+        ones are past its retention: it never takes them); None: no hold."""
+        if not self._policy.archive_hold:
+            return None
+        if self._archive is None:
+            return datetime.fromtimestamp(0, UTC)
+        return self._archive.oldest_kept(now)
+
+    def _held(self, cutoff: datetime, hold_from: datetime) -> int:
+        """Sightings past the cutoff whose partition is not archived yet (hits among them)."""
+        with self._db.reader() as con:
+            row = first_row(
+                con.execute(
+                    "SELECT count(*) FROM sightings WHERE captured_at < ? AND captured_at >= ? "
+                    f"AND NOT {_ARCHIVED}",
+                    [cutoff, hold_from],
+                )
+            )
+        return int(row[0]) if row else 0
 
     # -- rows -----------------------------------------------------------------------
 
-    def _purge_rows(self, cutoff: datetime, hit_ids: list[str]) -> tuple[int, int, int, int]:
+    def _purge_rows(
+        self, cutoff: datetime, hit_ids: list[str], hold_from: datetime | None
+    ) -> tuple[int, int, int, int]:
         """Delete old non-hits window by window of capture time, oldest first.
 
         Each window is one transaction; its width adapts so that a window holds about
@@ -173,7 +233,8 @@ class Retention:
         width = timedelta(minutes=10)
         while low is not None and low < cutoff and not self._stop.is_set():
             high = min(low + width, cutoff)
-            done, rows = self._db.writer.call(functools.partial(self._chunk, hits, low, high))
+            job = functools.partial(self._chunk, hits, low, high, hold_from)
+            done, rows = self._db.writer.call(job)
             deleted, index_rows = deleted + done, index_rows + rows
             chunks += 1 if done else 0
             scale = self._policy.chunk_rows / max(done, 1)
@@ -183,18 +244,33 @@ class Retention:
 
     @staticmethod
     def _chunk(
-        hits: pa.Table, low: datetime, high: datetime, con: duckdb.DuckDBPyConnection
+        hits: pa.Table,
+        low: datetime,
+        high: datetime,
+        hold_from: datetime | None,
+        con: duckdb.DuckDBPyConnection,
     ) -> tuple[int, int]:
-        """Delete the non-hits captured in ``[low, high)`` and their index rows (one writer
-        job); ``(sightings, index rows)`` deleted."""
+        """Delete the non-hits captured in ``[low, high)`` (those captured from
+        ``hold_from`` on only once archived) and the index rows left without their
+        sighting (one writer job); ``(sightings, index rows)`` deleted."""
         where = (
             "WHERE captured_at >= ? AND captured_at < ? "
             "AND event_id NOT IN (SELECT event_id::UUID FROM retention_hits)"
         )
+        params: list[object] = [low, high]
+        if hold_from is not None:
+            where += f" AND (captured_at < ? OR {_ARCHIVED})"
+            params.append(hold_from)
+        orphans = (
+            "WHERE captured_at >= ? AND captured_at < ? AND event_id NOT IN "
+            "(SELECT event_id FROM sightings WHERE captured_at >= ? AND captured_at < ?)"
+        )
         con.register("retention_hits", hits)
         try:
-            rows = first_row(con.execute(f"DELETE FROM sightings {where}", [low, high]))
-            index = first_row(con.execute(f"DELETE FROM plate_index {where}", [low, high]))
+            rows = first_row(con.execute(f"DELETE FROM sightings {where}", params))
+            index = first_row(
+                con.execute(f"DELETE FROM plate_index {orphans}", [low, high, low, high])
+            )
         finally:
             con.unregister("retention_hits")
         return (int(rows[0]) if rows else 0), (int(index[0]) if index else 0)
@@ -238,7 +314,7 @@ class Retention:
             writer.close()
         self._db.writer.call(
             lambda con: con.executemany(
-                f"UPDATE sightings SET thumbnails = ?::{_THUMBS_TYPE} WHERE event_id = ?::UUID",
+                f"UPDATE sightings SET thumbnails = ?::{THUMBS_SQL_TYPE} WHERE event_id = ?::UUID",
                 updates,
             )
         )
@@ -326,7 +402,7 @@ class Scheduler:
                 if now >= due[i] and not self._stop.is_set():
                     try:
                         task()
-                    except (duckdb.Error, OSError, RuntimeError) as err:
+                    except (duckdb.Error, OSError, RuntimeError, VartaError) as err:
                         log.error("maintenance task %s failed: %s", name, err)
                     due[i] = time.monotonic() + interval
             self._stop.wait(max(0.05, min(due) - time.monotonic()))
@@ -339,6 +415,13 @@ class LapsingCandidates(Protocol):
         """Reject the candidates undecided for ``days``; how many."""
 
 
+class ForwardedAlerts(Protocol):
+    """A national hub's forwarded alerts (``NationalHub``)."""
+
+    def purge(self, days: float) -> int:
+        """Delete the alerts unchanged for ``days``; how many."""
+
+
 def build_maintenance(
     config: CentralConfig,
     db: Database,
@@ -346,13 +429,19 @@ def build_maintenance(
     audit: AuditSink,
     protected: ProtectedSightings,
     face_candidates: LapsingCandidates | None = None,
+    archive: ArchiveExporter | None = None,
+    stop: threading.Event | None = None,
+    national: ForwardedAlerts | None = None,
 ) -> Scheduler:
-    """The plate indexer and (when enabled) the retention purge on one scheduler thread.
+    """The plate indexer, the archive export and (when enabled) the retention purge on one
+    scheduler thread (with a national hub's purge of forwarded alerts).
 
     The first purge runs ``min(interval_s, 600)`` seconds after start, so a restart loop
-    cannot skip it forever and a short-lived process (a test) does not purge at once.
+    cannot skip it forever and a short-lived process (a test) does not purge at once. The
+    archive's own purge runs with the database's; with retention off, after each export.
+    ``stop`` (shared with ``archive``) ends the tasks at shutdown.
     """
-    stop = threading.Event()
+    stop = stop or threading.Event()
     indexer = PlateIndexer(
         db, lag_s=config.search.index_lag_s, stop=stop, max_rows=config.search.index_max_rows
     )
@@ -360,12 +449,26 @@ def build_maintenance(
         ("plate-index", config.search.index_interval_s, 0.0, indexer.compact)
     ]
     cfg = config.retention
+    if archive is not None:
+        interval = config.archive.interval_s
+        run = archive.export if cfg.enabled else functools.partial(_export_and_purge, archive)
+        tasks.append(("archive-export", interval, min(interval, 300.0), run))
     if cfg.enabled:
-        policy = RetentionPolicy(cfg.non_hit_days, cfg.chunk_rows, cfg.health_history_days)
-        retention = Retention(db, thumbs_root, protected, audit, policy, stop=stop)
+        policy = RetentionPolicy(
+            cfg.non_hit_days, cfg.chunk_rows, cfg.health_history_days, archive is not None
+        )
+        retention = Retention(db, thumbs_root, protected, audit, policy, stop=stop, archive=archive)
         tasks.append(("retention", cfg.interval_s, min(cfg.interval_s, 600.0), retention.run))
         if face_candidates is not None:
             days = cfg.face_pending_days
             lapse = functools.partial(face_candidates.lapse, days)
             tasks.append(("face-lapse", cfg.interval_s, min(cfg.interval_s, 600.0), lapse))
+        if national is not None:
+            purge = functools.partial(national.purge, config.national.alert_retention_days)
+            tasks.append(("national-purge", cfg.interval_s, min(cfg.interval_s, 600.0), purge))
     return Scheduler(tasks, stop)
+
+
+def _export_and_purge(archive: ArchiveExporter) -> None:
+    archive.export()
+    archive.purge()

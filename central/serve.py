@@ -8,6 +8,7 @@ from types import FrameType
 
 import uvicorn
 
+from central import collector
 from central.app import build, create_app
 from central.config import CentralConfig
 
@@ -38,6 +39,7 @@ def serve(config: CentralConfig) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _exit_cleanly)
     server = make_server(config)
+    collector.tune()  # after the app is built: what it holds is frozen for good
     log.info("HTTP on http://%s:%d (OpenAPI at /schema)", config.http.host, config.http.port)
     server.run()
     log.info("central stopped cleanly")

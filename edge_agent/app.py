@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
+from edge_agent.clock import AgentClock
 from edge_agent.config import AgentConfig
 from edge_agent.publish import CropLookup, LinkSettings, Publisher, pack_record
 from edge_agent.spool import Spool, SpoolWriteError
@@ -54,12 +55,16 @@ class EdgeAgent:
         model_versions: dict[str, str] | None = None,
         on_ack: Callable[[list[int], float], None] | None = None,
         crops: CropLookup | None = None,
+        clock: AgentClock | None = None,
     ) -> None:
         self.config = config
+        # Sightings are stamped by this clock (the capture sources and callers use it).
+        self.clock = clock or AgentClock(config.clock.step_threshold_s, config.clock.step_confirm_s)
         self._cameras = cameras or []
         self._camera_stats = camera_stats
         self._models = model_versions or {}
         self._started = time.time()
+        self._beats = 0  # heartbeats made, their seq
         self.submits = SubmitStats()
         self._held: deque[bytes] = deque()
         self._held_bytes = 0
@@ -175,12 +180,34 @@ class EdgeAgent:
 
     def _heartbeat(self) -> wire.Heartbeat:
         s = self.spool.stats()
+        p = self.publisher.stats
+        self.clock.now()  # a step is noticed (and reported) even while nothing is stamped
+        c = self.clock.stats
+        self._beats += 1
         return wire.Heartbeat(
             agent_id=self.config.agent_id,
-            sent_at=time.time(),
+            sent_at=time.time(),  # the raw wall clock: central compares it with its own
             cameras=self._camera_stats(),
             spool_depth=s.depth,
             spool_bytes=s.bytes,
             spool_evictions=s.evictions,
-            dead_letters=self.publisher.stats.dead_letters,
+            dead_letters=p.dead_letters,
+            link=wire.LinkHealth(
+                reconnects=p.reconnects,
+                last_ack_age_s=None
+                if p.last_ack_at is None
+                else max(time.monotonic() - p.last_ack_at, 0.0),
+                spool_peak=s.peak_depth,
+                in_flight=p.in_flight,
+            ),
+            clock=wire.ClockHealth(
+                offset_s=c.offset_s,
+                pending=c.pending,
+                steps=c.steps,
+                steps_confirmed=c.steps_confirmed,
+                steps_reverted=c.steps_reverted,
+                last_step_s=c.last_step_s,
+            ),
+            started_at=self._started,
+            seq=self._beats,
         )

@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Final, Literal
@@ -222,8 +222,9 @@ class CameraHub:
         self,
         configs: Sequence[CameraConfig],
         registry: Mapping[str, type[CameraSource]] = SOURCES,
+        clock: Callable[[], float] = time.time,
     ) -> None:
-        """Build one source per config.
+        """Build one source per config; live sources stamp frames with ``clock``.
 
         Raises:
             ValueError: Two cameras share a ``camera_id``.
@@ -234,7 +235,7 @@ class CameraHub:
             raise ValueError(f"camera ids must be unique; repeated: {', '.join(dupes)}")
         self._ready = threading.Event()
         self.sources: tuple[CameraSource, ...] = tuple(
-            registry[c.kind](c, on_frame=self._ready.set) for c in configs
+            registry[c.kind](c, on_frame=self._ready.set, clock=clock) for c in configs
         )
 
     def start(self) -> None:

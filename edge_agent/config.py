@@ -62,6 +62,24 @@ class SpoolConfig(StrictModel):
     )
 
 
+class ClockConfig(StrictModel):
+    """How the agent time-stamps sightings when the wall clock steps (edge_agent/clock.py)."""
+
+    step_threshold_s: float = Field(
+        2.0,
+        gt=0,
+        description="A sudden disagreement of the wall clock with the monotonic clock this "
+        "large (seconds) is a clock step; smaller ones are followed as drift.",
+    )
+    step_confirm_s: float = Field(
+        60.0,
+        ge=0,
+        description="Time stamps ignore a wall clock step until it has persisted this many "
+        "seconds (continuing from the monotonic clock); a step undone sooner never reaches "
+        "a sighting.",
+    )
+
+
 class PlateStageConfig(StrictModel):
     """When and how plates are read inside tracked vehicles."""
 
@@ -169,6 +187,9 @@ class AgentConfig(StrictModel):
         default_factory=CentralLinkConfig, description="Central link."
     )
     spool: SpoolConfig = Field(default_factory=SpoolConfig, description="Spool.")
+    clock: ClockConfig = Field(
+        default_factory=ClockConfig, description="Time stamps across wall clock steps."
+    )
     cameras: list[CameraConfig] = Field(
         default_factory=list, description="Cameras this agent reads."
     )

@@ -14,7 +14,8 @@ no image. Tracks whose faces never passed the quality gate send nothing.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -232,12 +233,16 @@ class FaceStage:
 
 
 def build_face_stage(
-    store: ModelStore, cameras: Iterable[CameraConfig], crops: FaceCropStore | None = None
+    store: ModelStore,
+    cameras: Iterable[CameraConfig],
+    crops: FaceCropStore | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> FaceStage | None:
     """The face stage of the cameras with ``faces.enabled``, or None when there are none.
 
     Models are loaded once per detector kind and shared by the cameras. The crop buffer
-    takes the bounds of the first face camera unless one is given.
+    takes the bounds of the first face camera unless one is given; it ages crops on
+    ``clock``, the clock the frames are stamped by (the agent's ``AgentClock.now``).
 
     Raises:
         ModelMissing: a face model is not in the store (the message names the pull command).
@@ -258,7 +263,7 @@ def build_face_stage(
             loaded[key] = FaceModels.load(store, cfg.detector, cfg.detector_threshold, core=core)
         stage_cameras[camera.camera_id] = (FaceAnalyser(loaded[key], cfg.quality), cfg)
     first = enabled[0].faces.crops
-    crops = crops if crops is not None else FaceCropStore(first.max_count, first.max_age_s)
+    crops = crops if crops is not None else FaceCropStore(first.max_count, first.max_age_s, clock)
     entry = store.manifest.entry(EMBEDDING_MODEL)
     version = f"{EMBEDDING_MODEL}:{entry.precision}:{entry.graph_file.sha256[:12]}"
     return FaceStage(stage_cameras, crops, version)

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from edge_agent.openvino_model import compile_properties
+
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
@@ -181,7 +183,9 @@ class TextRecognizer:
             model.reshape([1, 3, REC_HEIGHT, width])
         compress_weights(model)
         self.width = width
-        self._compiled = core.compile_model(model, device, {"PERFORMANCE_HINT": "LATENCY"})
+        self._compiled = core.compile_model(
+            model, device, {"PERFORMANCE_HINT": "LATENCY", **compile_properties(device)}
+        )
 
     def recognize(self, crops: Sequence[npt.NDArray[np.uint8]]) -> list[TextRead]:
         """Read one line of text from each BGR crop.
@@ -382,7 +386,9 @@ class TextDetector:
                 model.reshape([1, 3, *shape])
             log.debug("compiling text detection for %s", shape or "any shape")
             self._compiled[shape] = self._core.compile_model(
-                model, self._device, {"PERFORMANCE_HINT": "LATENCY"}
+                model,
+                self._device,
+                {"PERFORMANCE_HINT": "LATENCY", **compile_properties(self._device)},
             )
         return self._compiled[shape]
 

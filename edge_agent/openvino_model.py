@@ -19,7 +19,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -33,6 +33,24 @@ log = logging.getLogger(__name__)
 ResultT = TypeVar("ResultT")
 Image = NDArray[np.uint8]
 Outputs = dict[str, NDArray[Any]]
+
+# Every model runs at FP32 on the CPU unless configured otherwise. The CPU plugin's default
+# is BF16 wherever the processor has BF16 instructions, and BF16 results differ between
+# processor families (AMX against AVX512-BF16): a plate read at 0.99 on one box came out
+# as another text on the next, and calibrations fitted on one no longer held on the
+# other. FP32 gives the same reads and confidences on every x86 box.
+DEFAULT_PRECISION: Final = "f32"
+
+
+def compile_properties(device: str, precision: str = DEFAULT_PRECISION) -> dict[str, Any]:
+    """The OpenVINO properties every model of Varta is compiled with on ``device``.
+
+    ``precision`` is the CPU's ``INFERENCE_PRECISION_HINT`` (``f32``, ``bf16``, ``f16``);
+    ``auto`` leaves the plugin's choice. Other devices keep their own defaults.
+    """
+    if device.upper().startswith("CPU") and precision != "auto":
+        return {"INFERENCE_PRECISION_HINT": precision}
+    return {}
 
 
 class InferenceConfig(BaseModel):
@@ -51,6 +69,13 @@ class InferenceConfig(BaseModel):
         ge=1,
         description="Inference streams: 1 gives the lowest latency per frame, 2 the highest "
         "throughput on a 2-core box when frames are submitted with infer_many.",
+    )
+    precision: Literal["f32", "bf16", "f16", "auto"] = Field(
+        default=DEFAULT_PRECISION,
+        description="CPU inference precision (INFERENCE_PRECISION_HINT). f32 gives the "
+        "same reads and confidences on every processor; bf16 is faster where the CPU has "
+        "BF16 instructions but its results differ between processor families, so the "
+        "shipped calibrations no longer hold; auto leaves OpenVINO's choice.",
     )
     jobs: int = Field(
         default=0,
@@ -146,7 +171,10 @@ class OpenVINOModel(ABC, Generic[ResultT]):
         )
 
     def _properties(self) -> dict[str, Any]:
-        props: dict[str, Any] = {"NUM_STREAMS": str(self.config.streams)}
+        props: dict[str, Any] = {
+            "NUM_STREAMS": str(self.config.streams),
+            **compile_properties(self.config.device, self.config.precision),
+        }
         if self.config.device == "CPU" and self.config.threads:
             props["INFERENCE_NUM_THREADS"] = self.config.threads
         return props

@@ -66,6 +66,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _TIME_SLACK = 1e-3  # frame times are not exact multiples of 1 / fps
+# A camera's frame time going back this much (a confirmed wall clock step back, a looped
+# file) restarts the camera's tracking: its timers would otherwise wait for the old time.
+_STEP_BACK_S = 1.0
 _MAX_BACKOFF = 16  # a track's plate interval grows at most this much after misses
 
 
@@ -107,6 +110,7 @@ class _Camera:
     source: str = ""
     seen: float = field(default_factory=time.monotonic)
     last_detect: float = -math.inf
+    last_time: float = -math.inf  # the newest frame time processed
 
 
 @dataclass
@@ -168,6 +172,7 @@ class Pipeline:
         """Run one batch (at most one frame per camera); return the sightings now due."""
         out = self.process_stills([f for f in frames if f.camera_id in self._stills])
         video = [f for f in frames if f.camera_id not in self._stills]
+        out += self._restart_stepped_back(video)
         self.times.frames += len(video)
         with self.times.stage("motion"):
             todo = [f for f in video if self._gate(f)]
@@ -187,6 +192,7 @@ class Pipeline:
             for f in video:
                 camera = self._camera(f)
                 camera.seen = time.monotonic()
+                camera.last_time = max(camera.last_time, f.captured_at)
                 out += [self._emit(camera, t) for t in camera.tracker.due(f.captured_at)]
             out += self._reap()
         with self.times.stage("trim"):
@@ -210,6 +216,27 @@ class Pipeline:
         return [self._emit(c, t) for c in self._cameras.values() for t in c.tracker.flush()]
 
     # -- stages ------------------------------------------------------------------------
+
+    def _restart_stepped_back(self, frames: Sequence[CapturedFrame]) -> list[Emitted]:
+        """Emit the tracks of a camera whose time went back, and start it afresh.
+
+        Track ages, the detection rate limit and the motion gate all compare frame times;
+        after a step back they would hold every track and skip detection until the old time
+        came round again (an hour, for an hour's step).
+        """
+        out: list[Emitted] = []
+        for f in frames:
+            camera = self._cameras.get(f.camera_id)
+            if camera is None or f.captured_at >= camera.last_time - _STEP_BACK_S:
+                continue
+            log.warning(
+                "camera %s: frame time went back %.1f s; its open tracks are emitted now",
+                f.camera_id,
+                camera.last_time - f.captured_at,
+            )
+            out += [self._emit(camera, t) for t in camera.tracker.flush()]
+            del self._cameras[f.camera_id]
+        return out
 
     def _camera(self, frame: CapturedFrame) -> _Camera:
         camera = self._cameras.get(frame.camera_id)

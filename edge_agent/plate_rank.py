@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
 import msgspec
+import numpy as np
 
 from shared import plates
 from shared.wire import Plate, PlateCandidate
@@ -128,6 +129,15 @@ def iou(a: Box | None, b: Box | None) -> float:
 def overlaps_any(region: PlateRegion, others: Sequence[PlateRegion]) -> bool:
     """Whether a region is nearly the same box as one already read (IoU above 0.7)."""
     return any(iou(region.box, other.box) > 0.7 for other in others)
+
+
+def shares_line(region: PlateRegion, other: PlateRegion) -> bool:
+    """Whether two regions of two lines pair one line each with a different other line
+    (another reading of the same stacked text)."""
+    if len(region.lines) != 2 or len(other.lines) != 2:
+        return False
+    same = [bool(np.allclose(a, b, atol=1.0)) for a in region.lines for b in other.lines]
+    return sum(same) == 1
 
 
 def plate_score(plate: Plate) -> float:

@@ -41,6 +41,7 @@ from edge_agent.plate_rank import (
     overlaps_any,
     plate_score,
     second_guess,
+    shares_line,
     size_factor,
     vote,
 )
@@ -278,20 +279,35 @@ class PPOCRPlateReader(PlateReader):
         """Read regions in order until a confident national read; ``tallest`` is the
         text height the frame's regions are measured against (:func:`size_factor`)."""
         found: list[tuple[float, Plate]] = []
-        for region in regions:
-            lines = self._recognizer.recognize([plate_crop(frame, c) for c in region.lines])
-            plate = self._plate(region, lines)
-            if plate is not None and plate.confidence < self.reread_below:
-                plate = self._reread(frame, region, plate)
-            if plate is not None and is_plate(
-                plate.text, plate.format, plate.confidence, plate.raw
-            ):
-                exponent = WEAK_SIZE_EXPONENT if plate.format in WEAK_FORMATS else SIZE_EXPONENT
-                score = plate_score(plate) * size_factor(region.line_height, tallest, exponent)
-                found.append((score, plate))
-                if self._confident(found):
-                    break
+        for i, region in enumerate(regions):
+            scored = self._read_region(frame, region, tallest)
+            if scored is None:
+                continue
+            found.append(scored)
+            if self._confident(found):
+                # Another pairing of the same line may be the plate: the rings of an
+                # Audi's badge (``000``) stacked over ``KA EK`` read ``KA000EK`` (0.77)
+                # while ``KA EK`` over ``6003`` is the plate (1.0). Read those too and
+                # let the places keep their best (one_per_place).
+                rivals = [r for r in regions[i + 1 :] if shares_line(r, region)]
+                found.extend(
+                    sp for r in rivals if (sp := self._read_region(frame, r, tallest)) is not None
+                )
+                break
         return found
+
+    def _read_region(
+        self, frame: npt.NDArray[np.uint8], region: PlateRegion, tallest: float
+    ) -> tuple[float, Plate] | None:
+        """One region's plate read and its score, or None when it reads no plate."""
+        lines = self._recognizer.recognize([plate_crop(frame, c) for c in region.lines])
+        plate = self._plate(region, lines)
+        if plate is not None and plate.confidence < self.reread_below:
+            plate = self._reread(frame, region, plate)
+        if plate is None or not is_plate(plate.text, plate.format, plate.confidence, plate.raw):
+            return None
+        exponent = WEAK_SIZE_EXPONENT if plate.format in WEAK_FORMATS else SIZE_EXPONENT
+        return plate_score(plate) * size_factor(region.line_height, tallest, exponent), plate
 
     def _reread(
         self, frame: npt.NDArray[np.uint8], region: PlateRegion, plate: Plate

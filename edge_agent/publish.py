@@ -4,8 +4,12 @@ The publisher owns one DEALER socket. It announces itself with an ``AgentHello``
 sends batches read from the spool, keeping at most ``window`` batches in flight. Records
 leave the spool only when central acknowledges the batch that carried them.
 
-A lost link is noticed from ZeroMQ itself: a socket monitor reports the disconnect (ZMTP
-heartbeats notice a silent peer within seconds). Then the socket is dropped, the read
+A lost link is noticed from the connection itself: a socket monitor reports the disconnect
+(the kernel drops a connection whose sent data stays unacknowledged for 6 s, ``TCP_MAXRT``,
+and probes an idle one with TCP keepalives). ZMTP heartbeats are not used: a ZMTP PING
+arriving while central's per-connection queue is full makes libzmq 4.3 abort central
+(``Assertion failed: !_io_error (stream_engine_base.cpp)``, zeromq/libzmq#4364, #3937),
+which 60 s of 20 % packet loss did (docs/faults.md). Then the socket is dropped, the read
 position rewinds to the oldest unacknowledged record and everything in flight is sent
 again after a backoff; central de-duplicates by event id. ``ack_timeout`` is only a last
 resort for a peer that is connected but never answers: it must be longer than central's
@@ -106,6 +110,8 @@ class PublisherStats:
     crops_served: int = 0
     crops_expired: int = 0
     crop_replies_dropped: int = 0  # the socket could not take the reply now
+    last_ack_at: float | None = None  # monotonic time of the last batch ack
+    in_flight: int = 0  # batches sent and not acknowledged yet
 
 
 @dataclass
@@ -202,8 +208,15 @@ class Publisher:
         sock.curve_secretkey = self._link.keys.secret
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.IMMEDIATE, 1)
-        sock.setsockopt(zmq.HEARTBEAT_IVL, 2000)
-        sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 6000)
+        # Dead peer detection by the kernel, not ZMTP PINGs (see the module docstring).
+        sock.setsockopt(zmq.TCP_MAXRT, 6000)
+        sock.setsockopt(zmq.TCP_KEEPALIVE, 1)
+        sock.setsockopt(zmq.TCP_KEEPALIVE_IDLE, 2)
+        sock.setsockopt(zmq.TCP_KEEPALIVE_INTVL, 1)
+        sock.setsockopt(zmq.TCP_KEEPALIVE_CNT, 4)
+        # A TCP connect begun while the link is cut would otherwise wait out the kernel's
+        # SYN backoff (up to a minute or two) after the link is back; this retries afresh.
+        sock.setsockopt(zmq.CONNECT_TIMEOUT, 3000)
         self._monitor = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
         sock.connect(self._link.endpoint)
         self._sock = sock
@@ -239,6 +252,7 @@ class Publisher:
             self.stats.reconnects += 1
         self._close_socket()
         self._in_flight.clear()
+        self.stats.in_flight = 0
         self._cursor = self._spool.floor - 1
         self.stats.connected = False
         self._sleep_backoff()
@@ -308,6 +322,7 @@ class Publisher:
             if not self._send([header, *frames]):
                 return
             self._in_flight[batch_id] = _InFlight([s for s, _ in records], time.monotonic())
+            self.stats.in_flight = len(self._in_flight)
             self._cursor = records[-1][0]
             self.stats.batches_sent += 1
 
@@ -372,6 +387,8 @@ class Publisher:
         flight = self._in_flight.pop(ack.ref, None)
         if flight is None:
             return
+        self.stats.in_flight = len(self._in_flight)
+        self.stats.last_ack_at = time.monotonic()
         refused: dict[int, str] = {}
         if ack.status == "rejected":
             refused = dict.fromkeys(flight.seqs, ack.error)

@@ -65,17 +65,22 @@ def run_agent(
     """
     from edge_agent.app import EdgeAgent
     from edge_agent.capture import CameraHub
+    from edge_agent.clock import AgentClock
     from edge_agent.faces import build_face_stage
     from edge_agent.pipeline import build_pipeline
     from models.store import ModelStore, default_models_dir
 
     root = models_dir or config.pipeline.models_dir or default_models_dir()
     pipeline = build_pipeline(ModelStore(root), config.pipeline, config.cameras)
-    faces = build_face_stage(ModelStore(root), config.cameras)
-    hub = CameraHub(config.cameras)
+    # Every live frame, hence every sighting, is stamped by this clock (steps guarded).
+    clock = AgentClock(config.clock.step_threshold_s, config.clock.step_confirm_s)
+    faces = build_face_stage(ModelStore(root), config.cameras, clock=clock.now)
+    hub = CameraHub(config.cameras, clock=clock.now)
     # Central fetches a matching face's crop from the stage's buffer; nothing else sends one.
     crops = faces.crop_jpeg if faces is not None else None
-    agent = EdgeAgent(config, hub.cameras(), hub.stats, pipeline.model_versions, crops=crops)
+    agent = EdgeAgent(
+        config, hub.cameras(), hub.stats, pipeline.model_versions, crops=crops, clock=clock
+    )
     pipeline.warm_up()
     stop = stop if stop is not None else threading.Event()
     metrics = _serve_metrics(config, hub, pipeline, agent)

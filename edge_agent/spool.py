@@ -71,6 +71,7 @@ class SpoolStats:
     corrupt: int
     write_errors: int = 0
     sync_errors: int = 0
+    peak_depth: int = 0  # the most undelivered records at once since the spool was opened
 
 
 class SpoolWriteError(OSError):
@@ -102,6 +103,7 @@ class Spool:
         self._corrupt = 0
         self._write_errors = 0
         self._sync_errors = 0
+        self._peak_depth = 0
         self._fd = -1
         self._dirty = False  # records written but not yet fsynced
         self._writes = 0  # appends so far, to tell whether a sync covered the latest
@@ -149,6 +151,7 @@ class Spool:
             if self._fsync_interval == 0:
                 self._sync_locked()
             self._enforce_bound()
+            self._peak_depth = max(self._peak_depth, self._depth())
             self._new_data.notify_all()
             return list(range(base, base + len(payloads)))
 
@@ -197,7 +200,7 @@ class Spool:
     def stats(self) -> SpoolStats:
         """Depth (undelivered records), bytes on disk, evictions, corrupt records, errors."""
         with self._lock:
-            depth = self._head() - self._floor - len(self._acked_above)
+            depth = self._depth()
             size = sum(s.size for s in self._segments)
             return SpoolStats(
                 depth,
@@ -206,7 +209,11 @@ class Spool:
                 self._corrupt,
                 self._write_errors,
                 self._sync_errors,
+                max(self._peak_depth, depth),
             )
+
+    def _depth(self) -> int:
+        return self._head() - self._floor - len(self._acked_above)
 
     def sync(self) -> None:
         """Force written records and the state file to stable storage now.

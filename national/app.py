@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from typing import Literal
 
 from central.audit.log import AuditLog
-from central.config import NationalConfig
+from central.config import NationalSearchConfig
 from central.store.db import Database
 from national.search import DuckDbEngine, Engine, NationalSearch, SparkEngine
 from national.spark import build_session, session_conf
@@ -16,7 +16,9 @@ EngineKind = Literal["spark", "duckdb"]
 
 
 @contextmanager
-def open_national(cfg: NationalConfig, engine: EngineKind = "spark") -> Iterator[NationalSearch]:
+def open_national(
+    cfg: NationalSearchConfig, engine: EngineKind = "spark"
+) -> Iterator[NationalSearch]:
     """The national search of ``cfg``: its audit log open, its engine started.
 
     The audit log is central's hash-chained ``audit_log`` in its own DuckDB file

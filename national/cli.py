@@ -15,7 +15,7 @@ app = typer.Typer(no_args_is_help=True)
 
 ConfigOption = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="central.yaml with a `national` section."),
+    typer.Option("--config", "-c", help="central.yaml with a `national_search` section."),
 ]
 ReasonOption = Annotated[
     str, typer.Option(help="Case number or purpose (required; written to the audit log).")
@@ -53,7 +53,9 @@ def _config(
     from shared.errors import ConfigError
 
     try:
-        cfg = (load(config, CentralConfig) if config is not None else CentralConfig()).national
+        cfg = (
+            load(config, CentralConfig) if config is not None else CentralConfig()
+        ).national_search
         extra = []
         for item in archives or []:
             region, sep, root = item.partition("=")

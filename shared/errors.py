@@ -57,3 +57,8 @@ class ModelCorrupt(ModelError):
 
 class SourceUnavailable(VartaError):
     """An external source (file drop, registry URL) could not be read; the message says why."""
+
+
+class SignatureInvalid(VartaError):
+    """A signed document (a national hub's wanted list) does not verify against the pinned
+    public key, or carries no signature; the message says which list and why."""

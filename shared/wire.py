@@ -35,6 +35,10 @@ and drop the unknown kind). The agent answers with one ``CropReply``: ``status="
 followed by exactly one frame, the JPEG (at most ``MAX_CROP_BYTES``); ``status="expired"``
 by none. This is the only message that carries a face image off the edge.
 
+Health (schema 1.2): a ``Heartbeat`` may carry ``link`` (reconnects, last ack, spool peak)
+and ``clock`` (wall clock steps seen by the agent's guard). Both are optional: a 1.1 agent's
+heartbeat still decodes, and a 1.1 central ignores the unknown keys.
+
 Identity: ``Sighting.event_id`` is a UUID (version 7, time-ordered) made once on the edge
 when the sighting is created and kept across retries; central stores each event id once.
 
@@ -54,7 +58,7 @@ import msgspec
 from msgspec import Meta, Struct
 
 SCHEMA_MAJOR: Final = 1
-SCHEMA_MINOR: Final = 1  # 1.1: crop request / reply, hello features
+SCHEMA_MINOR: Final = 2  # 1.1: crop request / reply, hello features; 1.2: link, clock health
 SCHEMA: Final = f"{SCHEMA_MAJOR}.{SCHEMA_MINOR}"
 
 # Bounds that keep one malformed or hostile message from costing much.
@@ -83,11 +87,13 @@ class UnsupportedVersion(WireError):
     """The message's schema major version is not one this build understands."""
 
 
-class _Message(Struct, frozen=True, kw_only=True, tag_field="kind", forbid_unknown_fields=False):
+class _Message(
+    Struct, gc=False, frozen=True, kw_only=True, tag_field="kind", forbid_unknown_fields=False
+):
     schema: str = SCHEMA
 
 
-class CameraInfo(Struct, frozen=True, kw_only=True):
+class CameraInfo(Struct, gc=False, frozen=True, kw_only=True):
     """A camera an agent serves, as announced in its hello."""
 
     camera_id: Id
@@ -107,7 +113,7 @@ class AgentHello(_Message, frozen=True, tag="hello"):
     features: Annotated[list[ShortText], Meta(max_length=16)] = []  # 1.1, e.g. ["crops"]
 
 
-class CameraStats(Struct, frozen=True, kw_only=True):
+class CameraStats(Struct, gc=False, frozen=True, kw_only=True):
     """Per-camera health in a heartbeat. Counters are cumulative since agent start."""
 
     camera_id: Id
@@ -118,8 +124,38 @@ class CameraStats(Struct, frozen=True, kw_only=True):
     error: Annotated[str, Meta(max_length=256)] = ""
 
 
+class LinkHealth(Struct, frozen=True, kw_only=True):
+    """The agent's link to central, in a heartbeat (schema 1.2). Counters since agent start."""
+
+    reconnects: Count = 0  # connections to central lost and made again
+    last_ack_age_s: Seconds | None = None  # since the last ack of a batch; None: none yet
+    spool_peak: Count = 0  # deepest the spool has been (records waiting)
+    in_flight: Count = 0  # batches sent and not yet acknowledged
+
+
+class ClockHealth(Struct, frozen=True, kw_only=True):
+    """The agent's wall clock guard, in a heartbeat (schema 1.2; edge_agent/clock.py).
+
+    ``offset_s`` is the agent's wall clock minus the clock its sightings are stamped by:
+    non-zero while a step is pending (not yet confirmed, so not used).
+    """
+
+    offset_s: float = 0.0
+    pending: bool = False
+    steps: Count = 0
+    steps_confirmed: Count = 0
+    steps_reverted: Count = 0
+    last_step_s: float = 0.0
+
+
 class Heartbeat(_Message, frozen=True, tag="heartbeat"):
-    """Periodic agent health. Spool counters are cumulative over the spool's life."""
+    """Periodic agent health. Spool counters are cumulative over the spool's life.
+
+    ``sent_at`` is the agent's raw wall clock (central compares it with its own); ``link``
+    and ``clock`` (schema 1.2) are absent in heartbeats of older agents. ``started_at`` and
+    ``seq`` order one process's heartbeats: one that arrives after a later one (sent on a
+    connection that was replaced meanwhile) is stale and central ignores it.
+    """
 
     agent_id: Id
     sent_at: Seconds
@@ -128,16 +164,20 @@ class Heartbeat(_Message, frozen=True, tag="heartbeat"):
     spool_bytes: Count = 0
     spool_evictions: Count = 0
     dead_letters: Count = 0
+    link: LinkHealth | None = None  # 1.2
+    clock: ClockHealth | None = None  # 1.2
+    started_at: Seconds = 0.0  # 1.2: the agent process's start, as in its hello
+    seq: Count = 0  # 1.2: 1, 2, ... per agent process; 0: not given (older agent)
 
 
-class PlateCandidate(Struct, frozen=True, array_like=True):
+class PlateCandidate(Struct, gc=False, frozen=True, array_like=True):
     """One alternative reading of a plate: ``[text, confidence]`` on the wire."""
 
     text: PlateText
     confidence: Confidence
 
 
-class Plate(Struct, frozen=True, kw_only=True):
+class Plate(Struct, gc=False, frozen=True, kw_only=True):
     """A plate read. ``text`` is folded to Latin look-alikes, no spaces; ``raw`` is OCR output."""
 
     text: PlateText
@@ -150,7 +190,7 @@ class Plate(Struct, frozen=True, kw_only=True):
     box: Box | None = None
 
 
-class Vehicle(Struct, frozen=True, kw_only=True):
+class Vehicle(Struct, gc=False, frozen=True, kw_only=True):
     """What the vehicle looks like."""
 
     box: Box
@@ -160,7 +200,7 @@ class Vehicle(Struct, frozen=True, kw_only=True):
     colour_confidence: Confidence = 0.0
 
 
-class Thumbnail(Struct, frozen=True, kw_only=True):
+class Thumbnail(Struct, gc=False, frozen=True, kw_only=True):
     """Describes one JPEG frame that follows the header (see the module docstring)."""
 
     role: Literal["vehicle", "plate", "face", "scene"]
@@ -168,7 +208,7 @@ class Thumbnail(Struct, frozen=True, kw_only=True):
     height: Annotated[int, Meta(ge=1, le=8192)]
 
 
-class Sighting(Struct, frozen=True, kw_only=True, tag_field="kind", tag="sighting"):
+class Sighting(Struct, gc=False, frozen=True, kw_only=True, tag_field="kind", tag="sighting"):
     """One vehicle pass seen by one camera."""
 
     event_id: EventId
@@ -181,7 +221,7 @@ class Sighting(Struct, frozen=True, kw_only=True, tag_field="kind", tag="sightin
     thumbnails: Annotated[list[Thumbnail], Meta(max_length=MAX_THUMBNAILS_PER_ITEM)] = []
 
 
-class FaceObservation(Struct, frozen=True, kw_only=True, tag_field="kind", tag="face"):
+class FaceObservation(Struct, gc=False, frozen=True, kw_only=True, tag_field="kind", tag="face"):
     """A face seen by a camera: embedding only, for watchlist matching at central.
 
     ``embedding`` is little-endian float16, ``dim`` values. Central compares it against the
@@ -214,7 +254,7 @@ class SightingBatch(_Message, frozen=True, tag="batch"):
     sent_at: Seconds = 0.0
 
 
-class Rejected(Struct, frozen=True, array_like=True):
+class Rejected(Struct, gc=False, frozen=True, array_like=True):
     """An item central refused for good: ``[index in batch, reason]``."""
 
     index: Count
@@ -251,7 +291,7 @@ class CropReply(_Message, frozen=True, tag="crop_reply"):
 Message = AgentHello | Heartbeat | SightingBatch | Ack | CropRequest | CropReply
 
 
-class _Envelope(Struct, forbid_unknown_fields=False):
+class _Envelope(Struct, gc=False, forbid_unknown_fields=False):
     kind: str = ""
     schema: str = ""
 
@@ -332,13 +372,13 @@ def new_event_id(now: float | None = None) -> str:
     return str(uuid.UUID(int=value))
 
 
-class _LooseBatch(Struct, forbid_unknown_fields=False, kw_only=True):
+class _LooseBatch(Struct, gc=False, forbid_unknown_fields=False, kw_only=True):
     agent_id: Id
     batch_id: Count
     items: Annotated[list[msgspec.Raw], Meta(max_length=MAX_ITEMS_PER_BATCH)]
 
 
-class _ThumbCount(Struct, forbid_unknown_fields=False):
+class _ThumbCount(Struct, gc=False, forbid_unknown_fields=False):
     thumbnails: Annotated[list[msgspec.Raw], Meta(max_length=MAX_THUMBNAILS_PER_ITEM)] = []
 
 
@@ -347,7 +387,7 @@ _batch_decoder = msgspec.msgpack.Decoder(SightingBatch)
 _thumb_count_decoder = msgspec.msgpack.Decoder(_ThumbCount)
 
 
-class BatchParts(Struct, frozen=True):
+class BatchParts(Struct, gc=False, frozen=True):
     """A batch split for per-item validation: good items, refused items, and their frames."""
 
     agent_id: str

@@ -64,7 +64,7 @@ def render() -> str:
     for title, model in (
         ("central.yaml (`varta central serve`)", CentralConfig),
         ("central.yaml: each entry of `cameras`", CameraPlaceConfig),
-        ("central.yaml: each entry of `national.archives`", RegionArchiveConfig),
+        ("central.yaml: each entry of `national_search.archives`", RegionArchiveConfig),
         ("agent.yaml (`varta edge run`)", AgentConfig),
         ("agent.yaml: each entry of `cameras`", CameraConfig),
     ):

@@ -47,6 +47,8 @@ SCOPES: Final[frozenset[str]] = frozenset(
         "faces:read",
         "faces:write",
         "faces:decide",
+        "national:read",
+        "national:forward",
     }
 )
 """Scopes an API token may carry; a route names the ones it needs (``requires(scopes=...)``)."""

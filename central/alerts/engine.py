@@ -148,6 +148,9 @@ class AlertEngine:
         matcher = self._watchlists.matcher
         hits: Hits = []
         checked = 0
+        if len(matcher) == 0:  # no list entries: nothing can match (and it costs no time)
+            self.stats.sightings_checked += sum(1 for _ in items)
+            return hits
         for inc in items:
             checked += 1
             try:

@@ -208,12 +208,15 @@ class WebhookFilter(Struct, frozen=True, kw_only=True):
         kinds: Alert kinds to send; empty for all.
         categories: Categories to send (stolen, wanted, ..., system); empty for all.
         max_priority: Send alerts with priority at most this (1 most urgent).
+        lists: Wanted lists whose alerts to send; empty for all (an alert without a list,
+            a system alert, passes only when empty).
     """
 
     name: str
     kinds: frozenset[str] = frozenset()
     categories: frozenset[str] = frozenset()
     max_priority: int = 5
+    lists: frozenset[str] = frozenset()
 
     def accepts(self, alert: Alert) -> bool:
         """Whether a change of ``alert`` goes to this endpoint."""
@@ -221,4 +224,5 @@ class WebhookFilter(Struct, frozen=True, kw_only=True):
             (not self.kinds or alert.kind in self.kinds)
             and (not self.categories or alert.category in self.categories)
             and alert.priority <= self.max_priority
+            and (not self.lists or alert.details.get("list_name") in self.lists)
         )

@@ -217,20 +217,24 @@ class AlertRepository:
         ).fetchall()
         return [Delivery(r[0], r[1], r[2], r[3].encode(), r[4]) for r in rows]
 
-    def delivered(self, con: duckdb.DuckDBPyConnection, delivery_id: int, at: float) -> None:
-        """Mark a delivery done."""
+    def delivered(
+        self, con: duckdb.DuckDBPyConnection, delivery_ids: Sequence[int], at: float
+    ) -> None:
+        """Mark deliveries done."""
         con.execute(
             "UPDATE webhook_queue SET delivered_at = ?, attempts = attempts + 1 "
-            "WHERE delivery_id = ?",
-            [at, delivery_id],
+            "WHERE delivery_id IN (SELECT unnest(?::BIGINT[]))",
+            [at, list(delivery_ids)],
         )
 
-    def failed(self, con: duckdb.DuckDBPyConnection, delivery_id: int, error: str) -> None:
-        """Count a failed attempt."""
+    def failed(
+        self, con: duckdb.DuckDBPyConnection, delivery_ids: Sequence[int], error: str
+    ) -> None:
+        """Count a failed attempt of deliveries sent together."""
         con.execute(
             "UPDATE webhook_queue SET attempts = attempts + 1, last_error = ? "
-            "WHERE delivery_id = ?",
-            [error[:500], delivery_id],
+            "WHERE delivery_id IN (SELECT unnest(?::BIGINT[]))",
+            [error[:500], list(delivery_ids)],
         )
 
     def queue_depth(self, con: duckdb.DuckDBPyConnection) -> dict[str, int]:

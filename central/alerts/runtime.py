@@ -11,6 +11,7 @@ from central.alerts.model import WebhookFilter
 from central.alerts.monitor import OfflineMonitor
 from central.alerts.webhooks import Endpoint, WebhookSender
 from central.config import CentralConfig, WebhookEndpointConfig
+from central.national.forward import hub_endpoint
 from central.store.db import Database
 from central.watchlist.service import WatchlistService
 from shared.errors import ConfigError
@@ -49,6 +50,7 @@ def endpoint(cfg: WebhookEndpointConfig) -> Endpoint:
             kinds=frozenset(cfg.kinds),
             categories=frozenset(cfg.categories),
             max_priority=cfg.max_priority,
+            lists=frozenset(cfg.lists),
         ),
         url=cfg.url,
         secret=read_secret(cfg),
@@ -90,6 +92,9 @@ def build_alerting(
     if len(set(names)) != len(names):
         raise ConfigError(f"webhooks.endpoints: expected unique names, got {names}")
     hooks = [endpoint(e) for e in config.webhooks.endpoints]
+    national = hub_endpoint(config)
+    if national is not None:
+        hooks.append(national[0])
     engine = AlertEngine(
         db,
         watchlists,
@@ -104,5 +109,7 @@ def build_alerting(
         offline_after=config.agent_offline_after_s,
         interval=config.alerts.offline_check_interval_s,
     )
-    senders = [WebhookSender(h, db, engine) for h in hooks]
+    senders = [WebhookSender(h, db, engine) for h in hooks[: len(names)]]
+    if national is not None:
+        senders.append(WebhookSender(national[0], db, engine, encode=national[1]))
     return Alerting(engine, monitor, senders)

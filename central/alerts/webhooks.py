@@ -15,6 +15,13 @@ Each request carries::
     X-Varta-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>." + body, keyed by the secret>
     X-Varta-Delivery: <delivery id>        X-Varta-Seq: <change seq>
 
+An endpoint with ``batch_max`` above one (the built-in ``national-hub`` endpoint, see
+``central/national/forward.py``) gets up to that many queued changes in one request, the
+body made by the sender's ``encode``; ``X-Varta-Delivery`` then names the first delivery
+and ``X-Varta-Deliveries`` how many the request holds, and all of them are marked
+delivered (or failed) together. Its extra ``headers`` (a bearer token) go with every
+request.
+
 Redirects are never followed: a 3xx answer is a failed delivery (a signed alert must not be
 re-sent to wherever an endpoint, or whoever took it over, points). The endpoint's URL may
 carry a secret path or query, so no error message, log line or alert names it; the
@@ -30,7 +37,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from central.alerts.engine import AlertEngine
@@ -60,6 +67,8 @@ class Endpoint:
         backoff_initial_s: First retry delay.
         backoff_max_s: Longest retry delay.
         failing_after: Consecutive failures that raise a ``webhook_failing`` alert.
+        batch_max: Queued changes sent in one request, at most.
+        headers: Extra request headers (e.g. ``Authorization``).
     """
 
     filter: WebhookFilter
@@ -69,11 +78,24 @@ class Endpoint:
     backoff_initial_s: float = 1.0
     backoff_max_s: float = 60.0
     failing_after: int = 5
+    batch_max: int = 1
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def name(self) -> str:
         """The endpoint's name."""
         return self.filter.name
+
+
+Encode = Callable[[Sequence[Delivery]], bytes]
+"""Makes one request body of one or more queued deliveries, in queue order."""
+
+
+def encode_json_array(deliveries: Sequence[Delivery]) -> bytes:
+    """The default body: one change as it is, several as a JSON array of changes."""
+    if len(deliveries) == 1:
+        return deliveries[0].body
+    return b"[" + b",".join(d.body for d in deliveries) + b"]"
 
 
 def sign(secret: bytes, timestamp: str, body: bytes) -> str:
@@ -101,6 +123,7 @@ class WebhookSender:
     engine: AlertEngine
     clock: Callable[[], float] = time.time
     stats: SenderStats = field(default_factory=SenderStats)
+    encode: Encode = encode_json_array
 
     def __post_init__(self) -> None:
         self._repo = AlertRepository()
@@ -130,40 +153,43 @@ class WebhookSender:
 
     def _run(self) -> None:
         backoff = self.endpoint.backoff_initial_s
+        size = self.endpoint.batch_max
         while not self._stop.is_set():
             head = self.engine.feed.head
             with self.db.reader() as con:
-                batch = self._repo.pending(con, self.endpoint.name, 100)
+                batch = self._repo.pending(con, self.endpoint.name, max(100, size))
             if not batch:
                 self.engine.feed.wait(head, 1.0)
                 continue
-            for delivery in batch:
+            for start in range(0, len(batch), size):
                 if self._stop.is_set():
                     return
-                if not self._deliver(delivery):
+                if not self._deliver(batch[start : start + size]):
                     self._stop.wait(backoff)
                     backoff = min(backoff * 2, self.endpoint.backoff_max_s)
                     break
                 backoff = self.endpoint.backoff_initial_s
 
-    def _deliver(self, delivery: Delivery) -> bool:
-        error = self._post(delivery)
+    def _deliver(self, group: Sequence[Delivery]) -> bool:
+        error = self._post(group)
         name = self.endpoint.name
+        ids = [d.delivery_id for d in group]
         if error is None:
             now = self.clock()
-            self.db.writer.call(lambda con: self._repo.delivered(con, delivery.delivery_id, now))
-            self.stats.delivered += 1
+            self.db.writer.call(lambda con: self._repo.delivered(con, ids, now))
+            self.stats.delivered += len(group)
             if self.stats.consecutive_failures:
                 log.info("webhook %s delivers again", name)
             self.stats.consecutive_failures = 0
             if self.engine.has_open("webhook_failing", name):
                 self.engine.close_system("webhook_failing", name, "endpoint accepts deliveries")
             return True
-        self.db.writer.call(lambda con: self._repo.failed(con, delivery.delivery_id, error))
+        self.db.writer.call(lambda con: self._repo.failed(con, ids, error))
         self.stats.failures += 1
         self.stats.consecutive_failures += 1
         self.stats.last_error = error
-        log.warning("webhook %s delivery %d failed: %s", name, delivery.delivery_id, error)
+        log.warning("webhook %s delivery %d (%d in the request) failed: %s",
+                    name, ids[0], len(ids), error)  # fmt: skip
         failing = self.stats.consecutive_failures >= self.endpoint.failing_after
         if failing and not self.engine.has_open("webhook_failing", name):
             self.engine.raise_system(
@@ -175,20 +201,22 @@ class WebhookSender:
             )
         return False
 
-    def _post(self, delivery: Delivery) -> str | None:
-        """POST one delivery; None on a 2xx answer, else what went wrong."""
+    def _post(self, group: Sequence[Delivery]) -> str | None:
+        """POST deliveries in one request; None on a 2xx answer, else what went wrong."""
         timestamp = f"{self.clock():.3f}"
+        body = self.encode(group)
+        headers = {
+            **self.endpoint.headers,
+            "Content-Type": "application/json",
+            "X-Varta-Timestamp": timestamp,
+            "X-Varta-Signature": sign(self.endpoint.secret, timestamp, body),
+            "X-Varta-Delivery": str(group[0].delivery_id),
+            "X-Varta-Seq": str(group[0].seq),
+        }
+        if len(group) > 1:
+            headers["X-Varta-Deliveries"] = str(len(group))
         request = urllib.request.Request(
-            self.endpoint.url,
-            data=delivery.body,
-            method="POST",
-            headers={
-                "Content-Type": "application/json",
-                "X-Varta-Timestamp": timestamp,
-                "X-Varta-Signature": sign(self.endpoint.secret, timestamp, delivery.body),
-                "X-Varta-Delivery": str(delivery.delivery_id),
-                "X-Varta-Seq": str(delivery.seq),
-            },
+            self.endpoint.url, data=body, method="POST", headers=headers
         )
         try:
             with self._opener.open(request, timeout=self.endpoint.timeout_s) as resp:

@@ -125,8 +125,32 @@ class CameraRead(msgspec.Struct):
     last_seen: Time
 
 
+class AgentLinkRead(msgspec.Struct):
+    """An agent's link to central, as its last heartbeat reported it (schema 1.2)."""
+
+    reconnects: int
+    last_ack_age_s: float | None  # None: no batch acknowledged yet
+    spool_peak: int
+    in_flight: int
+
+
+class AgentClockRead(msgspec.Struct):
+    """An agent's wall clock guard, as its last heartbeat reported it (schema 1.2)."""
+
+    offset_s: float  # wall clock minus the stamps' clock: non-zero while a step is pending
+    pending: bool
+    steps: int
+    steps_confirmed: int
+    steps_reverted: int
+    last_step_s: float
+
+
 class AgentRead(msgspec.Struct):
-    """An edge agent: identity, last-seen, health and spool state."""
+    """An edge agent: identity, last-seen, health, spool, link and clock state.
+
+    ``clock_skew_s`` is the agent's wall clock minus central's, measured on its last
+    heartbeat; ``link`` and ``clock`` are None for an agent older than schema 1.2.
+    """
 
     agent_id: str
     software_version: str
@@ -142,6 +166,9 @@ class AgentRead(msgspec.Struct):
     spool_evictions: int
     dead_letters: int
     sightings_received: int
+    clock_skew_s: float | None
+    link: AgentLinkRead | None
+    clock: AgentClockRead | None
     cameras: list[CameraRead]
 
 
@@ -184,6 +211,8 @@ class SightingRead(msgspec.Struct):
     track_frames: int
     track_seconds: float
     thumbnails: list[ThumbnailRead]
+    archived: bool = False
+    """Read from the archive (the database no longer holds it): no thumbnails."""
 
 
 class SightingPage(msgspec.Struct):

@@ -14,6 +14,7 @@ from shared.errors import (
     Forbidden,
     InvalidRequest,
     NotFound,
+    SourceUnavailable,
     TooManyRequests,
     Unauthorized,
     VartaError,
@@ -26,6 +27,7 @@ STATUS: dict[type[VartaError], int] = {
     NotFound: 404,
     Conflict: 409,
     TooManyRequests: 429,
+    SourceUnavailable: 503,
 }
 
 

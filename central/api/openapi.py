@@ -5,7 +5,8 @@ Litestar documents what a handler returns, not what guards and the error handler
 400 for any request (validation), 401 and 403 for guarded routes (401 also for the login
 routes), 404 for routes that take an id in their path or name an object in their body, 409
 for alert transitions and entries that exist already, 429 (with ``Retry-After``) for logins and
-password changes. All share the error body ``{"status", "error", "detail"}``.
+password changes, 503 for searches that read the sighting archive. All share the error body
+``{"status", "error", "detail"}``.
 """
 
 from __future__ import annotations
@@ -45,8 +46,10 @@ DESCRIPTIONS = {
     404: "No such object.",
     409: "Not allowed in the object's current state.",
     429: "Too many attempts or logins at once; try again after Retry-After seconds.",
+    503: "The sighting archive is enabled but does not answer; try again later.",
 }
 THROTTLED = ("/api/v1/auth/login", "/api/v1/auth/password")
+ARCHIVE_READERS = ("/api/v1/sightings/search", "/api/v1/vehicles/journey")
 
 
 def _codes(path: str, method: str, guarded: bool) -> list[int]:
@@ -63,6 +66,8 @@ def _codes(path: str, method: str, guarded: bool) -> list[int]:
         codes.append(429)
     if method == "POST" and path.startswith("/api/v1/watchlists/") and path.endswith("/entries"):
         codes.append(409)  # the entry exists already
+    if path in ARCHIVE_READERS:
+        codes.append(503)  # archived days are read from the archive
     return codes
 
 

@@ -67,31 +67,48 @@ def first_row(cur: duckdb.DuckDBPyConnection) -> tuple[Any, ...] | None:
     return tuple(rows[0]) if rows else None
 
 
-def key_rows_sql(source: str, where: str) -> str:
-    """SQL producing index rows (``INDEX_COLUMNS``) for the rows of ``source`` passing ``where``.
+# The distinct plate texts of a sighting row: the read, the folded raw OCR text and every
+# candidate (a fixed SQL expression over ``sightings`` columns; the archive stores its
+# result as ``plate_texts``).
+PLATE_TEXTS_SQL: Final = (
+    "list_distinct(list_filter([plate, regexp_replace(upper(plate_raw), '[^A-Z0-9]', '', 'g')]"
+    " || coalesce(list_transform(plate_candidates, lambda c: c.text), []),"
+    "lambda x: x IS NOT NULL AND x <> ''))"
+)
 
-    ``source`` and ``where`` are fixed SQL fragments of this package (parameters go in as
-    ``?``); never pass user text here.
-    """
-    texts = (
-        "list_distinct(list_filter([plate, regexp_replace(upper(plate_raw), '[^A-Z0-9]', '', 'g')]"
-        " || coalesce(list_transform(plate_candidates, lambda c: c.text), []),"
-        "lambda x: x IS NOT NULL AND x <> ''))"
-    )
+
+def canon_sql(expr: str) -> str:
+    """SQL of the canonical (OCR-class) key of the text ``expr`` (a fixed SQL fragment)."""
+    return f"translate({expr}, '{CANON_FROM}', '{CANON_TO}')"
+
+
+def keyed_rows_sql(keyed: str) -> str:
+    """Index rows (``INDEX_COLUMNS``): forwards and reversed, from the SQL ``keyed``, which
+    gives ``k, text`` and the copied filter columns (a fixed SQL fragment of this project)."""
     return f"""
-        WITH src AS (
-            SELECT unnest({texts}) AS text, captured_at, event_id, camera_id, agent_id,
-                   vehicle_type, colour
-            FROM {source} WHERE {where}
-        ), keyed AS (
-            SELECT translate(text, '{CANON_FROM}', '{CANON_TO}') AS k, * FROM src
-        )
+        WITH keyed AS ({keyed})
         SELECT k, false AS rev, text, captured_at, event_id, camera_id, agent_id,
                vehicle_type, colour FROM keyed
         UNION ALL
         SELECT reverse(k), true, text, captured_at, event_id, camera_id, agent_id,
                vehicle_type, colour FROM keyed
     """
+
+
+def key_rows_sql(source: str, where: str) -> str:
+    """SQL producing index rows (``INDEX_COLUMNS``) for the rows of ``source`` passing ``where``.
+
+    ``source`` and ``where`` are fixed SQL fragments of this package (parameters go in as
+    ``?``); never pass user text here.
+    """
+    return keyed_rows_sql(
+        f"""
+        SELECT {canon_sql("text")} AS k, * FROM (
+            SELECT unnest({PLATE_TEXTS_SQL}) AS text, captured_at, event_id, camera_id,
+                   agent_id, vehicle_type, colour
+            FROM {source} WHERE {where}
+        )"""
+    )
 
 
 def watermark(con: duckdb.DuckDBPyConnection) -> datetime:

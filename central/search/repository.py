@@ -108,20 +108,24 @@ def _clusters(keys: list[tuple[datetime, str]]) -> list[list[tuple[datetime, str
 
 
 def fetch_rows(
-    con: duckdb.DuckDBPyConnection, keys: list[tuple[datetime, str]], order: str
+    con: duckdb.DuckDBPyConnection,
+    keys: list[tuple[datetime, str]],
+    order: str,
+    clustered: bool = True,
 ) -> list[dict[str, Any]]:
     """Full sighting rows of ``(captured_at, event_id)`` keys, in ``order``.
 
-    One lookup per cluster of keys close in time, bounded by their capture times: the
-    zone maps of the time-ordered table then leave about one row group per cluster to
-    read. (One IN list over all keys would read every row group between the oldest and
-    the newest key.)
+    ``clustered``: one lookup per cluster of keys close in time, bounded by their capture
+    times: the zone maps of the time-ordered table then leave about one row group per
+    cluster to read. (One IN list over all keys would read every row group between the
+    oldest and the newest key.) Without: one lookup of all keys, for sources that every
+    lookup reads whole (the archive's files).
     """
     if not keys:
         return []
     parts: list[str] = []
     params: list[object] = []
-    for group in _clusters(keys):
+    for group in _clusters(keys) if clustered else [sorted(keys)]:
         ids = ", ".join(["?::UUID"] * len(group))
         parts.append(
             f"SELECT {_COLUMNS} FROM sightings "
@@ -159,10 +163,12 @@ class SearchRepository:
 
     Args:
         clock: UNIX time source; only picks the first look-back window (a speed matter).
+        clustered: Fetch rows cluster by cluster of capture time (see ``fetch_rows``).
     """
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time, clustered: bool = True) -> None:
         self._clock = clock
+        self._clustered = clustered
 
     def search(self, con: duckdb.DuckDBPyConnection, query: SearchQuery) -> list[dict[str, Any]]:
         """One page of sightings matching ``query``, newest first."""
@@ -189,7 +195,7 @@ class SearchRepository:
     ) -> list[dict[str, Any]]:
         if query.plate is not None:
             keys = _matching_ids(con, query.plate, filters, _NEWEST, query.limit)
-            return fetch_rows(con, keys, _NEWEST)
+            return fetch_rows(con, keys, _NEWEST, self._clustered)
         where = " AND ".join(filters[0]) or "TRUE"
         cur = con.execute(
             f"SELECT {_COLUMNS} FROM sightings WHERE {where} {_NEWEST} LIMIT ?",
@@ -202,7 +208,7 @@ class SearchRepository:
         """Sightings of one plate, oldest first."""
         filters = filter_conditions(SearchQuery(start=query.start, end=query.end))
         keys = _matching_ids(con, query.plate, filters, _OLDEST, query.limit)
-        return fetch_rows(con, keys, _OLDEST)
+        return fetch_rows(con, keys, _OLDEST, self._clustered)
 
 
 __all__ = ["INDEX_COLUMNS", "SearchRepository", "fetch_rows", "plate_conditions"]

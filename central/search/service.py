@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from central.audit.sink import AuditSink
 from central.search.query import Cursor, JourneyQuery, SearchQuery, require_reason
@@ -14,6 +14,33 @@ from central.search.repository import SearchRepository
 from central.store.db import Database
 
 log = logging.getLogger(__name__)
+
+
+class ArchivedSightings(Protocol):
+    """Sightings of archived days the database may no longer hold
+    (``central.archive.search.ArchiveSearch``); rows carry ``archived: True``."""
+
+    def search(self, query: SearchQuery) -> list[dict[str, Any]]:
+        """At most ``query.limit`` archived rows matching ``query``, newest first."""
+
+    def journey(self, query: JourneyQuery) -> list[dict[str, Any]]:
+        """At most ``query.limit`` archived rows of the plate, oldest first."""
+
+
+def merge_rows(
+    stored: list[dict[str, Any]], archived: list[dict[str, Any]], limit: int, newest: bool
+) -> list[dict[str, Any]]:
+    """The first ``limit`` rows of both, in search order, each event once (the database's
+    row wins: it has the thumbnails).
+
+    Each list holds its own first ``limit`` rows, so the first ``limit`` of the union are
+    among them: keyset pages stay exact across the two sources.
+    """
+    seen = {row["event_id"] for row in stored}
+    rows = [{**row, "archived": False} for row in stored]
+    rows += [row for row in archived if row["event_id"] not in seen]
+    rows.sort(key=lambda r: (r["captured_us"], r["event_id"]), reverse=newest)
+    return rows[:limit]
 
 
 @dataclass(frozen=True)
@@ -67,24 +94,33 @@ class SearchService:
         db: The central database (reads through its reader cursors).
         audit: Where searches are recorded.
         clock: UNIX time source (tests inject one).
+        archive: Archived days, when the archive is enabled (None: the database only).
     """
 
     def __init__(
-        self, db: Database, audit: AuditSink, clock: Callable[[], float] = time.time
+        self,
+        db: Database,
+        audit: AuditSink,
+        clock: Callable[[], float] = time.time,
+        archive: ArchivedSightings | None = None,
     ) -> None:
         self._db = db
         self._audit = audit
         self._repo = SearchRepository(clock)
+        self._archive = archive
 
     def search(self, query: SearchQuery, actor: str, reason: str | None) -> SearchPage:
         """A page of sightings matching ``query``, newest first.
 
         Raises:
             InvalidRequest: No reason given (nothing is searched then).
+            SourceUnavailable: The archive is enabled but does not answer.
         """
         why = require_reason(reason)
         with self._db.reader() as con:  # one snapshot: index and recent rows agree
             rows = self._repo.search(con, query)
+        if self._archive is not None:
+            rows = merge_rows(rows, self._archive.search(query), query.limit, newest=True)
         micros = [row.pop("captured_us") for row in rows]
         nxt = None
         if len(rows) == query.limit:
@@ -94,7 +130,12 @@ class SearchService:
             "search",
             target=f"plate:{query.plate.text}" if query.plate else "sightings",
             reason=why,
-            details={**query.describe(), "results": len(rows), "more": nxt is not None},
+            details={
+                **query.describe(),
+                "results": len(rows),
+                "archived": sum(1 for r in rows if r.get("archived")),
+                "more": nxt is not None,
+            },
         )
         return SearchPage(rows, nxt)
 
@@ -103,10 +144,13 @@ class SearchService:
 
         Raises:
             InvalidRequest: No reason given.
+            SourceUnavailable: The archive is enabled but does not answer.
         """
         why = require_reason(reason)
         with self._db.reader() as con:  # one snapshot: index and recent rows agree
             rows = self._repo.journey(con, query)
+        if self._archive is not None:
+            rows = merge_rows(rows, self._archive.journey(query), query.limit, newest=False)
         for row in rows:
             row.pop("captured_us")
         trip = journey_of(query.plate.text, rows, query.limit)

@@ -339,6 +339,67 @@ CREATE TABLE IF NOT EXISTS webhook_queue (
         "at" TIMESTAMPTZ NOT NULL
     );
     """,
+    # 9: the agent's link and clock health from heartbeats of schema 1.2 (NULL: an older
+    # agent, or none yet); clock_skew_s is measured by central on every heartbeat.
+    """
+    ALTER TABLE agents ADD COLUMN reconnects BIGINT;
+    ALTER TABLE agents ADD COLUMN last_ack_age_s DOUBLE;
+    ALTER TABLE agents ADD COLUMN spool_peak BIGINT;
+    ALTER TABLE agents ADD COLUMN in_flight BIGINT;
+    ALTER TABLE agents ADD COLUMN clock_skew_s DOUBLE;
+    ALTER TABLE agents ADD COLUMN clock_offset_s DOUBLE;
+    ALTER TABLE agents ADD COLUMN clock_pending BOOLEAN;
+    ALTER TABLE agents ADD COLUMN clock_steps BIGINT;
+    ALTER TABLE agents ADD COLUMN clock_steps_confirmed BIGINT;
+    ALTER TABLE agents ADD COLUMN clock_steps_reverted BIGINT;
+    ALTER TABLE agents ADD COLUMN clock_last_step_s DOUBLE;
+    ALTER TABLE agents ADD COLUMN hb_started_at DOUBLE;
+    ALTER TABLE agents ADD COLUMN hb_seq BIGINT;
+    """,
+    # 10: the sighting archive's parts (central/archive/export.py): one row per Parquet file
+    # written, kept (purged_at set) after the archive's retention deletes the file.
+    """
+    CREATE TABLE archive_parts (
+        day DATE NOT NULL,
+        camera_id VARCHAR NOT NULL,
+        part INTEGER NOT NULL,
+        path VARCHAR NOT NULL,
+        rows BIGINT NOT NULL,
+        bytes BIGINT NOT NULL,
+        sha256 VARCHAR NOT NULL,
+        received_before TIMESTAMPTZ NOT NULL,
+        written_at TIMESTAMPTZ NOT NULL,
+        purged_at TIMESTAMPTZ,
+        PRIMARY KEY (day, camera_id, part)
+    );
+    """,
+    # 11: a national hub's copy of the alerts regions forwarded (central/national/store.py):
+    # one row per (region, alert id), replaced by a newer change of that alert only (a
+    # repeat is counted, never stored twice); hub_seq orders the rows for police paging.
+    """
+    CREATE TABLE national_alerts (
+        region VARCHAR NOT NULL,
+        alert_id BIGINT NOT NULL,
+        seq BIGINT NOT NULL,
+        hub_seq BIGINT NOT NULL,
+        list_name VARCHAR NOT NULL,
+        state VARCHAR NOT NULL,
+        priority SMALLINT NOT NULL,
+        plate VARCHAR NOT NULL,
+        created_at DOUBLE NOT NULL,
+        received_at DOUBLE NOT NULL,
+        body VARCHAR NOT NULL,
+        PRIMARY KEY (region, alert_id)
+    );
+    CREATE TABLE national_regions (
+        region VARCHAR PRIMARY KEY,
+        first_seen DOUBLE NOT NULL,
+        last_seen DOUBLE NOT NULL,
+        requests BIGINT NOT NULL,
+        changes BIGINT NOT NULL,
+        duplicates BIGINT NOT NULL
+    );
+    """,
 )
 
 
@@ -350,11 +411,20 @@ class Database:
     closes the file.
     """
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, memory_limit_mb: int | None = None) -> None:
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._con = duckdb.connect(str(path))
+        # DuckDB keeps table blocks it wrote or read in its buffer pool until memory_limit
+        # (by default 80% of RAM) and only then evicts: without a limit central's RSS grows
+        # with the data for a long time, which is neither a leak nor what a shared box wants.
+        config: dict[str, str | bool | int | float | list[str]] = (
+            {} if memory_limit_mb is None else {"memory_limit": f"{memory_limit_mb}MB"}
+        )
+        self._con = duckdb.connect(str(path), config=config)
+        # A long write (a checkpoint, a big import step) would draw a progress bar on
+        # central's stdout; cursors have none already.
+        self._con.execute("SET enable_progress_bar = false")
         self._reader_lock = threading.Lock()
         self._migrate()
         self.writer = Writer(self._con)

@@ -26,6 +26,11 @@ _THUMB = pa.struct(
     ]
 )
 _BOX = pa.list_(pa.float32(), 4)
+# The SQL type of ``sightings.thumbnails`` (for casts).
+THUMBS_SQL_TYPE = (
+    'STRUCT(role VARCHAR, width INTEGER, height INTEGER, pack VARCHAR, "offset" BIGINT, '
+    "length INTEGER)[]"
+)
 
 _INSERT = """
 INSERT OR IGNORE INTO sightings

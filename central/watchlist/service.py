@@ -34,7 +34,7 @@ from central.watchlist.edits import (
     require_reason,
     with_file_settings,
 )
-from central.watchlist.importer import Batch, Format, Progress
+from central.watchlist.importer import Batch, Format, Progress, ReadFile
 from central.watchlist.matcher import Matcher
 from central.watchlist.model import (
     VALIDITIES,
@@ -78,6 +78,7 @@ class WatchlistService:
         self._reader = reader or ExportReader(isolated=False)
         self._rebuild = threading.Lock()
         self._listeners: list[ChangeListener] = []
+        self._generation = 0
         for name in repo.finish_interrupted_imports():
             log.warning("list %s: entries of the interrupted import are not matched against "
                         "past sightings", name)  # fmt: skip
@@ -97,6 +98,12 @@ class WatchlistService:
         """Entries a sighting matches, strongest first (see ``Matcher.match``)."""
         return self._matcher.match(sighting)
 
+    @property
+    def generation(self) -> int:
+        """Grows with every matcher rebuild, which every change of a list is followed by
+        (a cache of list contents built at one generation is current while it holds)."""
+        return self._generation
+
     def on_change(self, listener: ChangeListener) -> None:
         """Call ``listener`` after entries were added or changed (and the matcher swapped)."""
         self._listeners.append(listener)
@@ -108,6 +115,7 @@ class WatchlistService:
         last swap always holds the latest committed lists.
         """
         with self._rebuild:
+            self._generation += 1
             started = time.perf_counter()
             matcher = Matcher.from_repository(self._repo, now or datetime.now(UTC))
             self._matcher = matcher  # one reference assignment: the swap
@@ -263,15 +271,27 @@ class WatchlistService:
         return report
 
     def sync_url(
-        self, list_name: str, url: str, *, max_remove_share: float = 0.5, actor: str = ""
+        self,
+        list_name: str,
+        url: str,
+        *,
+        max_remove_share: float = 0.5,
+        actor: str = "",
+        verify: sync.Verify | None = None,
+        token: str = "",
+        read: ReadFile | None = None,
     ) -> ImportReport:
-        """Sync a list to a full export at a URL (see ``sync.sync_url``); audited as above."""
+        """Sync a list to a full export at a URL (see ``sync.sync_url``: ``verify`` checks a
+        signed export, ``token`` is sent as a bearer token, ``read`` replaces the export
+        reader); audited as above."""
         report = sync.sync_url(
             self._repo,
             list_name,
             url,
             max_remove_share=max_remove_share,
-            read=self._reader.read_file,
+            read=read or self._reader.read_file,
+            verify=verify,
+            token=token,
         )
         self._synced(self._after(report), actor)
         return report

@@ -25,7 +25,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -42,6 +43,11 @@ from central.watchlist.repository import WatchlistRepository
 from shared.errors import InvalidRequest, SourceUnavailable
 
 log = logging.getLogger(__name__)
+
+Verify = Callable[[str, Mapping[str, str], str, str], None]
+"""Checks a fetched export before it is read: (URL, response headers with lower-case names,
+SHA-256 hex of the body received, ``Last-Modified`` of the export in force or ''); raises
+``SignatureInvalid`` to refuse it (the list in force stays)."""
 
 _IGNORED_SUFFIXES: Final = (".part", ".tmp", ".partial", ".crdownload")
 _EXPORT_SUFFIXES: Final = (".csv", ".tsv", ".txt", ".json", ".jsonl", ".ndjson")
@@ -236,21 +242,29 @@ def sync_url(
     max_remove_share: float = 0.5,
     progress: Progress | None = None,
     read: ReadFile = read_file,
+    verify: Verify | None = None,
+    token: str = "",
 ) -> ImportReport:
     """Fetch a full export over HTTP(S) and sync the list to it.
 
     The last ETag / Last-Modified are sent back; a 304 answer gives a report with
-    ``not_modified=True``.
+    ``not_modified=True``. With ``verify`` the export is checked before it is read (a
+    national hub's signature); with ``token`` it is asked for with that bearer token.
 
     Raises:
         SourceUnavailable: The URL could not be fetched.
+        SignatureInvalid: ``verify`` refused the export; nothing changed.
         InvalidRequest: The export would remove more than ``max_remove_share`` of the list.
     """
     if not url.startswith(("http://", "https://")):
         raise SourceUnavailable(f"expected an http:// or https:// URL, got {url!r}")
     started = time.perf_counter()
     etag, modified = repo.http_validators(list_name, url)
-    request = urllib.request.Request(url, headers={"Accept": "text/csv, application/json"})
+    request = urllib.request.Request(
+        url, headers={"Accept": "text/csv, application/json, application/x-ndjson"}
+    )
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
     if etag:
         request.add_header("If-None-Match", etag)
     if modified:
@@ -258,11 +272,13 @@ def sync_url(
     settings = repo.get_list(list_name)
     with tempfile.TemporaryDirectory(prefix="varta-watchlist-") as tmp:
         try:
-            path, fmt, validators = download(request, Path(tmp), timeout)
+            fetched = fetch(request, Path(tmp), timeout)
         except NotModified:
             return ImportReport(list_name=list_name, source=url, not_modified=True)
-        digest = _sha256(path)
-        batch = read(path, fmt, settings.default_priority, progress)
+        digest = _sha256(fetched.path)
+        if verify is not None:
+            verify(url, fetched.headers, digest, modified)
+        batch = read(fetched.path, fetched.fmt, settings.default_priority, progress)
     return load_batch(
         repo,
         list_name,
@@ -271,13 +287,30 @@ def sync_url(
         full=True,
         started=started,
         fingerprint=f"sha256:{digest}",
-        validators=validators,
+        validators=fetched.validators,
         max_remove_share=max_remove_share,
     )
 
 
 class NotModified(Exception):
     """The server answered 304."""
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """An export fetched into a file.
+
+    Attributes:
+        path: The file.
+        fmt: Its format (from the URL suffix or the content type).
+        validators: ``(etag, last_modified)`` for the next conditional request.
+        headers: The response headers (signature headers among them).
+    """
+
+    path: Path
+    fmt: Format
+    validators: tuple[str, str]
+    headers: Mapping[str, str]
 
 
 def download(
@@ -289,10 +322,22 @@ def download(
         NotModified: The server answered 304.
         SourceUnavailable: Any other failure.
     """
+    fetched = fetch(request, folder, timeout)
+    return fetched.path, fetched.fmt, fetched.validators
+
+
+def fetch(request: urllib.request.Request, folder: Path, timeout: float) -> Fetched:
+    """Fetch an export into ``folder`` (see ``download``), keeping the response headers.
+
+    Raises:
+        NotModified: The server answered 304.
+        SourceUnavailable: Any other failure.
+    """
     url = request.full_url
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             content_type = response.headers.get("Content-Type", "")
+            headers = {k.lower(): v for k, v in response.headers.items()}
             validators = (
                 response.headers.get("ETag", ""),
                 response.headers.get("Last-Modified", ""),
@@ -306,7 +351,7 @@ def download(
         raise SourceUnavailable(f"GET {url}: expected 200, got HTTP {err.code}") from err
     except (urllib.error.URLError, OSError) as err:
         raise SourceUnavailable(f"GET {url} failed: {err}") from err
-    return path, detect_format(url.split("?")[0], content_type), validators
+    return Fetched(path, detect_format(url.split("?")[0], content_type), validators, headers)
 
 
 def _sha256(path: Path) -> str:

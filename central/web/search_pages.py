@@ -31,7 +31,7 @@ from central.search.service import Journey
 from central.watchlist.model import COLOURS, VEHICLE_TYPES
 from central.web.access import EVIDENCE_EXPORT, SEARCH, allowed, holds
 from central.web.pages import Console, render
-from shared.errors import InvalidRequest
+from shared.errors import InvalidRequest, SourceUnavailable
 
 PAGE_SIZE: Final = 50
 JOURNEY_LIMIT: Final = 1000
@@ -168,6 +168,8 @@ class SearchPageController(Controller):
             page = console.searches.search(query, principal.user, form.get("reason"))
         except InvalidRequest as err:
             return render(console, request, "search.html", "search", 400, error=str(err), **facts)
+        except SourceUnavailable as err:  # the archive of old days does not answer
+            return render(console, request, "search.html", "search", 503, error=str(err), **facts)
         keep = {k: form.get(k) for k in FIELDS if form.get(k)}
         return render(
             console,
@@ -197,6 +199,8 @@ class SearchPageController(Controller):
             trip = console.searches.journey(query, principal.user, form.get("reason"))
         except InvalidRequest as err:
             return render(console, request, "journey.html", "search", 400, error=str(err), **facts)
+        except SourceUnavailable as err:  # the archive of old days does not answer
+            return render(console, request, "journey.html", "search", 503, error=str(err), **facts)
         return render(
             console,
             request,

@@ -37,7 +37,8 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
     stats = [wire.CameraStats(camera_id="cam-1", online=True, fps_in=12.5, fps_out=6.0,
                               frames_dropped=42)]  # fmt: skip
     beat = wire.Heartbeat(agent_id="edge-7", sent_at=now, cameras=stats, spool_depth=17,
-                          spool_evictions=3)  # fmt: skip
+                          spool_evictions=3, link=wire.LinkHealth(reconnects=2, spool_peak=950),
+                          clock=wire.ClockHealth(steps=2, steps_reverted=2))  # fmt: skip
     agents, history = AgentRepository(), CameraHistory()
 
     def write(con: object) -> None:
@@ -92,6 +93,9 @@ def test_page_shows_the_agent_its_cameras_and_the_plots(client: TestClient[Lites
     assert "vehicle-detection-0201" in page and "1.2.3" in page
     assert '<dd data-field="spool_depth">17</dd>' in page
     assert '<dd data-field="spool_evictions">3</dd>' in page
+    assert '<dd data-field="reconnects">2</dd>' in page
+    assert '<dd data-field="spool_peak">950</dd>' in page
+    assert '<dd data-field="clock_steps">2 (2)</dd>' in page
     assert (
         "<td>12,5</td>" in page
     )  # Ukrainian by default and "<td>6</td>" in page and "<td>42</td>" in page

@@ -149,3 +149,29 @@ def test_search_region(
     region: tuple[int, int, int, int],
 ) -> None:
     assert search_region(box, *frame) == pytest.approx(region, abs=1)
+
+
+@pytest.mark.slow
+def test_a_clock_step_back_restarts_the_camera(pipeline: Pipeline, shared_data: Path) -> None:
+    """Frame times going back an hour (a confirmed wall clock step) must not stall the
+    camera: open tracks are emitted at once and detection goes on with the new times."""
+    frames = _frames(shared_data / CLIP, 120)
+    base, step_at, step = 1_790_000_000.0 - 1000.0, 60, -3600.0  # wall clock times
+    before = [
+        CapturedFrame("road-step", f.index, base + f.captured_at, f.image, f.source)
+        for f in frames[:step_at]
+    ]
+    after = [
+        CapturedFrame("road-step", f.index, base + f.captured_at + step, f.image, f.source)
+        for f in frames[step_at:]
+    ]
+    for frame in before:
+        pipeline.process([frame])
+    detected = pipeline.times.detected
+    emitted = pipeline.process([after[0]])  # the step: what was open comes out now
+    assert emitted and all(e.sighting.captured_at >= before[0].captured_at for e in emitted)
+    for frame in after[1:]:
+        emitted += pipeline.process([frame])
+    assert pipeline.times.detected - detected >= len(after) // 4  # detection went on
+    late = [e for e in emitted + pipeline.flush() if e.sighting.camera_id == "road-step"]
+    assert any(e.sighting.captured_at < after[-1].captured_at for e in late)

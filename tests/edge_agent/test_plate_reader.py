@@ -145,7 +145,7 @@ def test_vote(reads: list[Plate], expected: str, confidence: float) -> None:
 
 def test_read_fills_the_wire_plate(reader: PPOCRPlateReader, shared_data: Path) -> None:
     sample = next(s for s in load_samples(shared_data / "plates-ua-dev") if s.text == "KA6003EK")
-    plate = _read(reader, sample)[0]
+    plate = _read(reader, sample)[0]  # two lines, under an Audi's rings (read "000")
     assert plate.text == "KA6003EK" and plate.format == "ua_current" and plate.region == "UA-AA"
     assert plate.raw.replace(" ", "").startswith("KA")  # as read, groups kept apart
     assert plate.candidates[0].text == plate.text

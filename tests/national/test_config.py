@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from central.config import NationalConfig
+from central.config import NationalSearchConfig
 from central.search import SearchQuery
 from national.archive_io import pick_roots, spark_ddl
 from national.query import NationalQuery, search_sql
@@ -32,10 +32,10 @@ from shared.errors import InvalidRequest
 )
 def test_national_config_is_checked(fields: dict[str, Any], error: str | None) -> None:
     if error is None:
-        NationalConfig(**fields)
+        NationalSearchConfig(**fields)
         return
     with pytest.raises(ValidationError, match=error.replace("[", r"\[")):
-        NationalConfig(**fields)
+        NationalSearchConfig(**fields)
 
 
 def test_session_settings_national_search_depends_on_cannot_be_changed() -> None:

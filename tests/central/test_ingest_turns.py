@@ -1,0 +1,60 @@
+"""``ingest.min_turn_interval_ms``: batches arriving within the interval share one storage
+transaction, and every sighting is still stored once and acknowledged."""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import zmq
+
+from bench.loadgen import make_sighting
+from shared import wire
+from tests.harness import central_config, curve_dealer, make_keyring, send_hello, start_central
+
+BATCHES, PER_BATCH, GAP_S = 10, 5, 0.05
+
+
+def test_batches_within_the_interval_share_a_transaction(tmp_path: Path) -> None:
+    ring = make_keyring(tmp_path / "keys", ["a1"])
+    config = central_config(ring, tmp_path / "central")
+    config = config.model_copy(
+        update={"ingest": config.ingest.model_copy(update={"min_turn_interval_ms": 400})}
+    )
+    central = start_central(config)
+    ctx: zmq.Context[Any] = zmq.Context()
+    sock = curve_dealer(
+        ctx, central.ingest.bound_endpoint, ring, ring.root / "agents" / "a1.key_secret"
+    )
+    try:
+        assert send_hello(sock, "a1", ["cam-1"])["kind"] == "ack"
+        turns_before = central.ingest.stats.turns
+        rng = random.Random(5)
+        sent: set[str] = set()
+        for batch_id in range(1, BATCHES + 1):  # spread over ~0.5 s: two or three turns
+            items = [make_sighting(rng, thumb_bytes=(64, 32)) for _ in range(PER_BATCH)]
+            sent |= {s.event_id for s, _ in items}
+            header = wire.SightingBatch(
+                agent_id="a1", batch_id=batch_id, items=[s for s, _ in items]
+            )
+            sock.send_multipart([wire.encode(header), *(f for _, fs in items for f in fs)])
+            time.sleep(GAP_S)
+        acks: dict[int, dict[str, Any]] = {}
+        while len(acks) < BATCHES:
+            assert sock.poll(10_000), f"only {len(acks)} of {BATCHES} batches were acked"
+            ack = msgpack.unpackb(sock.recv_multipart()[0])
+            acks[ack["ref"]] = ack
+        turns = central.ingest.stats.turns - turns_before
+        with central.db.reader() as con:
+            rows = con.execute("SELECT event_id::VARCHAR FROM sightings").fetchall()
+    finally:
+        sock.close(0)
+        ctx.term()
+        central.stop()
+    assert sorted(acks) == list(range(1, BATCHES + 1))
+    assert all(a["stored"] == PER_BATCH and a.get("rejected", []) == [] for a in acks.values())
+    assert 1 <= turns <= 3 < BATCHES
+    assert sorted(r[0] for r in rows) == sorted(sent)
