@@ -364,6 +364,47 @@ def search_cmd(
     typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
 
 
+@app.command("national")
+def national_cmd(
+    rows: Annotated[int, typer.Option(help="Sightings over all regions.")] = 10_000_000,
+    regions: Annotated[int, typer.Option(min=1, help="Regional archives.")] = 25,
+    days: Annotated[int, typer.Option(min=1, help="UTC days the sightings span.")] = 7,
+    cameras: Annotated[int, typer.Option(min=1, help="Cameras per region.")] = 20,
+    queries: Annotated[
+        int, typer.Option(min=1, help="Sample plates; each gives one query per kind.")
+    ] = 5,
+    data: Annotated[
+        Path | None, typer.Option(help="Keep (and reuse) the generated archives in this folder.")
+    ] = None,
+    master: Annotated[str, typer.Option(help="Spark master.")] = "local[2]",
+    driver_memory: Annotated[str, typer.Option(help="Spark driver heap.")] = "4g",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """National search: the same queries on Spark and on DuckDB over N archived sightings."""
+    import json
+
+    from bench.national import run
+
+    result = run(rows, regions, days, cameras, queries, data, master, driver_memory)
+    typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
+
+
+@app.command("national-synth")
+def national_synth_cmd(
+    out: Annotated[Path, typer.Option(help="Folder of the archives (one per region).")],
+    rows: Annotated[int, typer.Option(help="Sightings over all regions.")] = 10_000_000,
+    regions: Annotated[int, typer.Option(min=1, help="Regional archives.")] = 25,
+    days: Annotated[int, typer.Option(min=1, help="UTC days the sightings span.")] = 7,
+    cameras: Annotated[int, typer.Option(min=1, help="Cameras per region.")] = 20,
+) -> None:
+    """Only generate synthetic regional archives (the layout of central/archive/schema.py)."""
+    import json
+
+    from bench.national_synth import SynthSpec, generate
+
+    typer.echo(json.dumps(generate(SynthSpec(rows, regions, days, cameras), out)))
+
+
 @app.command("archive")
 def archive_cmd(
     per_camera_day: Annotated[

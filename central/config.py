@@ -624,6 +624,68 @@ class NationalConfig(StrictModel):
         return self
 
 
+class RegionArchiveConfig(StrictModel):
+    """One region's sighting archive (the layout of central/archive/schema.py)."""
+
+    region: str = Field(
+        ...,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="Region name as its archive's `region` column holds it.",
+    )
+    root: str = Field(
+        ...,
+        min_length=1,
+        description="Archive root: a local directory or an object-store URL (s3a://bucket/"
+        "prefix; Spark then needs the Hadoop S3A jars and their spark_conf settings).",
+    )
+
+
+class NationalSearchConfig(StrictModel):
+    """National search over every region's archive on Spark (docs/national.md)."""
+
+    archives: list[RegionArchiveConfig] = Field(
+        default_factory=list, description="The regions' archives, one entry per region."
+    )
+    master: str = Field(
+        "local[2]",
+        pattern=r"^(local(\[(\d+|\*)\])?|spark://\S+)$",
+        description="Spark master: local[N] (in this process) or spark://host:port "
+        "(a standalone cluster).",
+    )
+    bind_address: str = Field(
+        "127.0.0.1",
+        description="Address the Spark driver binds to and tells executors (the cluster "
+        "must reach it).",
+    )
+    driver_memory: str = Field(
+        "2g", pattern=r"^\d+[kmgt]$", description="Spark driver JVM heap (e.g. 2g)."
+    )
+    shuffle_partitions: int = Field(
+        8, ge=1, description="spark.sql.shuffle.partitions (sorting a result page)."
+    )
+    spark_conf: dict[str, str] = Field(
+        default_factory=dict,
+        description="Further Spark settings (e.g. spark.hadoop.fs.s3a.endpoint); the "
+        "settings national search depends on cannot be changed.",
+    )
+    audit_db: Path = Field(
+        Path("var/national/audit.duckdb"),
+        description="DuckDB file of the national search audit log (the hash-chained "
+        "audit_log of central; check it with `varta central audit verify --db FILE`).",
+    )
+
+    @field_validator("archives")
+    @classmethod
+    def _unique_regions(cls, value: list[RegionArchiveConfig]) -> list[RegionArchiveConfig]:
+        counts = Counter(a.region for a in value)
+        twice = sorted(name for name, n in counts.items() if n > 1)
+        if twice:
+            raise ValueError(f"expected each region once, got {', '.join(twice)} more than once")
+        return value
+
+
 class CentralConfig(StrictModel):
     """Everything `varta central serve` needs."""
 
@@ -664,6 +726,11 @@ class CentralConfig(StrictModel):
     metrics: MetricsConfig = Field(
         default_factory=MetricsConfig,
         description="Prometheus metrics on their own listener (off by default; port 9810).",
+    )
+    national_search: NationalSearchConfig = Field(
+        default_factory=NationalSearchConfig,
+        description="National search over the regions' archives on Spark (`varta national`, "
+        "docs/national.md).",
     )
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Log format.")
 

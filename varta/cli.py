@@ -15,6 +15,7 @@ import typer
 from central.cli import app as central_app
 from edge_agent.cli import app as edge_app
 from models.cli import app as models_app
+from national.cli import app as national_app
 from shared.keys import app as keys_app
 
 app = typer.Typer(
@@ -25,6 +26,9 @@ app = typer.Typer(
 )
 app.add_typer(edge_app, name="edge", help="Edge agent: cameras, detection, plate reading.")
 app.add_typer(central_app, name="central", help="Central service: ingest, alerts, API.")
+app.add_typer(
+    national_app, name="national", help="National search: every region's archive on Spark."
+)
 app.add_typer(models_app, name="models", help="Model manifest: fetch and verify models.")
 app.add_typer(keys_app, name="keys", help="CURVE key pairs for agents and central.")
 if importlib.util.find_spec("bench") is not None:

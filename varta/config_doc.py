@@ -49,7 +49,7 @@ def rows(model: type[pydantic.BaseModel], prefix: str = "") -> list[str]:
 
 def render() -> str:
     """The whole reference document."""
-    from central.config import CameraPlaceConfig, CentralConfig
+    from central.config import CameraPlaceConfig, CentralConfig, RegionArchiveConfig
     from edge_agent.capture import CameraConfig
     from edge_agent.config import AgentConfig
 
@@ -64,6 +64,7 @@ def render() -> str:
     for title, model in (
         ("central.yaml (`varta central serve`)", CentralConfig),
         ("central.yaml: each entry of `cameras`", CameraPlaceConfig),
+        ("central.yaml: each entry of `national_search.archives`", RegionArchiveConfig),
         ("agent.yaml (`varta edge run`)", AgentConfig),
         ("agent.yaml: each entry of `cameras`", CameraConfig),
     ):

@@ -70,6 +70,23 @@ class Journey:
     truncated: bool
 
 
+def journey_of(plate: str, rows: list[dict[str, Any]], limit: int) -> Journey:
+    """A journey from sightings in time order: gaps, camera changes, the cameras passed.
+
+    ``limit`` is the most rows the query could return: a full result may be cut short.
+    """
+    stops: list[Stop] = []
+    cameras: list[str] = []
+    for row in rows:
+        prev = stops[-1].sighting if stops else None
+        gap = None if prev is None else row["captured_at"] - prev["captured_at"]
+        changed = prev is None or prev["camera_id"] != row["camera_id"]
+        if changed:
+            cameras.append(row["camera_id"])
+        stops.append(Stop(row, gap, changed))
+    return Journey(plate, stops, cameras, len(rows) == limit)
+
+
 class SearchService:
     """Sighting search and vehicle journeys; every call is audited with its reason.
 
@@ -136,15 +153,7 @@ class SearchService:
             rows = merge_rows(rows, self._archive.journey(query), query.limit, newest=False)
         for row in rows:
             row.pop("captured_us")
-        stops: list[Stop] = []
-        cameras: list[str] = []
-        for row in rows:
-            prev = stops[-1].sighting if stops else None
-            gap = None if prev is None else row["captured_at"] - prev["captured_at"]
-            changed = prev is None or prev["camera_id"] != row["camera_id"]
-            if changed:
-                cameras.append(row["camera_id"])
-            stops.append(Stop(row, gap, changed))
+        trip = journey_of(query.plate.text, rows, query.limit)
         self._audit.record(
             actor,
             "search.journey",
@@ -158,4 +167,4 @@ class SearchService:
                 "results": len(rows),
             },
         )
-        return Journey(query.plate.text, stops, cameras, len(rows) == query.limit)
+        return trip

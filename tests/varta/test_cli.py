@@ -16,7 +16,7 @@ from varta.cli import app
 HEAVY = ("openvino", "cv2", "duckdb", "litestar", "uvicorn", "pyarrow", "numpy")
 
 
-@pytest.mark.parametrize("group", ["edge", "central", "models", "keys", "bench"])
+@pytest.mark.parametrize("group", ["edge", "central", "national", "models", "keys", "bench"])
 def test_help_imports_nothing_heavy(group: str) -> None:
     code = (
         "import sys\n"
