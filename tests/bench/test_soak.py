@@ -1,4 +1,5 @@
-"""`varta bench soak` for half a minute: real central, two real agent processes over CURVE.
+"""`varta bench soak` for two minutes (issue 13's CI version): real central, four real agent
+processes over CURVE serving 400 cameras between them.
 
 Asserts the sampled series, the plot and that every produced sighting was stored exactly
 once; the leak verdict of so short a run is reported, not asserted (slopes need the long
@@ -17,7 +18,7 @@ from typer.testing import CliRunner
 from bench.soak import slope_per_min
 from varta.cli import app
 
-MINUTES, AGENTS, RATE, INTERVAL = 0.4, 2, 400, 1.5
+MINUTES, AGENTS, RATE, INTERVAL, CAMERAS = 2.0, 4, 400, 5.0, 400
 
 
 @pytest.mark.parametrize(
@@ -38,7 +39,8 @@ def test_slope_per_minute(points: list[tuple[float, float]], expected: float) ->
 @pytest.mark.slow
 def test_short_soak_samples_everything_and_stores_each_sighting_once(tmp_path: Path) -> None:
     args = ["bench", "soak", "--json", "--minutes", str(MINUTES), "--agents", str(AGENTS),
-            "--rate", str(RATE), "--interval", str(INTERVAL), "--out", str(tmp_path)]  # fmt: skip
+            "--rate", str(RATE), "--interval", str(INTERVAL), "--out", str(tmp_path),
+            "--cameras", str(CAMERAS)]  # fmt: skip
     run = CliRunner().invoke(app, args)
     assert run.exit_code == 0, run.output
     result = json.loads(run.output.strip().splitlines()[-1])
@@ -48,6 +50,8 @@ def test_short_soak_samples_everything_and_stores_each_sighting_once(tmp_path: P
     assert result["stored_rows"] == result["stored_distinct"] == result["produced"]
     assert result["still_spooled"] == 0 and result["items_rejected"] == 0
     assert result["exactly_once"] is True
+    assert result["cameras"] == result["cameras_seen"] == CAMERAS
+    assert 0 < result["central_cpu_us_per_sighting"] < 100_000
     assert 0.5 * RATE <= result["sightings_per_s"] <= 1.5 * RATE
     assert result["verdict"] in {"flat", "leak"}
     assert (result["verdict"] == "flat") == (result["reasons"] == [])
