@@ -24,6 +24,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -43,6 +44,7 @@ WARMUP_MIN_S = 10.0
 FLAT_MB_PER_MIN = 2.0
 """Steady-state RSS growth above this (MB/min) is called a leak."""
 FD_THREAD_SLACK = 4
+MAX_AGENT_LINES = 8  # more agents are plotted as their max, median and min
 """Descriptors or threads above the post-warm-up level by more than this: a leak."""
 MB = 1 << 20
 
@@ -259,6 +261,13 @@ def plot(ticks: list[Tick], path: Path) -> None:
     def agent_series(name: str, value: Callable[[procstat.Sample], float]) -> list[Point]:
         return [(t.t_s / 60.0, value(t.agents[name])) for t in ticks if name in t.agents]
 
+    def spread(
+        value: Callable[[procstat.Sample], float], pick: Callable[[list[float]], float]
+    ) -> list[Point]:
+        return [
+            (t.t_s / 60.0, pick([value(a) for a in t.agents.values()])) for t in ticks if t.agents
+        ]
+
     memory = Panel("Memory", "MB")
     memory.series["central RSS"] = series(lambda t: t.central.rss_bytes / MB)
     memory.series["central less DuckDB"] = series(
@@ -269,9 +278,15 @@ def plot(ticks: list[Tick], path: Path) -> None:
     files = Panel("Open descriptors and threads", "count")
     files.series["central fds"] = series(lambda t: t.central.fds)
     files.series["central threads"] = series(lambda t: t.central.threads)
-    for name in _agent_names(ticks):
-        agents.series[name] = agent_series(name, lambda s: s.rss_bytes / MB)
-        files.series[f"{name} fds"] = agent_series(name, lambda s: s.fds)
+    names = _agent_names(ticks)
+    if len(names) <= MAX_AGENT_LINES:
+        for name in names:
+            agents.series[name] = agent_series(name, lambda s: s.rss_bytes / MB)
+            files.series[f"{name} fds"] = agent_series(name, lambda s: s.fds)
+    else:  # a line each would bury the panels under their legends: the spread instead
+        for label, pick in (("max", max), ("median", statistics.median), ("min", min)):
+            agents.series[f"agents {label}"] = spread(lambda s: s.rss_bytes / MB, pick)
+        files.series["agents max fds"] = spread(lambda s: s.fds, max)
     rate = Panel("Sightings stored", "per s")
     rate.series["central"] = [
         (b.t_s / 60.0, (b.stored - a.stored) / (b.t_s - a.t_s))
