@@ -26,9 +26,9 @@ from typing import Any
 import duckdb
 
 from bench.national_synth import START, SynthSpec, generate
-from bench.search import _confuse, _pct
+from bench.search import _pct, query_mix
 from central.audit import AuditLog
-from central.search import JourneyQuery, PlateQuery, SearchQuery
+from central.search import JourneyQuery, SearchQuery
 from central.store.db import Database
 from national.archive_io import duckdb_source
 from national.query import NationalJourney, NationalQuery
@@ -53,40 +53,21 @@ def _sample_plates(archives: dict[str, str], n: int, seed: int) -> list[str]:
 def _plan(plates: list[str], spec: SynthSpec, rng: random.Random) -> list[tuple[str, Call]]:
     reason = "bench national"
 
-    def search(q: SearchQuery) -> Call:
-        return lambda s: [r["event_id"] for r in s.search(NationalQuery(q), "bench", reason).items]
-
-    def journey(q: JourneyQuery) -> Call:
-        return lambda s: [
-            st.sighting["event_id"] for st in s.journey(NationalJourney(q), "bench", reason).stops
-        ]
+    def call(q: SearchQuery | JourneyQuery) -> Call:
+        if isinstance(q, JourneyQuery):
+            journey = NationalJourney(q)
+            return lambda s: [
+                st.sighting["event_id"] for st in s.journey(journey, "bench", reason).stops
+            ]
+        query = NationalQuery(q)
+        return lambda s: [r["event_id"] for r in s.search(query, "bench", reason).items]
 
     out: list[tuple[str, Call]] = []
     for p in plates:
         region = spec.region_name(rng.randrange(spec.regions))
         camera = f"{region}-cam-{rng.randrange(spec.cameras):03d}"
         window = START + timedelta(days=rng.randrange(spec.days), hours=14)
-        out += [
-            ("exact", search(SearchQuery(plate=PlateQuery.parse(p, "exact")))),
-            (
-                "prefix",
-                search(SearchQuery(plate=PlateQuery.parse(p[:4] + "??" + p[6] + "?", None))),
-            ),
-            ("contains", search(SearchQuery(plate=PlateQuery.parse(f"*{p[2:6]}*", None)))),
-            ("fuzzy", search(SearchQuery(plate=PlateQuery.parse(_confuse(p, rng), "fuzzy")))),
-            ("journey", journey(JourneyQuery(PlateQuery.parse(p, "exact")))),
-            (
-                "camera_window",
-                search(
-                    SearchQuery(
-                        camera_ids=(camera,),
-                        start=window,
-                        end=window + timedelta(minutes=20),
-                        limit=200,
-                    )
-                ),
-            ),
-        ]
+        out += [(name, call(q)) for name, q in query_mix(p, camera, window, rng)]
     return out
 
 

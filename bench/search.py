@@ -164,41 +164,42 @@ def _confuse(plate: str, rng: random.Random) -> str:
     return out
 
 
+def query_mix(
+    plate: str, camera: str, window: datetime, rng: random.Random
+) -> list[tuple[str, SearchQuery | JourneyQuery]]:
+    """An investigator's queries about one plate, named: exact, a prefix and a contains
+    wildcard, a fuzzy search of a misread, the journey, and ``camera`` over the 20 minutes
+    from ``window``. Regional and national benches time the same mix."""
+    return [
+        ("exact", SearchQuery(plate=PlateQuery.parse(plate, "exact"))),
+        ("prefix", SearchQuery(plate=PlateQuery.parse(plate[:4] + "??" + plate[6] + "?", None))),
+        ("contains", SearchQuery(plate=PlateQuery.parse(f"*{plate[2:6]}*", None))),
+        ("fuzzy", SearchQuery(plate=PlateQuery.parse(_confuse(plate, rng), "fuzzy"))),
+        ("journey", JourneyQuery(PlateQuery.parse(plate, "exact"))),
+        (
+            "camera_window",
+            SearchQuery(
+                camera_ids=(camera,), start=window, end=window + timedelta(minutes=20), limit=200
+            ),
+        ),
+    ]
+
+
 def _queries(
     plates: list[str], rng: random.Random
 ) -> list[tuple[str, Callable[[SearchService], int]]]:
     reason = "bench"
 
-    def search(q: SearchQuery) -> Callable[[SearchService], int]:
+    def call(q: SearchQuery | JourneyQuery) -> Callable[[SearchService], int]:
+        if isinstance(q, JourneyQuery):
+            return lambda s: len(s.journey(q, "bench", reason).stops)
         return lambda s: len(s.search(q, "bench", reason).items)
-
-    def journey(q: JourneyQuery) -> Callable[[SearchService], int]:
-        return lambda s: len(s.journey(q, "bench", reason).stops)
 
     out: list[tuple[str, Callable[[SearchService], int]]] = []
     for p in plates:
-        camera_from = START + timedelta(days=rng.randrange(DAYS), hours=14)
-        out += [
-            ("exact", search(SearchQuery(plate=PlateQuery.parse(p, "exact")))),
-            (
-                "prefix",
-                search(SearchQuery(plate=PlateQuery.parse(p[:4] + "??" + p[6] + "?", None))),
-            ),
-            ("contains", search(SearchQuery(plate=PlateQuery.parse(f"*{p[2:6]}*", None)))),
-            ("fuzzy", search(SearchQuery(plate=PlateQuery.parse(_confuse(p, rng), "fuzzy")))),
-            ("journey", journey(JourneyQuery(PlateQuery.parse(p, "exact")))),
-            (
-                "camera_window",
-                search(
-                    SearchQuery(
-                        camera_ids=(f"cam-{rng.randrange(CAMERAS)}",),
-                        start=camera_from,
-                        end=camera_from + timedelta(minutes=20),
-                        limit=200,
-                    )
-                ),
-            ),
-        ]
+        camera = f"cam-{rng.randrange(CAMERAS)}"
+        window = START + timedelta(days=rng.randrange(DAYS), hours=14)
+        out += [(name, call(q)) for name, q in query_mix(p, camera, window, rng)]
     return out
 
 

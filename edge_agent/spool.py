@@ -42,6 +42,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shared import durable
+
 log = logging.getLogger(__name__)
 
 _HEADER = struct.Struct("<IIQ")
@@ -312,7 +314,7 @@ class Spool:
                 err.errno, f"spool: cannot create {path}: {err.strerror}"
             ) from err
         try:
-            _fsync_dir(self._seg_dir)
+            durable.fsync_dir(self._seg_dir)
         except OSError as err:
             os.close(fd)
             path.unlink(missing_ok=True)
@@ -425,6 +427,7 @@ class Spool:
 
     def _load_state(self) -> None:
         path = self._dir / "state.json"
+        durable.remove_stale_temps(path)  # a crash mid-save; one agent owns a spool
         if not path.exists():
             return
         try:
@@ -439,7 +442,7 @@ class Spool:
     def _save_state(self, raise_errors: bool = False) -> None:
         state = {"floor": self._floor, "evictions": self._evictions, "corrupt": self._corrupt}
         try:
-            _replace_file(self._dir / "state.json", json.dumps(state).encode())
+            durable.write_atomic(self._dir / "state.json", json.dumps(state).encode())
         except OSError as err:
             self._state_dirty = True
             self._failed("saving state.json", err)
@@ -495,30 +498,3 @@ def _flush_loop(ref: weakref.ref[Spool], closed: threading.Event, period: float)
             return
         spool.flush()
         del spool  # no strong reference while waiting
-
-
-def _replace_file(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` atomically and durably (temp, fsync, rename, fsync dir)."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)  # give the space back
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -19,6 +19,7 @@ from typing import BinaryIO
 from urllib.parse import urlsplit
 
 from models.store import ManifestFile, ModelEntry, ModelStore, sha256_file
+from shared import durable
 from shared.errors import ModelCorrupt, ModelMissing
 
 log = logging.getLogger(__name__)
@@ -106,12 +107,4 @@ def _install(stream: BinaryIO, file: ManifestFile, target: Path, origin: str) ->
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(target.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    durable.fsync_dir(target.parent)

@@ -187,14 +187,7 @@ class NationalSearch:
             "national.journey",
             target=f"plate:{j.plate.text}",
             reason=why,
-            details={
-                "plate": j.plate.text,
-                "match": j.plate.mode,
-                "from": j.start.isoformat() if j.start else None,
-                "to": j.end.isoformat() if j.end else None,
-                "regions": list(query.regions),
-                "results": len(rows),
-            },
+            details={**j.describe(), "regions": list(query.regions), "results": len(rows)},
         )
         return trip
 

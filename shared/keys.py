@@ -7,7 +7,6 @@ Central allow-lists agents by the public key files in one directory; the file na
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,6 +15,7 @@ from typing import Annotated
 
 import typer
 
+from shared import durable
 from shared.errors import ConfigError
 
 app = typer.Typer(no_args_is_help=True)
@@ -61,9 +61,11 @@ def generate(directory: Path, name: str, *, overwrite: bool = False) -> tuple[Pa
     public, secret = zmq.curve_keypair()
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
     # Both files are written and synced before either is put in place.
-    staged_secret = _stage(secret_file, _certificate(_SECRET_BANNER, stamp, public, secret))
+    staged_secret = durable.stage(secret_file, _certificate(_SECRET_BANNER, stamp, public, secret))
     try:
-        staged_public = _stage(public_file, _certificate(_PUBLIC_BANNER, stamp, public), 0o644)
+        staged_public = durable.stage(
+            public_file, _certificate(_PUBLIC_BANNER, stamp, public), 0o644
+        )
     except BaseException:
         staged_secret.unlink(missing_ok=True)
         raise
@@ -95,43 +97,14 @@ def write_private(path: Path, data: bytes, overwrite: bool = False, mode: int = 
     can ever open it) and are synced; the file is then renamed over ``path`` (``overwrite``)
     or hard-linked to it, which fails with :class:`KeyExists` if ``path`` exists.
     """
-    _commit(_stage(path, data, mode), path, overwrite)
-
-
-def _stage(path: Path, data: bytes, mode: int = 0o600) -> Path:
-    """Write and sync ``data`` to a new temporary file beside ``path``; return its path."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    finally:
-        os.close(fd)
-    return tmp
+    _commit(durable.stage(path, data, mode), path, overwrite)
 
 
 def _commit(tmp: Path, path: Path, overwrite: bool) -> None:
-    """Put a staged file in place and sync the directory; the temporary name goes."""
     try:
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            try:
-                os.link(tmp, path)
-            except FileExistsError as err:
-                raise KeyExists(f"{path} exists; pass --force to replace it") from err
-    finally:
-        tmp.unlink(missing_ok=True)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+        durable.commit(tmp, path, overwrite=overwrite)
+    except FileExistsError as err:
+        raise KeyExists(f"{path} exists; pass --force to replace it") from err
 
 
 _SECRET_BANNER = """\

@@ -9,7 +9,7 @@ import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
-from litestar.params import Parameter
+from litestar.params import FromPath, Parameter
 
 from central.accounts import AccountService, Principal, Role
 from central.api.auth import ALL_ROLES, PUBLIC, CookiePolicy, requires
@@ -187,14 +187,16 @@ class UserController(Controller):
         return to_read(user, UserRead)
 
     @get("/{username:str}", sync_to_thread=True, summary="One user")
-    def get_user(self, username: str, accounts: NamedDependency[AccountService]) -> UserRead:
+    def get_user(
+        self, username: FromPath[str], accounts: NamedDependency[AccountService]
+    ) -> UserRead:
         """One user."""
         return to_read(accounts.get_user(username), UserRead)
 
     @patch("/{username:str}", sync_to_thread=True, summary="Change a user")
     def update_user(
         self,
-        username: str,
+        username: FromPath[str],
         data: UserUpdate,
         principal: NamedDependency[Principal],
         accounts: NamedDependency[AccountService],
@@ -246,7 +248,7 @@ class TokenController(Controller):
     @delete("/{token_id:str}", sync_to_thread=True, status_code=200, summary="Revoke a token")
     def revoke_token(
         self,
-        token_id: str,
+        token_id: FromPath[str],
         principal: NamedDependency[Principal],
         accounts: NamedDependency[AccountService],
         reason: Annotated[str, Parameter(description="Why (audited).")] = "",

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import Parameter
+from litestar.params import FromPath, Parameter
 
 from central.accounts import Principal, Role
 from central.alerts.model import IllegalTransition
@@ -74,7 +74,7 @@ class AlertController(Controller):
     def detail(
         self,
         alerts: NamedDependency[AlertService],
-        alert_id: int,
+        alert_id: FromPath[int],
         principal: NamedDependency[Principal],
     ) -> AlertDetailRead:
         """The alert, every sighting on its trail (with thumbnail URLs) and every step."""
@@ -90,7 +90,7 @@ class AlertController(Controller):
     def ack(
         self,
         alerts: NamedDependency[AlertService],
-        alert_id: int,
+        alert_id: FromPath[int],
         principal: NamedDependency[Principal],
     ) -> AlertRead:
         """Record who received the alert, and when (idempotent per client)."""
@@ -106,7 +106,7 @@ class AlertController(Controller):
     def transition(
         self,
         alerts: NamedDependency[AlertService],
-        alert_id: int,
+        alert_id: FromPath[int],
         data: TransitionRequest,
         principal: NamedDependency[Principal],
     ) -> AlertRead:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
-from litestar.params import Parameter
+from litestar.params import FromPath, Parameter
 
 from central.accounts import Principal, Role
 from central.alerts.service import AlertService
@@ -98,8 +98,8 @@ class SightingController(Controller):
         alerts: NamedDependency[AlertService],
         audit: NamedDependency[AuditLog],
         principal: NamedDependency[Principal],
-        event_id: str,
-        index: int,
+        event_id: FromPath[str],
+        index: FromPath[int],
     ) -> Response[bytes]:
         """The JPEG bytes; the view is audited (evidence) before they are sent.
 

@@ -12,7 +12,7 @@ import msgspec
 from litestar import Controller, Response, post
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import Parameter
+from litestar.params import PathParameter
 
 from central.accounts import Principal, Role
 from central.api.auth import requires
@@ -74,7 +74,7 @@ class EvidenceController(Controller):
         self,
         evidence: NamedDependency[EvidenceService],
         principal: NamedDependency[Principal],
-        alert_id: Annotated[int, Parameter(description="The alert.")],
+        alert_id: Annotated[int, PathParameter(description="The alert.")],
         data: EvidenceRequest,
     ) -> Response[bytes]:
         """The alert, its history, its trail's sightings with their crops and the audit rows

@@ -19,7 +19,7 @@ import msgspec
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
-from litestar.params import Parameter, QueryParameter
+from litestar.params import FromPath, Parameter, PathParameter, QueryParameter
 
 from central.accounts import Principal, Role
 from central.api.auth import requires
@@ -42,8 +42,8 @@ DECIDE: Final = requires(Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN, scopes=["fa
 MAX_BODY: Final = MAX_PHOTOS * MAX_PHOTO_BYTES
 MAX_BULK_BODY: Final = 512 << 20
 
-PersonId = Annotated[str, Parameter(description="The person's id.")]
-CandidateId = Annotated[str, Parameter(description="The candidate's id (the observation id).")]
+PersonId = Annotated[str, PathParameter(description="The person's id.")]
+CandidateId = Annotated[str, PathParameter(description="The candidate's id (the observation id).")]
 Reason = Annotated[str, Parameter(description="Why (required; written to the audit log).")]
 
 
@@ -295,7 +295,10 @@ class PersonController(Controller):
         media_type="image/jpeg",
     )
     def photo(
-        self, faces: NamedDependency[FaceWatchlist], person_id: PersonId, photo_id: str
+        self,
+        faces: NamedDependency[FaceWatchlist],
+        person_id: PersonId,
+        photo_id: FromPath[str],
     ) -> Response[bytes]:
         """The enrolled photo as stored (re-encoded JPEG, no metadata)."""
         return Response(faces.photo(person_id, photo_id), media_type="image/jpeg")

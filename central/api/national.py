@@ -18,7 +18,7 @@ import anyio.to_thread
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import ETag
 from litestar.di import NamedDependency
-from litestar.params import Parameter, QueryParameter
+from litestar.params import Parameter, PathParameter, QueryParameter
 from litestar.response import File
 
 from central.accounts import Principal, Role
@@ -33,7 +33,7 @@ MAX_FORWARD_BYTES: Final = 64 << 20
 POLICE_ROLES: Final = (Role.POLICE_API, Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN)
 STATUS_ROLES: Final = (Role.ADMIN, Role.SUPERVISOR, Role.OPERATOR, Role.ENGINEER, Role.POLICE_API)
 
-ListName = Annotated[str, Parameter(description="A published list, e.g. national-stolen.")]
+ListName = Annotated[str, PathParameter(description="A published list, e.g. national-stolen.")]
 
 
 class NationalController(Controller):

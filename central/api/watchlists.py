@@ -16,7 +16,7 @@ import anyio.to_thread
 import msgspec
 from litestar import Controller, Request, delete, get, patch, post, put
 from litestar.di import NamedDependency
-from litestar.params import Parameter, QueryParameter
+from litestar.params import Parameter, PathParameter, QueryParameter
 
 from central.accounts import Principal, Role
 from central.api.auth import requires
@@ -35,8 +35,8 @@ Reason = Annotated[
     str | None,
     Parameter(description="Why the list changes (required; written to the audit log)."),
 ]
-Name = Annotated[str, Parameter(description="The list's name, e.g. national-stolen.")]
-Key = Annotated[str, Parameter(description="The entry's key (URL-encoded), e.g. id:42.")]
+Name = Annotated[str, PathParameter(description="The list's name, e.g. national-stolen.")]
+Key = Annotated[str, PathParameter(description="The entry's key (URL-encoded), e.g. id:42.")]
 
 
 class ListRead(msgspec.Struct):
@@ -359,7 +359,10 @@ class WatchlistController(Controller):
         summary="One entry",
     )
     def get_entry(
-        self, watchlists: NamedDependency[WatchlistService], name: Name, key: Key
+        self,
+        watchlists: NamedDependency[WatchlistService],
+        name: Name,
+        key: Key,
     ) -> EntryRead:
         """One entry of a list."""
         return entry_read(watchlists.entry(name, key))

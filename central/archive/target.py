@@ -17,8 +17,6 @@ AWS environment variables and credential chain (pyarrow's defaults).
 from __future__ import annotations
 
 import logging
-import os
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -27,6 +25,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from central.config import ArchiveConfig
+from shared import durable
 from shared.errors import ConfigError, SourceUnavailable
 
 log = logging.getLogger(__name__)
@@ -114,23 +113,8 @@ class ArchiveTarget:
 
 def _put_local(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a crash mid-write
-        stale.unlink(missing_ok=True)
-    tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # the rename itself survives a power cut
-    finally:
-        os.close(dir_fd)
+    durable.remove_stale_temps(path)  # left by a crash mid-write (one exporter per part)
+    durable.write_atomic(path, data, mode=0o640)
 
 
 def read_credentials(path: Path) -> dict[str, str]:

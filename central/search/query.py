@@ -213,6 +213,15 @@ class JourneyQuery:
         if self.start and self.end and self.start >= self.end:
             raise InvalidRequest("from/to: expected from before to")
 
+    def describe(self) -> dict[str, object]:
+        """The journey asked for as JSON-ready facts (for the audit log)."""
+        return {
+            "plate": self.plate.text,
+            "match": self.plate.mode,
+            "from": self.start.isoformat() if self.start else None,
+            "to": self.end.isoformat() if self.end else None,
+        }
+
 
 def require_reason(reason: str | None) -> str:
     """The search reason (case number or purpose), stripped.

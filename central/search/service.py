@@ -159,12 +159,6 @@ class SearchService:
             "search.journey",
             target=f"plate:{query.plate.text}",
             reason=why,
-            details={
-                "plate": query.plate.text,
-                "match": query.plate.mode,
-                "from": query.start.isoformat() if query.start else None,
-                "to": query.end.isoformat() if query.end else None,
-                "results": len(rows),
-            },
+            details={**query.describe(), "results": len(rows)},
         )
         return trip

@@ -14,7 +14,7 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import Body, FromPath
 from litestar.response import Template
 
 from central.accounts.model import Principal
@@ -76,7 +76,7 @@ class AlertPageController(Controller):
         request: Request[Any, Any, Any],
         console: NamedDependency[Console],
         principal: NamedDependency[Principal],
-        alert_id: int,
+        alert_id: FromPath[int],
     ) -> Template:
         """The alert with its evidence, trail, history and the actions its state allows."""
         detail = console.alerts.get(alert_id, principal.user)  # audited as alert.view
@@ -107,7 +107,7 @@ class AlertPageController(Controller):
         request: Request[Any, Any, Any],
         console: NamedDependency[Console],
         principal: NamedDependency[Principal],
-        alert_id: int,
+        alert_id: FromPath[int],
         data: Annotated[ActionForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Response[Any]:
         """Carry out one action (audited), then back to the page it came from."""

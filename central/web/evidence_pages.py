@@ -13,7 +13,7 @@ import msgspec
 from litestar import Controller, Response, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import Body, FromPath
 
 from central.accounts.model import Principal
 from central.api.evidence import zip_response
@@ -51,7 +51,7 @@ class EvidencePageController(Controller):
         self,
         console: NamedDependency[Console],
         principal: NamedDependency[Principal],
-        alert_id: int,
+        alert_id: FromPath[int],
         data: Posted,
     ) -> Response[bytes]:
         """The alert's evidence package (audited as ``evidence.export``)."""

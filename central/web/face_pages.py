@@ -17,7 +17,7 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
 
 from central.accounts.model import Principal
@@ -82,7 +82,7 @@ class FacePageController(Controller):
         request: Request[Any, Any, Any],
         console: NamedDependency[Console],
         principal: NamedDependency[Principal],
-        candidate_id: str,
+        candidate_id: FromPath[str],
         done: str = "",
     ) -> Template:
         """The candidate with both faces, the match, the person and the decisions."""
@@ -118,7 +118,7 @@ class FacePageController(Controller):
         self,
         console: NamedDependency[Console],
         principal: NamedDependency[Principal],
-        candidate_id: str,
+        candidate_id: FromPath[str],
     ) -> Response[bytes]:
         """The face crop the agent sent for this match (404 when there is none); the
         service audits who viewed it."""
@@ -133,7 +133,7 @@ class FacePageController(Controller):
         request: Request[Any, Any, Any],
         console: NamedDependency[Console],
         principal: NamedDependency[Principal],
-        candidate_id: str,
+        candidate_id: FromPath[str],
     ) -> Response[Any]:
         """One confirmation (the service refuses the same user twice, audited)."""
         try:
@@ -149,7 +149,7 @@ class FacePageController(Controller):
         request: Request[Any, Any, Any],
         console: NamedDependency[Console],
         principal: NamedDependency[Principal],
-        candidate_id: str,
+        candidate_id: FromPath[str],
         data: Annotated[RejectForm, Form],
     ) -> Response[Any]:
         """Reject the match with a reason (final; audited)."""

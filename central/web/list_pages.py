@@ -23,7 +23,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
 
 from central.accounts.model import Principal
@@ -137,7 +137,7 @@ class ListPageController(Controller):
         request: Request[Any, Any, Any],
         console: NamedDependency[Console],
         principal: NamedDependency[Principal],
-        name: str,
+        name: FromPath[str],
         plate: str = "",
         category: str = "",
         validity: str = "",
@@ -218,7 +218,7 @@ class ListPageController(Controller):
         request: Request[Any, Any, Any],
         console: NamedDependency[Console],
         principal: NamedDependency[Principal],
-        name: str,
+        name: FromPath[str],
         data: Annotated[ListForm, Form],
     ) -> Response[Any]:
         """Change the list's settings (audited as ``watchlist.settings``)."""
@@ -249,7 +249,7 @@ class ListPageController(Controller):
         request: Request[Any, Any, Any],
         console: NamedDependency[Console],
         principal: NamedDependency[Principal],
-        name: str,
+        name: FromPath[str],
     ) -> Response[Any]:
         """Load a registry export into the list; the report (or why it was refused) is
         answered as a fragment to the page's script, as the list page to a plain form."""
@@ -302,7 +302,10 @@ class ListPageController(Controller):
 
     @get("/{name:str}/progress", guards=[allowed(LISTS_MANAGE)], sync_to_thread=True)
     def progress(
-        self, request: Request[Any, Any, Any], console: NamedDependency[Console], name: str
+        self,
+        request: Request[Any, Any, Any],
+        console: NamedDependency[Console],
+        name: FromPath[str],
     ) -> Template:
         """The list's large imports under way: staged so far, applied so far."""
         running = console.watchlists.repository.imports_running(name)
@@ -316,7 +319,7 @@ class ListPageController(Controller):
         request: Request[Any, Any, Any],
         console: NamedDependency[Console],
         principal: NamedDependency[Principal],
-        name: str,
+        name: FromPath[str],
         key: str = "",
         done: str = "",
     ) -> Template:
@@ -362,7 +365,7 @@ class ListPageController(Controller):
         request: Request[Any, Any, Any],
         console: NamedDependency[Console],
         principal: NamedDependency[Principal],
-        name: str,
+        name: FromPath[str],
         data: Annotated[EntryForm, Form],
     ) -> Response[Any]:
         """Add the entry (no ``key``) or change it (audited with the reason given)."""
@@ -386,7 +389,7 @@ class ListPageController(Controller):
         request: Request[Any, Any, Any],
         console: NamedDependency[Console],
         principal: NamedDependency[Principal],
-        name: str,
+        name: FromPath[str],
         data: Annotated[KeyForm, Form],
     ) -> Response[Any]:
         """End the entry's validity now: it stops matching, and stays listed as expired."""
@@ -411,7 +414,7 @@ class ListPageController(Controller):
         request: Request[Any, Any, Any],
         console: NamedDependency[Console],
         principal: NamedDependency[Principal],
-        name: str,
+        name: FromPath[str],
         data: Annotated[KeyForm, Form],
     ) -> Response[Any]:
         """Remove the entry from the list."""

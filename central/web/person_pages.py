@@ -19,7 +19,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
-from litestar.params import Body, Parameter
+from litestar.params import Body, FromPath, Parameter
 from litestar.response import Redirect, Template
 
 from central.accounts.model import Principal
@@ -133,7 +133,7 @@ class PersonPageController(Controller):
         request: Request[Any, Any, Any],
         console: NamedDependency[Console],
         principal: NamedDependency[Principal],
-        person_id: str,
+        person_id: FromPath[str],
         done: str = "",
     ) -> Template:
         """One person with their photos; expire and remove for managers."""
@@ -171,8 +171,8 @@ class PersonPageController(Controller):
     def photo(
         self,
         console: NamedDependency[Console],
-        person_id: str,
-        photo_id: str,
+        person_id: FromPath[str],
+        photo_id: FromPath[str],
     ) -> Response[bytes]:
         """An enrolled photo (JPEG)."""
         jpeg = console.persons.photo(person_id, photo_id)
@@ -184,7 +184,7 @@ class PersonPageController(Controller):
         request: Request[Any, Any, Any],
         console: NamedDependency[Console],
         principal: NamedDependency[Principal],
-        person_id: str,
+        person_id: FromPath[str],
         data: Annotated[WhyForm, Form],
     ) -> Response[Any]:
         """Stop matching the person now; they stay listed as expired."""
@@ -202,7 +202,7 @@ class PersonPageController(Controller):
         request: Request[Any, Any, Any],
         console: NamedDependency[Console],
         principal: NamedDependency[Principal],
-        person_id: str,
+        person_id: FromPath[str],
     ) -> Template:
         """The confirmation step of a removal: what is deleted, and the reason."""
         return self._person(request, console, principal, person_id, "person_remove.html")
@@ -213,7 +213,7 @@ class PersonPageController(Controller):
         request: Request[Any, Any, Any],
         console: NamedDependency[Console],
         principal: NamedDependency[Principal],
-        person_id: str,
+        person_id: FromPath[str],
         data: Annotated[WhyForm, Form],
     ) -> Response[Any]:
         """Remove the person: photos and embeddings deleted (a tombstone stays audited)."""
