@@ -238,3 +238,53 @@ def test_form_times_are_in_the_consoles_zone(typed: str, utc: str | None) -> Non
 def test_a_bad_form_time_says_what_was_expected() -> None:
     with pytest.raises(InvalidRequest, match="from: expected ISO 8601"):
         search_pages.local_time("yesterday", "from", ZoneInfo("Europe/Kyiv"))
+
+
+def test_archived_sightings_are_marked_in_search_and_journey(rig: Rig) -> None:
+    """Days older than the database keeps come from the archive, and the console says so:
+    no pictures exist for them, and an investigator must know where a row came from."""
+    import time
+
+    from central.alerts.engine import AlertEngine
+    from central.archive.export import ArchiveExporter
+    from central.archive.target import open_target
+    from central.config import ArchiveConfig
+    from central.retention import Retention, RetentionPolicy
+    from central.watchlist.repository import WatchlistRepository
+    from central.watchlist.service import WatchlistService
+    from tests.central.search_helpers import Spec, store
+
+    central = rig.central
+    day = 86_400.0
+    old = store(
+        central.db,
+        [Spec("AA7681TE", "cam-1", 0), Spec("AA7681TE", "cam-2", 600)],
+        base=(time.time() // day - 30) * day + 3600,  # 01:00 UTC 30 days ago
+    )
+    recent = sight(rig, "AA7681TE", ["cam-1"], alert=False)
+    root = central.config.storage.data_dir / "archive"
+    target = open_target(ArchiveConfig(enabled=True, root=str(root), region="UA-IF"))
+    central.archive = ArchiveExporter(central.db, target, "UA-IF", 3600, 365)
+    assert central.archive.export().rows == len(old)  # today's day is not closed yet
+    engine = AlertEngine(central.db, WatchlistService(WatchlistRepository(central.db)))
+    assert central.audit is not None
+    Retention(
+        central.db,
+        central.config.storage.data_dir / "thumbs",
+        engine,
+        central.audit,
+        RetentionPolicy(non_hit_days=14, chunk_rows=100, archive_hold=True),
+        archive=central.archive,
+    ).run()
+    with TestClient(create_app(central)) as http:
+        _sign_in(http, "olena")
+        found = http.get("/console/search", params={"plate": "AA7681TE", "reason": "case 7"})
+        assert found.status_code == 200, found.text
+        rows = re.findall(r'<tr data-event-id="([0-9a-f-]+)">(.*?)</tr>', found.text, re.S)
+        marked = {event_id for event_id, cells in rows if 'class="archived"' in cells}
+        assert {event_id for event_id, _ in rows} == {*old, *recent}
+        assert marked == set(old)  # the database's own rows carry no mark
+        assert "з архіву" in found.text  # the operator's language
+        trip = http.get("/console/journey", params={"plate": "AA7681TE", "reason": "case 7"})
+        assert trip.status_code == 200
+        assert trip.text.count('class="archived"') == len(old)
