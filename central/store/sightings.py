@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,14 +33,18 @@ THUMBS_SQL_TYPE = (
     "length INTEGER)[]"
 )
 
+# Which of a turn's event ids are stored already. The ids are time-ordered (UUIDv7), so the
+# lookup reads only the newest row groups. Checking first and then inserting plainly costs
+# DuckDB about half the fixed cost per statement of ``INSERT OR IGNORE`` (~2 ms of ~4.5 ms
+# a turn); only the writer thread inserts sightings, so nothing comes between the two.
+_STORED = "SELECT event_id::VARCHAR FROM sightings WHERE event_id = ANY(?::UUID[])"
 _INSERT = """
-INSERT OR IGNORE INTO sightings
+INSERT INTO sightings
 SELECT event_id::UUID, agent_id, camera_id, to_timestamp(captured_at), to_timestamp(received_at),
        plate, plate_raw, plate_confidence, plate_candidates, plate_char_confidences,
        plate_format, plate_region, plate_box, vehicle_box, vehicle_type, vehicle_type_confidence,
        colour, colour_confidence, track_frames, track_seconds, thumbnails
 FROM batch_rows
-RETURNING event_id::VARCHAR
 """
 
 SIGHTING_COLUMNS = (
@@ -208,21 +213,46 @@ def _rows(items: list[IncomingSighting], received_at: float) -> pa.Table:
     )
 
 
+def _unstored(
+    con: duckdb.DuckDBPyConnection, items: list[IncomingSighting]
+) -> list[IncomingSighting]:
+    """The items whose event id is neither in the table nor earlier in ``items``."""
+    if not items:
+        return []
+    ids = [inc.sighting.event_id for inc in items]
+    seen = {r[0] for r in con.execute(_STORED, [ids]).fetchall()}  # canonical spelling
+    fresh: list[IncomingSighting] = []
+    for inc, event_id in zip(items, ids, strict=True):
+        key = _canonical(event_id)
+        if key not in seen:
+            seen.add(key)
+            fresh.append(inc)
+    return fresh
+
+
+def _canonical(event_id: str) -> str:
+    """The UUID as DuckDB spells it (lower case, hyphens); the wire allows other spellings."""
+    if len(event_id) == 36 and event_id == event_id.lower():
+        return event_id
+    return str(uuid.UUID(event_id))
+
+
 class SightingRepository:
     """Reads and writes the ``sightings`` table."""
 
     def insert(
         self, con: duckdb.DuckDBPyConnection, items: list[IncomingSighting], received_at: float
     ) -> set[str]:
-        """Insert within the caller's transaction; return the event ids that were new."""
-        if not items:
-            return set()
-        batch_rows = _rows(items, received_at)
-        con.register("batch_rows", batch_rows)
-        try:
-            return {r[0] for r in con.execute(_INSERT).fetchall()}
-        finally:
-            con.unregister("batch_rows")
+        """Insert within the caller's transaction the items whose event id is not stored
+        yet (the first of a repeated one); return their event ids, as the items spell them."""
+        fresh = _unstored(con, items)
+        if fresh:
+            con.register("batch_rows", _rows(fresh, received_at))
+            try:
+                con.execute(_INSERT)
+            finally:
+                con.unregister("batch_rows")
+        return {inc.sighting.event_id for inc in fresh}
 
     def recent(
         self,

@@ -121,6 +121,29 @@ def test_bad_items_are_refused_one_by_one_and_the_rest_stored(
     assert by_reason["camera not announced"] == 1
 
 
+def test_an_event_id_resent_in_another_spelling_is_stored_once(
+    central: Central, sock: zmq.Socket[Any]
+) -> None:
+    """The wire allows upper case and no hyphens; the id is the same, so is the sighting."""
+    rng = random.Random(2)
+    first, frames = make_sighting(rng, camera_id="cam-1")
+    again, more = make_sighting(rng, camera_id="cam-1")
+    ack = _answer(sock, _batch(1, [(first, frames)]))
+    assert ack["stored"] == 1 and ack["duplicates"] == 0
+    shouted = msgspec.structs.replace(first, event_id=first.event_id.upper())
+    bare = msgspec.structs.replace(again, event_id=again.event_id.replace("-", ""))
+    repeat = [(shouted, frames), (bare, more), (again, more)]  # again: a repeat in the batch
+    ack = _answer(sock, _batch(2, repeat))
+    assert ack["stored"] == 1 and ack["duplicates"] == 2 and not ack.get("rejected")
+    new, frames3 = make_sighting(rng, camera_id="cam-1")
+    ack = _answer(
+        sock, _batch(3, [(msgspec.structs.replace(new, event_id=new.event_id.upper()), frames3)])
+    )
+    assert ack["stored"] == 1 and ack["duplicates"] == 0  # new, though not spelled as stored
+    assert _ids(central) == {first.event_id, again.event_id, new.event_id}
+    assert central.ingest.stats.sightings_stored == 3 and central.ingest.stats.duplicates == 2
+
+
 @pytest.mark.parametrize("schema", ["².0", "1.x", "", "1", "١.0", "1.0.0"])
 def test_odd_schema_strings_are_refused_without_raising(
     central: Central, sock: zmq.Socket[Any], schema: str
