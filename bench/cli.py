@@ -21,6 +21,9 @@ def ingest_cmd(
     min_turn_ms: Annotated[
         int, typer.Option(help="Central's ingest.min_turn_interval_ms (0: off).")
     ] = 0,
+    writer_duty: Annotated[
+        float | None, typer.Option(help="Central's ingest.writer_duty (default: the config's).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Agents -> CURVE ZeroMQ -> central -> DuckDB, with ZeroMQ and DuckDB ceilings."""
@@ -28,7 +31,9 @@ def ingest_cmd(
 
     from bench.ingest import run
 
-    result = run(agents, seconds, rate, watchlist=watchlist, min_turn_ms=min_turn_ms)
+    result = run(
+        agents, seconds, rate, watchlist=watchlist, min_turn_ms=min_turn_ms, writer_duty=writer_duty
+    )
     typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
 
 
@@ -47,6 +52,9 @@ def soak_cmd(
     cameras: Annotated[
         int, typer.Option(help="Cameras in all, spread over the agents (0: one each).")
     ] = 0,
+    writer_duty: Annotated[
+        float | None, typer.Option(help="Central's ingest.writer_duty (default: the config's).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Steady ingest for a long time: RSS, descriptors and threads of central and agents,
@@ -59,7 +67,7 @@ def soak_cmd(
         raise typer.BadParameter("minutes, agents, rate and interval must be positive")
     if cameras < 0 or cameras > 256 * agents:
         raise typer.BadParameter(f"cameras: 0 to {256 * agents} (256 per agent)")
-    result = run(minutes, agents, rate, interval, out, duckdb_memory_mb, cameras)
+    result = run(minutes, agents, rate, interval, out, duckdb_memory_mb, cameras, writer_duty)
     typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
 
 

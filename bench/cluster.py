@@ -40,6 +40,7 @@ def central_config(
     agents: int,
     duckdb_memory_limit_mb: int | None = None,
     min_turn_interval_ms: int = 0,
+    writer_duty: float | None = None,
 ) -> CentralConfig:
     """Keys for central and ``agents`` agents (allow-listed) under ``root``; central's
     config with a free loopback endpoint and its data in ``root/central``."""
@@ -54,6 +55,7 @@ def central_config(
             server_secret_key=root / "keys/central.key_secret",
             allowed_agents_dir=root / "allowed",
             min_turn_interval_ms=min_turn_interval_ms,
+            **({} if writer_duty is None else {"writer_duty": writer_duty}),
         ),
         storage=StorageConfig(
             data_dir=root / "central", duckdb_memory_limit_mb=duckdb_memory_limit_mb

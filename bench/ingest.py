@@ -120,18 +120,23 @@ def run(
     ceilings: bool = True,
     watchlist: int = 0,
     min_turn_ms: int = 0,
+    writer_duty: float | None = None,
 ) -> dict[str, Any]:
     """Run the benchmark and return its result object (``watchlist``: synthetic wanted
     entries central matches every sighting against, 0 for none; ``min_turn_ms``:
-    central's ``ingest.min_turn_interval_ms``)."""
+    central's ``ingest.min_turn_interval_ms``; ``writer_duty``: its ``ingest.writer_duty``,
+    None for the default)."""
     with tempfile.TemporaryDirectory(prefix="varta-bench-") as tmp:
         root = Path(tmp)
         result: dict[str, Any] = {"agents": agents, "seconds": seconds, "rate": rate or None}
         if ceilings:
             result["ceiling_zmq_msgs_per_s"] = round(zmq_ceiling(min(seconds, 3.0)))
             result["ceiling_duckdb_rows_per_s"] = round(duckdb_ceiling(min(seconds, 3.0), root))
-        config = central_config(root, agents, min_turn_interval_ms=min_turn_ms)
+        config = central_config(
+            root, agents, min_turn_interval_ms=min_turn_ms, writer_duty=writer_duty
+        )
         result["min_turn_interval_ms"] = min_turn_ms
+        result["writer_duty"] = config.ingest.writer_duty
         if watchlist:
             result["watchlist_entries"] = seed_watchlist(config, watchlist)
         central = build(config)

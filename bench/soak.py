@@ -121,6 +121,7 @@ def run(
     out: Path,
     duckdb_memory_limit_mb: int | None = None,
     cameras: int = 0,
+    writer_duty: float | None = None,
 ) -> dict[str, Any]:
     """Run the soak; write ``soak.json`` and ``soak.png`` into ``out``; the summary.
 
@@ -131,7 +132,7 @@ def run(
     ticks: list[Tick] = []
     with tempfile.TemporaryDirectory(prefix="varta-soak-") as tmp:
         root = Path(tmp)
-        config = central_config(root, agents, duckdb_memory_limit_mb)
+        config = central_config(root, agents, duckdb_memory_limit_mb, writer_duty=writer_duty)
         central = build(config)
         with collector.tuned():  # as central's own process runs (central.serve)
             central.start()
@@ -160,6 +161,7 @@ def run(
             "rate": rate,
             "interval_s": interval_s,
             "duckdb_memory_limit_mb": duckdb_memory_limit_mb,
+            "writer_duty": config.ingest.writer_duty,
             "produced": sum(r["produced"] for r in reports),
             "stored_rows": rows,
             "stored_distinct": distinct,

@@ -330,6 +330,7 @@ def ingest_limits(cfg: IngestConfig) -> IngestLimits:
         max_drain=cfg.max_drain,
         max_turn_items=cfg.max_turn_items,
         min_turn_interval_s=cfg.min_turn_interval_ms / 1000,
+        writer_duty=cfg.writer_duty,
         max_frame_bytes=cfg.max_frame_bytes,
         max_frames=cfg.max_frames,
         rcv_hwm=cfg.rcv_hwm,

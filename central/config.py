@@ -38,6 +38,17 @@ class IngestConfig(StrictModel):
         "CPU whatever its size, so 200-500 cuts central's CPU per sighting at high rates; "
         "acks and alerts wait up to this long more.",
     )
+    writer_duty: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="Most of its time the storage of sightings may take (0-1]. After a turn "
+        "took t seconds to store, the next starts no sooner than t/duty after it began, "
+        "gathering what arrives meanwhile: each transaction costs DuckDB milliseconds of CPU "
+        "whatever its size, and without a bound central would commit as often as it can, "
+        "tiny turns at moderate rates. Acks and alerts wait up to t*(1/duty-1) more; at "
+        "overload turns are full (max_turn_items) and start at once. 1: no bound.",
+    )
     max_frame_bytes: int = Field(
         1 << 20,
         ge=64 << 10,

@@ -68,6 +68,7 @@ log = logging.getLogger(__name__)
 
 FacesFn = Callable[[str, list[wire.FaceObservation]], None]  # (agent id, observations)
 _LOG_EVERY_S = 5.0
+_MAX_DUTY_WAIT_S = 0.25  # the longest writer_duty makes a turn wait after the last one
 _FACE_IMAGE_REFUSED = "face observation carries an image; face crops stay on the edge"
 
 
@@ -96,6 +97,7 @@ class IngestLimits:
     max_drain: int = 256
     max_turn_items: int = 5000
     min_turn_interval_s: float = 0.0
+    writer_duty: float = 1.0
     max_frame_bytes: int = 1 << 20
     max_frames: int = 4097
     rcv_hwm: int = 64
@@ -268,7 +270,8 @@ class IngestServer:
         self._sock: zmq.Socket[Any] | None = None  # the ingest thread's, while it runs
         self._next: _Turn | None = None  # received while the writer committed a turn
         self.last_turn_at = 0.0
-        self._turn_began = 0.0  # monotonic; for min_turn_interval_s
+        self._turn_began = 0.0  # monotonic; for min_turn_interval_s and writer_duty
+        self._stored_s = 0.0  # how long the last turn took to store and ack
         self.bound_endpoint = ""
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -335,12 +338,17 @@ class IngestServer:
         self._gather(sock, turn)
         self._turn_began = time.monotonic()
         self._finish(sock, turn)
+        self._stored_s = time.monotonic() - self._turn_began
         self.stats.turn_seconds.observe(time.perf_counter() - began)
 
     def _gather(self, sock: zmq.Socket[Any], turn: _Turn) -> None:
         """Keep draining until ``min_turn_interval_s`` has passed since the last turn
-        began (or the turn is full): fewer, larger transactions for DuckDB."""
-        deadline = self._turn_began + self._limits.min_turn_interval_s
+        began, and long enough for its storage to have taken at most ``writer_duty`` of
+        the time since (or until the turn is full): fewer, larger transactions."""
+        limits, stored = self._limits, self._stored_s
+        # A slow store (a checkpoint) must not hold the next turn long: at most this wait.
+        spacing = min(stored / limits.writer_duty, stored + _MAX_DUTY_WAIT_S)
+        deadline = self._turn_began + max(limits.min_turn_interval_s, spacing)
         while (
             turn.items < self._limits.max_turn_items
             and turn.messages < self._limits.max_drain

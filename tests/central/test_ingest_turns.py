@@ -58,3 +58,52 @@ def test_batches_within_the_interval_share_a_transaction(tmp_path: Path) -> None
     assert all(a["stored"] == PER_BATCH and a.get("rejected", []) == [] for a in acks.values())
     assert 1 <= turns <= 3 < BATCHES
     assert sorted(r[0] for r in rows) == sorted(sent)
+
+
+def _turns_for(tmp_path: Path, duty: float, batches: int, gap_s: float) -> tuple[int, int]:
+    """Send ``batches`` one-sighting batches ``gap_s`` apart; (turns taken, rows stored)."""
+    ring = make_keyring(tmp_path / "keys", ["a1"])
+    config = central_config(ring, tmp_path / "central")
+    config = config.model_copy(
+        update={"ingest": config.ingest.model_copy(update={"writer_duty": duty})}
+    )
+    central = start_central(config)
+    ctx: zmq.Context[Any] = zmq.Context()
+    sock = curve_dealer(
+        ctx, central.ingest.bound_endpoint, ring, ring.root / "agents" / "a1.key_secret"
+    )
+    try:
+        assert send_hello(sock, "a1", ["cam-1"])["kind"] == "ack"
+        turns_before = central.ingest.stats.turns
+        rng = random.Random(7)
+        acked = 0
+        for batch_id in range(1, batches + 1):
+            s, frames = make_sighting(rng, thumb_bytes=(64, 32))
+            header = wire.SightingBatch(agent_id="a1", batch_id=batch_id, items=[s])
+            sock.send_multipart([wire.encode(header), *frames])
+            time.sleep(gap_s)
+            while sock.poll(0):
+                acked += msgpack.unpackb(sock.recv_multipart()[0])["stored"]
+        while acked < batches:
+            assert sock.poll(10_000), f"only {acked} of {batches} stored"
+            acked += msgpack.unpackb(sock.recv_multipart()[0])["stored"]
+        turns = central.ingest.stats.turns - turns_before
+        with central.db.reader() as con:
+            row = con.execute("SELECT count(*) FROM sightings").fetchone()
+        assert row is not None
+        return turns, row[0]
+    finally:
+        sock.close(0)
+        ctx.term()
+        central.stop()
+
+
+def test_writer_duty_gathers_a_trickle_into_fewer_transactions(tmp_path: Path) -> None:
+    """Without a bound central commits every batch alone while batches trickle in; with
+    ``writer_duty`` 0.1 a turn waits until storing the last took at most a tenth of the
+    time since it began, so several batches share a transaction, and all are stored."""
+    eager, eager_rows = _turns_for(tmp_path / "eager", 1.0, 60, 0.01)
+    bounded, bounded_rows = _turns_for(tmp_path / "bounded", 0.1, 60, 0.01)
+    assert eager_rows == bounded_rows == 60
+    print("turns with duty 1:", eager, "with duty 0.1:", bounded)
+    assert bounded * 2 < eager, (bounded, eager)
