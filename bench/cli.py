@@ -19,8 +19,9 @@ def ingest_cmd(
         int, typer.Option(help="Synthetic wanted-list entries to match against (0: none).")
     ] = 0,
     min_turn_ms: Annotated[
-        int, typer.Option(help="Central's ingest.min_turn_interval_ms (0: off).")
-    ] = 0,
+        int | None,
+        typer.Option(help="Central's ingest.min_turn_interval_ms (0: off; default: the config's)."),
+    ] = None,
     writer_duty: Annotated[
         float | None, typer.Option(help="Central's ingest.writer_duty (default: the config's).")
     ] = None,

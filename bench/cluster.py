@@ -39,7 +39,7 @@ def central_config(
     root: Path,
     agents: int,
     duckdb_memory_limit_mb: int | None = None,
-    min_turn_interval_ms: int = 0,
+    min_turn_interval_ms: int | None = None,
     writer_duty: float | None = None,
 ) -> CentralConfig:
     """Keys for central and ``agents`` agents (allow-listed) under ``root``; central's
@@ -54,8 +54,12 @@ def central_config(
             bind=free_endpoint(),
             server_secret_key=root / "keys/central.key_secret",
             allowed_agents_dir=root / "allowed",
-            min_turn_interval_ms=min_turn_interval_ms,
             **({} if writer_duty is None else {"writer_duty": writer_duty}),
+            **(
+                {}
+                if min_turn_interval_ms is None
+                else {"min_turn_interval_ms": min_turn_interval_ms}
+            ),
         ),
         storage=StorageConfig(
             data_dir=root / "central", duckdb_memory_limit_mb=duckdb_memory_limit_mb

@@ -119,13 +119,13 @@ def run(
     rate: float,
     ceilings: bool = True,
     watchlist: int = 0,
-    min_turn_ms: int = 0,
+    min_turn_ms: int | None = None,
     writer_duty: float | None = None,
 ) -> dict[str, Any]:
     """Run the benchmark and return its result object (``watchlist``: synthetic wanted
     entries central matches every sighting against, 0 for none; ``min_turn_ms``:
-    central's ``ingest.min_turn_interval_ms``; ``writer_duty``: its ``ingest.writer_duty``,
-    None for the default)."""
+    central's ``ingest.min_turn_interval_ms`` and ``writer_duty``: its
+    ``ingest.writer_duty``, None for the defaults)."""
     with tempfile.TemporaryDirectory(prefix="varta-bench-") as tmp:
         root = Path(tmp)
         result: dict[str, Any] = {"agents": agents, "seconds": seconds, "rate": rate or None}
@@ -135,7 +135,7 @@ def run(
         config = central_config(
             root, agents, min_turn_interval_ms=min_turn_ms, writer_duty=writer_duty
         )
-        result["min_turn_interval_ms"] = min_turn_ms
+        result["min_turn_interval_ms"] = config.ingest.min_turn_interval_ms
         result["writer_duty"] = config.ingest.writer_duty
         if watchlist:
             result["watchlist_entries"] = seed_watchlist(config, watchlist)

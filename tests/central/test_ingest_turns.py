@@ -65,7 +65,11 @@ def _turns_for(tmp_path: Path, duty: float, batches: int, gap_s: float) -> tuple
     ring = make_keyring(tmp_path / "keys", ["a1"])
     config = central_config(ring, tmp_path / "central")
     config = config.model_copy(
-        update={"ingest": config.ingest.model_copy(update={"writer_duty": duty})}
+        update={
+            "ingest": config.ingest.model_copy(
+                update={"writer_duty": duty, "min_turn_interval_ms": 0}
+            )
+        }
     )
     central = start_central(config)
     ctx: zmq.Context[Any] = zmq.Context()
