@@ -59,7 +59,9 @@ def _wanted_db(root: Path, entries: int, rng: random.Random) -> tuple[Path, list
     return db_file, rng.sample(listed, 5000)
 
 
-def _central(root: Path, http_port: int) -> tuple[Path, dict[str, Any]]:
+def _central(
+    root: Path, http_port: int, ingest: dict[str, Any] | None = None
+) -> tuple[Path, dict[str, Any]]:
     from central.accounts.secrets import new_secret
 
     token = root / "admin.token"
@@ -74,6 +76,7 @@ def _central(root: Path, http_port: int) -> tuple[Path, dict[str, Any]]:
             "bind": free_endpoint(),
             "server_secret_key": str(root / "keys/central.key_secret"),
             "allowed_agents_dir": str(root / "allowed"),
+            **(ingest or {}),
         },
         "http": {"host": "127.0.0.1", "port": http_port},
         "storage": {"data_dir": str(root / "central")},
@@ -123,11 +126,13 @@ def run(
     seconds: float = 20.0,
     hit_rate: float = 0.01,
     upload_entries: int = 0,
+    ingest: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run the benchmark and return its result object.
 
     ``upload_entries``: a second list of that many entries is uploaded over REST (a full
-    import) while the agent publishes, starting after a tenth of ``seconds``.
+    import) while the agent publishes, starting after a tenth of ``seconds``. ``ingest``:
+    central's ingest settings that differ from the defaults (e.g. ``writer_duty``).
     """
     logging.getLogger("httpx").setLevel(logging.WARNING)
     rng = random.Random(3)
@@ -138,7 +143,7 @@ def run(
         import_s = time.perf_counter() - started
         (root / "wanted.txt").write_text("\n".join(sample))
         port = int(free_endpoint().rsplit(":", 1)[1])
-        cfile, config = _central(root, port)
+        cfile, config = _central(root, port, ingest)
         url = f"http://127.0.0.1:{port}"
         central = subprocess.Popen(
             [sys.executable, "-c", "from varta.cli import main; main()", "central", "serve",
@@ -155,7 +160,10 @@ def run(
             central.send_signal(signal.SIGTERM)
             central.wait(60)
         result.update(
-            wanted_entries=entries, import_s=round(import_s, 1), startup_s=round(startup_s, 1)
+            wanted_entries=entries,
+            import_s=round(import_s, 1),
+            startup_s=round(startup_s, 1),
+            ingest=ingest or {},
         )
         return result
 

@@ -318,6 +318,13 @@ def alerts_cmd(
         int,
         typer.Option(help="Entries of a second list uploaded over REST meanwhile (0: none)."),
     ] = 0,
+    min_turn_ms: Annotated[
+        int | None,
+        typer.Option(help="Central's ingest.min_turn_interval_ms (default: the config's)."),
+    ] = None,
+    writer_duty: Annotated[
+        float | None, typer.Option(help="Central's ingest.writer_duty (default: the config's).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Sighting published by an agent -> alert seen by a long-polling police client."""
@@ -325,7 +332,12 @@ def alerts_cmd(
 
     from bench.alerts import run
 
-    result = run(entries, rate, seconds, hit_rate, upload_entries)
+    ingest: dict[str, float] = {}
+    if min_turn_ms is not None:
+        ingest["min_turn_interval_ms"] = min_turn_ms
+    if writer_duty is not None:
+        ingest["writer_duty"] = writer_duty
+    result = run(entries, rate, seconds, hit_rate, upload_entries, ingest)
     typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
 
 
