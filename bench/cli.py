@@ -9,6 +9,15 @@ import typer
 
 app = typer.Typer(no_args_is_help=True)
 
+# Central's ingest settings, for the benches that run a central (None: the config's default).
+MinTurnMs = Annotated[
+    int | None,
+    typer.Option(help="Central's ingest.min_turn_interval_ms (0: off; default: the config's)."),
+]
+WriterDuty = Annotated[
+    float | None, typer.Option(help="Central's ingest.writer_duty (default: the config's).")
+]
+
 
 @app.command("ingest")
 def ingest_cmd(
@@ -18,13 +27,8 @@ def ingest_cmd(
     watchlist: Annotated[
         int, typer.Option(help="Synthetic wanted-list entries to match against (0: none).")
     ] = 0,
-    min_turn_ms: Annotated[
-        int | None,
-        typer.Option(help="Central's ingest.min_turn_interval_ms (0: off; default: the config's)."),
-    ] = None,
-    writer_duty: Annotated[
-        float | None, typer.Option(help="Central's ingest.writer_duty (default: the config's).")
-    ] = None,
+    min_turn_ms: MinTurnMs = None,
+    writer_duty: WriterDuty = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Agents -> CURVE ZeroMQ -> central -> DuckDB, with ZeroMQ and DuckDB ceilings."""
@@ -53,9 +57,7 @@ def soak_cmd(
     cameras: Annotated[
         int, typer.Option(help="Cameras in all, spread over the agents (0: one each).")
     ] = 0,
-    writer_duty: Annotated[
-        float | None, typer.Option(help="Central's ingest.writer_duty (default: the config's).")
-    ] = None,
+    writer_duty: WriterDuty = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Steady ingest for a long time: RSS, descriptors and threads of central and agents,
@@ -318,13 +320,8 @@ def alerts_cmd(
         int,
         typer.Option(help="Entries of a second list uploaded over REST meanwhile (0: none)."),
     ] = 0,
-    min_turn_ms: Annotated[
-        int | None,
-        typer.Option(help="Central's ingest.min_turn_interval_ms (default: the config's)."),
-    ] = None,
-    writer_duty: Annotated[
-        float | None, typer.Option(help="Central's ingest.writer_duty (default: the config's).")
-    ] = None,
+    min_turn_ms: MinTurnMs = None,
+    writer_duty: WriterDuty = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Sighting published by an agent -> alert seen by a long-polling police client."""

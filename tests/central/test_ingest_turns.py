@@ -1,10 +1,13 @@
-"""``ingest.min_turn_interval_ms``: batches arriving within the interval share one storage
-transaction, and every sighting is still stored once and acknowledged."""
+"""``ingest.min_turn_interval_ms`` and ``ingest.writer_duty``: batches arriving within the
+interval share one storage transaction, and every sighting is still stored once and
+acknowledged."""
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,18 +15,19 @@ import msgpack
 import zmq
 
 from bench.loadgen import make_sighting
+from central.app import Central
 from shared import wire
 from tests.harness import central_config, curve_dealer, make_keyring, send_hello, start_central
 
 BATCHES, PER_BATCH, GAP_S = 10, 5, 0.05
 
 
-def test_batches_within_the_interval_share_a_transaction(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def _linked(tmp_path: Path, **ingest: object) -> Iterator[tuple[Central, zmq.Socket[Any]]]:
+    """A central with these ingest settings, and agent a1's socket after its hello."""
     ring = make_keyring(tmp_path / "keys", ["a1"])
     config = central_config(ring, tmp_path / "central")
-    config = config.model_copy(
-        update={"ingest": config.ingest.model_copy(update={"min_turn_interval_ms": 400})}
-    )
+    config = config.model_copy(update={"ingest": config.ingest.model_copy(update=ingest)})
     central = start_central(config)
     ctx: zmq.Context[Any] = zmq.Context()
     sock = curve_dealer(
@@ -31,6 +35,15 @@ def test_batches_within_the_interval_share_a_transaction(tmp_path: Path) -> None
     )
     try:
         assert send_hello(sock, "a1", ["cam-1"])["kind"] == "ack"
+        yield central, sock
+    finally:
+        sock.close(0)
+        ctx.term()
+        central.stop()
+
+
+def test_batches_within_the_interval_share_a_transaction(tmp_path: Path) -> None:
+    with _linked(tmp_path, min_turn_interval_ms=400) as (central, sock):
         turns_before = central.ingest.stats.turns
         rng = random.Random(5)
         sent: set[str] = set()
@@ -50,10 +63,6 @@ def test_batches_within_the_interval_share_a_transaction(tmp_path: Path) -> None
         turns = central.ingest.stats.turns - turns_before
         with central.db.reader() as con:
             rows = con.execute("SELECT event_id::VARCHAR FROM sightings").fetchall()
-    finally:
-        sock.close(0)
-        ctx.term()
-        central.stop()
     assert sorted(acks) == list(range(1, BATCHES + 1))
     assert all(a["stored"] == PER_BATCH and a.get("rejected", []) == [] for a in acks.values())
     assert 1 <= turns <= 3 < BATCHES
@@ -62,22 +71,7 @@ def test_batches_within_the_interval_share_a_transaction(tmp_path: Path) -> None
 
 def _turns_for(tmp_path: Path, duty: float, batches: int, gap_s: float) -> tuple[int, int]:
     """Send ``batches`` one-sighting batches ``gap_s`` apart; (turns taken, rows stored)."""
-    ring = make_keyring(tmp_path / "keys", ["a1"])
-    config = central_config(ring, tmp_path / "central")
-    config = config.model_copy(
-        update={
-            "ingest": config.ingest.model_copy(
-                update={"writer_duty": duty, "min_turn_interval_ms": 0}
-            )
-        }
-    )
-    central = start_central(config)
-    ctx: zmq.Context[Any] = zmq.Context()
-    sock = curve_dealer(
-        ctx, central.ingest.bound_endpoint, ring, ring.root / "agents" / "a1.key_secret"
-    )
-    try:
-        assert send_hello(sock, "a1", ["cam-1"])["kind"] == "ack"
+    with _linked(tmp_path, writer_duty=duty, min_turn_interval_ms=0) as (central, sock):
         turns_before = central.ingest.stats.turns
         rng = random.Random(7)
         acked = 0
@@ -96,10 +90,6 @@ def _turns_for(tmp_path: Path, duty: float, batches: int, gap_s: float) -> tuple
             row = con.execute("SELECT count(*) FROM sightings").fetchone()
         assert row is not None
         return turns, row[0]
-    finally:
-        sock.close(0)
-        ctx.term()
-        central.stop()
 
 
 def test_writer_duty_gathers_a_trickle_into_fewer_transactions(tmp_path: Path) -> None:
