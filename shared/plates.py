@@ -190,10 +190,12 @@ def _sk_district(text: str) -> bool:
 
 
 _L, _D = LATIN, DIGITS
+_US_L = "".join(c for c in LATIN if c not in "IOQ")  # letters of the newer US layouts
 GENERIC: Final = "eu_generic"
 #: Format name of the US layouts; their reads pass a stricter gate than European ones.
 US: Final = "us"
 US_PRIOR: Final = 0.8
+US_NEAR_PRIOR: Final = 0.55  # a US layout one look-alike from the all-digit plates
 #: Formats the candidate search knows, most specific first. ``eu_generic`` is the
 #: fallback: any 4-8 Latin letters and digits (personalised plates, other countries).
 FORMATS: Final[tuple[PlateFormat, ...]] = (
@@ -223,6 +225,14 @@ FORMATS: Final[tuple[PlateFormat, ...]] = (
     _format(US, "D|L|DDDDD", US_PRIOR, L=_L, D=_D),
     _format(US, "LLL|DDD", US_PRIOR, L=_L, D=_D),
     _format(US, "DDD|LLL", US_PRIOR, L=_L, D=_D),
+    # Missouri's ``1AB 234`` and Texas' 2004-2009 ``AB1-C234``; these states issue no I,
+    # O or Q (a 1 or 0 is never bent into one).
+    _format(US, "DLL|DDD", US_PRIOR, L=_US_L, D=_D),
+    _format(US, "LLD|LDDD", US_PRIOR, L=_US_L, D=_D),
+    # Illinois' ``A12 3456`` is one look-alike from the all-digit plates of other states
+    # (read by the generic fallback): a lower prior, so that only a read showing the
+    # letter as it is takes the layout, never a digit bent into it.
+    _format(US, "LDD|DDDD", US_NEAR_PRIOR, L=_US_L, D=_D),
     # Slovak personalised plates: the district code and five letters or digits. Below
     # the regular layout, which wins whenever a read fits both.
     _format("sk_vanity", "LL|AAAAA", 0.5, _sk_district, L=_L, A=_L + _D),

@@ -57,6 +57,9 @@ def test_fold(raw: str, expected: str) -> None:
         ("09 12345 AT", PlateInfo("ua_1995", "UA-AT", True)),  # numeric region prefix
         ("CDP 001", PlateInfo("ua_diplomatic", "", True)),  # before the US ABC-123
         ("TZC 207", PlateInfo("us", "", True)),
+        ("R58 9789", PlateInfo("us", "", True)),  # Illinois
+        ("DD4-C591", PlateInfo("us", "", True)),  # Texas 2004-2009
+        ("8FV 480", PlateInfo("us", "", True)),  # Missouri
         ("RK-099AN", PlateInfo("sk", "", True)),
         ("1B2 5790", PlateInfo("cz", "", True)),
         ("KM BORAK", PlateInfo("sk_vanity", "", True)),  # Slovak personalised plate
@@ -126,6 +129,9 @@ _B_OR_8 = [("B", 0.66), ("8", 0.3), ("D", 0.01)]
 _O_SURE = [("O", 0.99), ("U", 0.004), ("0", 0.002)]
 _ONE_SURE = [("1", 0.99), ("I", 0.006), ("7", 0.002)]
 _ZERO_SURE = [("0", 0.99), ("O", 0.004), ("Q", 0.002)]
+# A sure digit whose letter look-alike OCR did not propose.
+_FIVE_SURE = [("5", 0.99), ("6", 0.004), ("3", 0.002)]
+_EIGHT_SURE = [("8", 0.99), ("3", 0.004), ("6", 0.002)]
 
 
 @pytest.mark.parametrize(
@@ -162,6 +168,24 @@ def test_a_ruled_out_one_reads_as_its_twin(
     top = candidates(alts)[0]
     assert top.text == best and top.format == "ua_current"
     assert at_least <= top.confidence < below
+
+
+@pytest.mark.parametrize(
+    ("alts", "best", "fmt"),
+    [
+        # Read as it is on the plate, an Illinois, Missouri or Texas layout is not bent
+        # into the Polish or the three-and-three one by look-alikes (RSB9789, BFV480).
+        (_alts("R589789", p=0.99, p1=_FIVE_SURE, p2=_EIGHT_SURE), "R589789", "us"),
+        (_alts("8FV480", p=0.99, p0=_EIGHT_SURE), "8FV480", "us"),
+        (_alts("DD4C591", p=0.99), "DD4C591", "us"),
+        # Seven digits (several states) are not made Illinois by a look-alike.
+        (_alts("8951283", p=0.99, p0=_EIGHT_SURE), "8951283", "eu_generic"),
+        (_alts("1366026"), "1366026", "eu_generic"),
+    ],
+)
+def test_us_layouts_read_as_they_are(alts: Alts, best: str, fmt: str) -> None:
+    found = candidates(alts)
+    assert (found[0].text, found[0].format) == (best, fmt)
 
 
 def test_candidates_ranked_and_keep_the_raw_read() -> None:
