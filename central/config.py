@@ -48,8 +48,8 @@ class IngestConfig(StrictModel):
         "took t seconds to store, the next starts no sooner than t/duty after it began, "
         "gathering what arrives meanwhile: each transaction costs DuckDB milliseconds of CPU "
         "whatever its size, and without a bound central would commit as often as it can, "
-        "tiny turns at moderate rates. Acks and alerts wait up to t*(1/duty-1) more; at "
-        "overload turns are full (max_turn_items) and start at once. 1: no bound.",
+        "tiny turns at moderate rates. Acks and alerts wait up to t*(1/duty-1) more (at most "
+        "250 ms); a turn of 1,000 sightings or more starts at once. 1: no bound.",
     )
     max_frame_bytes: int = Field(
         1 << 20,

@@ -69,6 +69,7 @@ log = logging.getLogger(__name__)
 FacesFn = Callable[[str, list[wire.FaceObservation]], None]  # (agent id, observations)
 _LOG_EVERY_S = 5.0
 _MAX_DUTY_WAIT_S = 0.25  # the longest writer_duty makes a turn wait after the last one
+_DUTY_ENOUGH_ITEMS = 1000  # a turn this large shares a transaction's fixed cost enough
 _FACE_IMAGE_REFUSED = "face observation carries an image; face crops stay on the edge"
 
 
@@ -344,19 +345,22 @@ class IngestServer:
     def _gather(self, sock: zmq.Socket[Any], turn: _Turn) -> None:
         """Keep draining until ``min_turn_interval_s`` has passed since the last turn
         began, and long enough for its storage to have taken at most ``writer_duty`` of
-        the time since (or until the turn is full): fewer, larger transactions."""
+        the time since, unless the turn holds enough to share a transaction's fixed cost
+        already (or is full): fewer, larger transactions."""
         limits, stored = self._limits, self._stored_s
+        floor = self._turn_began + limits.min_turn_interval_s
         # A slow store (a checkpoint) must not hold the next turn long: at most this wait.
         spacing = min(stored / limits.writer_duty, stored + _MAX_DUTY_WAIT_S)
-        deadline = self._turn_began + max(limits.min_turn_interval_s, spacing)
+        duty = self._turn_began + spacing
         while (
-            turn.items < self._limits.max_turn_items
-            and turn.messages < self._limits.max_drain
+            turn.items < limits.max_turn_items
+            and turn.messages < limits.max_drain
             and not self._stop.is_set()
         ):
-            left = deadline - time.monotonic()
-            if left <= 0:
+            now = time.monotonic()
+            if now >= floor and (now >= duty or turn.items >= _DUTY_ENOUGH_ITEMS):
                 return
+            left = (floor if now < floor else duty) - now
             if sock.poll(max(1, int(left * 1000))):
                 self._drain(sock, turn)
 
