@@ -231,8 +231,9 @@ FORMATS: Final[tuple[PlateFormat, ...]] = (
     _format(US, "LLD|LDDD", US_PRIOR, L=_US_L, D=_D),
     # Illinois' ``A12 3456`` is one look-alike from the all-digit plates of other states
     # (read by the generic fallback): a lower prior, so that only a read showing the
-    # letter as it is takes the layout, never a digit bent into it.
-    _format(US, "LDD|DDDD", US_NEAR_PRIOR, L=_US_L, D=_D),
+    # letter as it is takes the layout, never a digit bent into it. Not offered for a D
+    # or S: Ukrainian diplomatic plates (``D123456``, ``S057703``) share the layout.
+    _format(US, "FDD|DDDD", US_NEAR_PRIOR, F=_US_L.replace("D", "").replace("S", ""), D=_D),
     # Slovak personalised plates: the district code and five letters or digits. Below
     # the regular layout, which wins whenever a read fits both.
     _format("sk_vanity", "LL|AAAAA", 0.5, _sk_district, L=_L, A=_L + _D),

@@ -71,7 +71,7 @@ def test_short_soak_samples_everything_and_stores_each_sighting_once(tmp_path: P
         assert s["py_blocks"] > 0
     seen = {name for s in samples for name in s["agents"]}
     assert seen == {f"bench-{i}" for i in range(AGENTS)}
-    for s in samples:
+    for s in samples[1:]:  # the first sample can catch an agent still starting (exec)
         for agent in s["agents"].values():
             assert 5 << 20 < agent["rss_bytes"] < 4 << 30
             assert agent["fds"] >= 3 and agent["threads"] >= 1  # the first look may be at exec
