@@ -43,7 +43,9 @@ def central_config(
     writer_duty: float | None = None,
 ) -> CentralConfig:
     """Keys for central and ``agents`` agents (allow-listed) under ``root``; central's
-    config with a free loopback endpoint and its data in ``root/central``."""
+    config with a free loopback endpoint and its data in ``root/central``; ingest settings
+    left None keep their defaults."""
+    overrides = {"min_turn_interval_ms": min_turn_interval_ms, "writer_duty": writer_duty}
     keys.generate(root / "keys", "central")
     (root / "allowed").mkdir(exist_ok=True)
     for i in range(agents):
@@ -54,12 +56,7 @@ def central_config(
             bind=free_endpoint(),
             server_secret_key=root / "keys/central.key_secret",
             allowed_agents_dir=root / "allowed",
-            **({} if writer_duty is None else {"writer_duty": writer_duty}),
-            **(
-                {}
-                if min_turn_interval_ms is None
-                else {"min_turn_interval_ms": min_turn_interval_ms}
-            ),
+            **{k: v for k, v in overrides.items() if v is not None},
         ),
         storage=StorageConfig(
             data_dir=root / "central", duckdb_memory_limit_mb=duckdb_memory_limit_mb

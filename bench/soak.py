@@ -44,8 +44,8 @@ WARMUP_MIN_S = 10.0
 FLAT_MB_PER_MIN = 2.0
 """Steady-state RSS growth above this (MB/min) is called a leak."""
 FD_THREAD_SLACK = 4
-MAX_AGENT_LINES = 8  # more agents are plotted as their max, median and min
 """Descriptors or threads above the post-warm-up level by more than this: a leak."""
+MAX_AGENT_LINES = 8  # more agents are plotted as their max, median and min
 MB = 1 << 20
 
 

@@ -103,8 +103,7 @@ def _install(stream: BinaryIO, file: ManifestFile, target: Path, origin: str) ->
                 f"{file.name} from {origin} failed verification: expected sha256 "
                 f"{file.sha256}, got {actual}; the file was not installed"
             )
-        os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    durable.fsync_dir(target.parent)
+    durable.commit(tmp, target)

@@ -61,17 +61,14 @@ def commit(tmp: Path, path: Path, *, overwrite: bool = True) -> None:
     fsync_dir(path.parent)
 
 
-def remove_stale_temps(path: Path) -> int:
-    """Remove temporary files a crash mid-``write_atomic`` left beside ``path``; how many.
+def remove_stale_temps(path: Path) -> None:
+    """Remove temporary files a crash mid-``write_atomic`` left beside ``path``.
 
     Only for a path that one process writes at a time (a concurrent writer's temporary
     file would be removed under it).
     """
-    removed = 0
     for stale in path.parent.glob(f".{path.name}.*.tmp"):
         stale.unlink(missing_ok=True)
-        removed += 1
-    return removed
 
 
 def fsync_dir(directory: Path) -> None:
