@@ -267,12 +267,19 @@ def test_running_central_exports_in_the_background(tmp_path: Path) -> None:
     from tests.harness import central_config, make_keyring, start_central, wait_for
 
     config = central_config(make_keyring(tmp_path / "keys", []), tmp_path / "central")
+    # The rows are stored before central starts: ``store`` backdates each row's receive
+    # time, which live ingest never does, so an export run between two of its inserts
+    # would rightly take the later ones for rows already past.
+    db = Database(tmp_path / "central" / "varta.duckdb")
+    # 01:00 UTC four days ago: the last of the three days ended over a day ago, so it is
+    # closed whatever the time of day (grace) when the test runs.
+    base = (time.time() // DAY - 4) * DAY + 3600
+    ids = store(db, OLD_SPECS, base=base)
+    db.close()
     archive = Archive(enabled=True, root=str(tmp_path / "archive"), region="UA-IF", interval_s=0.2)
     central = start_central(config.model_copy(update={"archive": archive}))
     try:
         assert central.archive is not None
-        base = (time.time() // DAY - 3) * DAY + 3600  # 01:00 UTC three days ago
-        ids = store(central.db, OLD_SPECS, base=base)
         stats = central.archive.stats
         # Rows are counted as each part is written; the run is counted when it ends.
         assert wait_for(lambda: stats.rows_exported == len(ids) and stats.runs >= 1, 30)
