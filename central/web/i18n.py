@@ -83,6 +83,18 @@ class Translator:
         """A number with the locale's separators."""
         return format_decimal(value, locale=self.locale)
 
+    def duration(self, seconds: float) -> str:
+        """An elapsed time in the unit a reader takes in at a glance: ``42 s``, ``13.5 min``,
+        ``5 h 7 min``, ``31 d`` (a journey's gap between two sightings can be a month)."""
+        if seconds < 60:
+            return self.gettext("%(n)s s", n=self.number(round(seconds, 1)))
+        if seconds < 3600:
+            return self.gettext("%(n)s min", n=self.number(round(seconds / 60, 1)))
+        if seconds < 2 * 86400:
+            hours, minutes = divmod(round(seconds / 60), 60)
+            return self.gettext("%(h)s h %(m)s min", h=self.number(hours), m=self.number(minutes))
+        return self.gettext("%(n)s d", n=self.number(round(seconds / 86400, 1)))
+
     def percent(self, value: float) -> str:
         """A 0..1 fraction as a percentage, e.g. ``87,5 %`` in Ukrainian."""
         return format_percent(value, format="#,##0.0%", locale=self.locale)

@@ -104,3 +104,22 @@ def test_both_languages_load_and_format_per_locale() -> None:
     assert (uk.percent(0.875), en.percent(0.875)) == ("87,5%", "87.5%")
     assert books.get("xx") is uk  # an unknown language falls back to Ukrainian
     assert uk.plate("AO1467BH") == "АО1467ВН" and uk.plate("B123ABC") == "B123ABC"
+
+
+def test_durations_take_the_unit_a_reader_takes_in() -> None:
+    books = Catalogues("Europe/Kyiv")
+    uk, en = books.get("uk"), books.get("en")
+    # A journey's gaps: seconds, minutes, hours and minutes, then days (a month is not
+    # "44 535,8 хв").
+    assert [uk.duration(s) for s in (42.04, 830, 5 * 3600 + 7 * 60 + 20, 2_672_148)] == [
+        "42 с",
+        "13,8 хв",
+        "5 год 7 хв",
+        "30,9 доб.",
+    ]
+    assert [en.duration(s) for s in (59.96, 3599, 86400, 172_800)] == [
+        "60 s",
+        "60 min",
+        "24 h 0 min",
+        "2 d",
+    ]
