@@ -57,6 +57,7 @@ def soak_cmd(
     cameras: Annotated[
         int, typer.Option(help="Cameras in all, spread over the agents (0: one each).")
     ] = 0,
+    min_turn_ms: MinTurnMs = None,
     writer_duty: WriterDuty = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
@@ -70,7 +71,9 @@ def soak_cmd(
         raise typer.BadParameter("minutes, agents, rate and interval must be positive")
     if cameras < 0 or cameras > 256 * agents:
         raise typer.BadParameter(f"cameras: 0 to {256 * agents} (256 per agent)")
-    result = run(minutes, agents, rate, interval, out, duckdb_memory_mb, cameras, writer_duty)
+    result = run(
+        minutes, agents, rate, interval, out, duckdb_memory_mb, cameras, min_turn_ms, writer_duty
+    )
     typer.echo(json.dumps(result) if as_json else json.dumps(result, indent=2))
 
 

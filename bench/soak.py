@@ -121,18 +121,22 @@ def run(
     out: Path,
     duckdb_memory_limit_mb: int | None = None,
     cameras: int = 0,
+    min_turn_ms: int | None = None,
     writer_duty: float | None = None,
 ) -> dict[str, Any]:
     """Run the soak; write ``soak.json`` and ``soak.png`` into ``out``; the summary.
 
     ``cameras``: the cameras the agents serve in all (0: one each), e.g. 10,000 cameras of
-    a city over 40 agents.
+    a city over 40 agents; ``min_turn_ms`` and ``writer_duty``: central's
+    ``ingest.min_turn_interval_ms`` and ``ingest.writer_duty`` (None: the defaults).
     """
     seconds = minutes * 60.0
     ticks: list[Tick] = []
     with tempfile.TemporaryDirectory(prefix="varta-soak-") as tmp:
         root = Path(tmp)
-        config = central_config(root, agents, duckdb_memory_limit_mb, writer_duty=writer_duty)
+        config = central_config(
+            root, agents, duckdb_memory_limit_mb, min_turn_ms, writer_duty=writer_duty
+        )
         central = build(config)
         with collector.tuned():  # as central's own process runs (central.serve)
             central.start()
@@ -161,6 +165,7 @@ def run(
             "rate": rate,
             "interval_s": interval_s,
             "duckdb_memory_limit_mb": duckdb_memory_limit_mb,
+            "min_turn_interval_ms": config.ingest.min_turn_interval_ms,
             "writer_duty": config.ingest.writer_duty,
             "produced": sum(r["produced"] for r in reports),
             "stored_rows": rows,
