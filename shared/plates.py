@@ -229,6 +229,9 @@ FORMATS: Final[tuple[PlateFormat, ...]] = (
     # O or Q (a 1 or 0 is never bent into one).
     _format(US, "DLL|DDD", US_PRIOR, L=_US_L, D=_D),
     _format(US, "LLD|LDDD", US_PRIOR, L=_US_L, D=_D),
+    # Missouri's emblem between the groups of ``SH0 R7X`` often reads as a letter
+    # (``SHOWR7X``), as the Slovak coat of arms does.
+    _format(US, "LLD|_|LDL", US_PRIOR, L=_US_L, D=_D),
     # Illinois' ``A12 3456`` is one look-alike from the all-digit plates of other states
     # (read by the generic fallback): a lower prior, so that only a read showing the
     # letter as it is takes the layout, never a digit bent into it. Not offered for a D
@@ -331,9 +334,15 @@ Alternatives = Sequence[Sequence[tuple[str, float]]]
 _FLOOR: Final = 1e-4  # probability given to an allowed character OCR did not propose
 _LOOKALIKE: Final = 0.2  # fraction of a read character's probability its look-alike gets
 # Glyphs OCR confuses most on plates, whatever the font: where the format rules one out,
-# the read is the other. (Not 0 and O: plate fonts draw the 0 narrower, and giving O the
-# full share let two-letter formats swallow reads like W053011.)
-_TWINS: Final[Mapping[str, str]] = MappingProxyType({"1": "I", "I": "1"})
+# the read is the other. An O where only a digit fits is a 0 (US fonts draw the two
+# alike: Missouri's ``CK0-A1F`` reads ``CKO-AIP``), but a 0 where only a letter fits
+# stays a look-alike: European plate fonts draw the 0 narrower, and giving O the full
+# share let two-letter formats swallow reads like W053011.
+_TWINS: Final[Mapping[str, str]] = MappingProxyType({"1": "I", "I": "1", "O": "0"})
+# Twins whose glyph is the same in the fonts that draw both: OCR's alternatives for an O
+# often list Q, D and U but not the 0 (``CKO-AIP``), and a digit slot takes it anyway.
+# (Not 1 for I: a sure 1 in a seven-digit plate read as a California ``1A23456``.)
+_SAME_GLYPH: Final = frozenset("O")
 _DROP_COST: Final = 0.35  # factor 1 - cost * p**4 per dropped character read with p
 _MISPLACED_GAP: Final = 0.5  # per separator read inside a group of the format
 _TRIM_END: Final = 0.8  # extra factor per character dropped from the end (no band there)
@@ -348,7 +357,8 @@ def _slot_probs(alts: Sequence[tuple[str, float]], allowed: str) -> list[tuple[s
     Only a look-alike OCR proposed itself (among its alternatives, however unlikely)
     gets the full share; one it left out of its alternatives gets no more than the
     probability OCR left unlisted, so a ``B`` read with 0.99 and only ``D`` and ``C``
-    besides stays a B whatever a format would like there. A position given without
+    besides stays a B whatever a format would like there (an O where only a digit fits
+    is the exception: :data:`_SAME_GLYPH`). A position given without
     alternatives says nothing either way and keeps the full share.
     """
     listed = {fold(read) or read for read, _ in alts}
@@ -363,7 +373,8 @@ def _slot_probs(alts: Sequence[tuple[str, float]], allowed: str) -> list[tuple[s
                 # A glyph the format rules out here is read as its twin outright.
                 twin = char not in allowed and alike == _TWINS.get(char)
                 share = p if twin else p * _LOOKALIKE
-                share = share if alike in listed else min(share, unlisted)
+                if alike not in listed and not (twin and char in _SAME_GLYPH):
+                    share = min(share, unlisted)
                 probs[alike] = max(probs.get(alike, 0.0), share)
     if not probs:
         probs = dict.fromkeys(allowed, _FLOOR)

@@ -188,6 +188,26 @@ def test_us_layouts_read_as_they_are(alts: Alts, best: str, fmt: str) -> None:
     assert (found[0].text, found[0].format) == (best, fmt)
 
 
+# An O whose alternatives leave the 0 out, as PP-OCR's often do on a US font.
+_O_NO_ZERO = [("O", 0.99), ("D", 0.005), ("Q", 0.003)]
+_I_NO_ONE = [("I", 0.92), ("T", 0.02), ("L", 0.01)]
+
+
+@pytest.mark.parametrize(
+    ("alts", "best", "fmt"),
+    [
+        # Missouri's CK0-A1F read CKO-AIP: in digit slots the O and the I are the 0 and
+        # the 1, listed or not, and the plate outranks the read taken as it is.
+        (_alts("CKO-AIP", p2=_O_NO_ZERO, p5=_I_NO_ONE), "CK0A1P", "us"),
+        # Missouri's emblem between the groups read as a letter.
+        (_alts("SHOWR7X", p=0.95, p2=_O_NO_ZERO, p3=[("W", 0.8), ("M", 0.17)]), "SH0R7X", "us"),
+    ],
+)
+def test_an_o_in_a_digit_slot_is_a_zero(alts: Alts, best: str, fmt: str) -> None:
+    found = candidates(alts)
+    assert (found[0].text, found[0].format) == (best, fmt)
+
+
 def test_candidates_ranked_and_keep_the_raw_read() -> None:
     found = candidates(_alts("AT12O4BC", p4=[("O", 0.6), ("0", 0.35)]), top_n=5)
     texts = [c.text for c in found]
