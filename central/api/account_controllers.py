@@ -9,7 +9,7 @@ import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
-from litestar.params import FromPath, Parameter
+from litestar.params import FromPath, JSONBody, Parameter
 
 from central.accounts import AccountService, Principal, Role
 from central.api.auth import ALL_ROLES, PUBLIC, CookiePolicy, requires
@@ -91,7 +91,7 @@ class AuthController(Controller):
     async def login(
         self,
         request: Request[Any, Any, Any],
-        data: LoginRequest,
+        data: JSONBody[LoginRequest],
         accounts: NamedDependency[AccountService],
         cookie_policy: NamedDependency[CookiePolicy],
         login_gate: NamedDependency[LoginGate],
@@ -143,7 +143,7 @@ class AuthController(Controller):
     async def change_password(
         self,
         request: Request[Any, Any, Any],
-        data: PasswordChange,
+        data: JSONBody[PasswordChange],
         principal: NamedDependency[Principal],
         accounts: NamedDependency[AccountService],
         login_gate: NamedDependency[LoginGate],
@@ -178,7 +178,7 @@ class UserController(Controller):
     @post("/", sync_to_thread=True, summary="Create a user")
     def create_user(
         self,
-        data: UserCreate,
+        data: JSONBody[UserCreate],
         principal: NamedDependency[Principal],
         accounts: NamedDependency[AccountService],
     ) -> UserRead:
@@ -197,7 +197,7 @@ class UserController(Controller):
     def update_user(
         self,
         username: FromPath[str],
-        data: UserUpdate,
+        data: JSONBody[UserUpdate],
         principal: NamedDependency[Principal],
         accounts: NamedDependency[AccountService],
     ) -> UserRead:
@@ -218,7 +218,7 @@ class TokenController(Controller):
     @post("/", sync_to_thread=True, summary="Create an API token")
     def create_token(
         self,
-        data: TokenCreate,
+        data: JSONBody[TokenCreate],
         principal: NamedDependency[Principal],
         accounts: NamedDependency[AccountService],
     ) -> TokenCreated:

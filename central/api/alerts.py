@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, Parameter
+from litestar.params import FromPath, JSONBody, Parameter
 
 from central.accounts import Principal, Role
 from central.alerts.model import IllegalTransition
@@ -107,7 +107,7 @@ class AlertController(Controller):
         self,
         alerts: NamedDependency[AlertService],
         alert_id: FromPath[int],
-        data: TransitionRequest,
+        data: JSONBody[TransitionRequest],
         principal: NamedDependency[Principal],
     ) -> AlertRead:
         """new -> acknowledged -> dispatched -> resolved, or rejected with a reason.

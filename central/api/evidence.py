@@ -12,7 +12,7 @@ import msgspec
 from litestar import Controller, Response, post
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import PathParameter
+from litestar.params import JSONBody, PathParameter
 
 from central.accounts import Principal, Role
 from central.api.auth import requires
@@ -75,7 +75,7 @@ class EvidenceController(Controller):
         evidence: NamedDependency[EvidenceService],
         principal: NamedDependency[Principal],
         alert_id: Annotated[int, PathParameter(description="The alert.")],
-        data: EvidenceRequest,
+        data: JSONBody[EvidenceRequest],
     ) -> Response[bytes]:
         """The alert, its history, its trail's sightings with their crops and the audit rows
         concerning them; the export is audited as ``evidence.export``."""
@@ -92,7 +92,7 @@ class EvidenceController(Controller):
         self,
         evidence: NamedDependency[EvidenceService],
         principal: NamedDependency[Principal],
-        data: JourneyEvidenceRequest,
+        data: JSONBody[JourneyEvidenceRequest],
     ) -> Response[bytes]:
         """The plate's sightings in time order with crops, the journey, and the audit rows of
         the plate's searches and exports; audited as ``search.journey`` and

@@ -19,7 +19,7 @@ import msgspec
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
-from litestar.params import FromPath, Parameter, PathParameter, QueryParameter
+from litestar.params import FromPath, JSONBody, Parameter, PathParameter, QueryParameter
 
 from central.accounts import Principal, Role
 from central.api.auth import requires
@@ -417,7 +417,7 @@ class FaceCandidateController(Controller):
         face_candidates: NamedDependency[FaceCandidates],
         principal: NamedDependency[Principal],
         candidate_id: CandidateId,
-        data: RejectRequest,
+        data: JSONBody[RejectRequest],
     ) -> CandidateRead:
         """Final: the candidate never reaches police; its reason is kept."""
         return candidate_read(face_candidates.reject(candidate_id, principal.user, data.reason))

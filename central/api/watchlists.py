@@ -16,7 +16,7 @@ import anyio.to_thread
 import msgspec
 from litestar import Controller, Request, delete, get, patch, post, put
 from litestar.di import NamedDependency
-from litestar.params import Parameter, PathParameter, QueryParameter
+from litestar.params import JSONBody, Parameter, PathParameter, QueryParameter
 
 from central.accounts import Principal, Role
 from central.api.auth import requires
@@ -211,7 +211,7 @@ class WatchlistController(Controller):
         watchlists: NamedDependency[WatchlistService],
         principal: NamedDependency[Principal],
         name: Name,
-        data: ListWrite,
+        data: JSONBody[ListWrite],
         reason: Reason = None,
     ) -> ListRead:
         """Settings given are set, the others kept; a strictness change applies at once."""
@@ -345,7 +345,7 @@ class WatchlistController(Controller):
         watchlists: NamedDependency[WatchlistService],
         principal: NamedDependency[Principal],
         name: Name,
-        data: EntryCreate,
+        data: JSONBody[EntryCreate],
         reason: Reason = None,
     ) -> EntryRead:
         """A new entry; it matches live sightings at once and past ones in the background."""
@@ -379,7 +379,7 @@ class WatchlistController(Controller):
         principal: NamedDependency[Principal],
         name: Name,
         key: Key,
-        data: EntryUpdate,
+        data: JSONBody[EntryUpdate],
         reason: Reason = None,
     ) -> EntryRead:
         """Change the given fields of an entry; the change applies at once."""

@@ -10,6 +10,7 @@ from typing import Any, Final
 
 from litestar import Controller, Request, get
 from litestar.di import NamedDependency
+from litestar.params import FromQuery
 from litestar.response import Template
 
 from central.accounts.model import Principal
@@ -32,11 +33,11 @@ class AuditPageController(Controller):
         request: Request[Any, Any, Any],
         console: NamedDependency[Console],
         principal: NamedDependency[Principal],
-        actor: str = "",
-        action: str = "",
-        since: str = "",
-        until: str = "",
-        before: int | None = None,
+        actor: FromQuery[str] = "",
+        action: FromQuery[str] = "",
+        since: FromQuery[str] = "",
+        until: FromQuery[str] = "",
+        before: FromQuery[int | None] = None,
     ) -> Template:
         """Whether the chain holds (the first broken row if not), then a page of rows."""
         tz = console.catalogues.get(console.user_prefs(principal).locale).tz

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Final
 import anyio.to_thread
 from litestar import Controller, Request, get
 from litestar.di import NamedDependency
-from litestar.params import Parameter
+from litestar.params import FromQuery, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage, Template
 
 from central.accounts.model import Principal
@@ -55,9 +55,9 @@ class BoardController(Controller):
         request: Request[Any, Any, Any],
         console: NamedDependency[Console],
         principal: NamedDependency[Principal],
-        list_name: str = "",
-        camera: str = "",
-        in_state: Annotated[str, Parameter(query="state")] = "",
+        list_name: FromQuery[str] = "",
+        camera: FromQuery[str] = "",
+        in_state: Annotated[str, QueryParameter(name="state")] = "",
     ) -> Template:
         """The board with its filters; the start page for roles without alert access."""
         if not holds(principal.role, ALERTS_VIEW):
@@ -84,9 +84,9 @@ class BoardController(Controller):
         request: Request[Any, Any, Any],
         console: NamedDependency[Console],
         principal: NamedDependency[Principal],
-        list_name: str = "",
-        camera: str = "",
-        in_state: Annotated[str, Parameter(query="state")] = "",
+        list_name: FromQuery[str] = "",
+        camera: FromQuery[str] = "",
+        in_state: Annotated[str, QueryParameter(name="state")] = "",
     ) -> Template:
         """The board's counts and rows (what the page swaps in after an event)."""
         board = console.board.board(
@@ -109,7 +109,7 @@ class BoardController(Controller):
         console: NamedDependency[Console],
         principal: NamedDependency[Principal],
         cookie_policy: NamedDependency[CookiePolicy],
-        after: int = 0,
+        after: FromQuery[int] = 0,
     ) -> ServerSentEvent:
         """``changed`` events (data: the feed's head) whenever an alert changed; for face
         reviewers also ``faces`` events when a new face candidate is waiting."""

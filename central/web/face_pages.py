@@ -17,7 +17,7 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath
+from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from central.accounts.model import Principal
@@ -83,7 +83,7 @@ class FacePageController(Controller):
         console: NamedDependency[Console],
         principal: NamedDependency[Principal],
         candidate_id: FromPath[str],
-        done: str = "",
+        done: FromQuery[str] = "",
     ) -> Template:
         """The candidate with both faces, the match, the person and the decisions."""
         return self._page(request, console, principal, candidate_id, done=done)

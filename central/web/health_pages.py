@@ -13,6 +13,7 @@ from typing import Any, Final
 
 from litestar import Controller, Request, get
 from litestar.di import NamedDependency
+from litestar.params import FromQuery
 from litestar.response import Template
 
 from central.camera_health import History
@@ -68,7 +69,10 @@ class HealthPageController(Controller):
 
     @get("/", guards=[allowed(HEALTH_VIEW)], sync_to_thread=True)
     def health(
-        self, request: Request[Any, Any, Any], console: NamedDependency[Console], agent: str = ""
+        self,
+        request: Request[Any, Any, Any],
+        console: NamedDependency[Console],
+        agent: FromQuery[str] = "",
     ) -> Template:
         """Agents and cameras now, then the plots of the cameras of ``agent`` (the first
         agent when none is chosen)."""

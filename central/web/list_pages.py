@@ -23,7 +23,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath
+from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from central.accounts.model import Principal
@@ -138,12 +138,12 @@ class ListPageController(Controller):
         console: NamedDependency[Console],
         principal: NamedDependency[Principal],
         name: FromPath[str],
-        plate: str = "",
-        category: str = "",
-        validity: str = "",
-        after: str = "",
-        done: str = "",
-        key: str = "",
+        plate: FromQuery[str] = "",
+        category: FromQuery[str] = "",
+        validity: FromQuery[str] = "",
+        after: FromQuery[str] = "",
+        done: FromQuery[str] = "",
+        key: FromQuery[str] = "",
     ) -> Template:
         """A page of the list's entries, filtered; settings and upload for managers."""
         return self._list(
@@ -320,8 +320,8 @@ class ListPageController(Controller):
         console: NamedDependency[Console],
         principal: NamedDependency[Principal],
         name: FromPath[str],
-        key: str = "",
-        done: str = "",
+        key: FromQuery[str] = "",
+        done: FromQuery[str] = "",
     ) -> Template:
         """The form of a new entry, or of the entry ``key`` with its expire and remove forms."""
         return self._entry_page(request, console, principal, name, key, done=done)

@@ -19,7 +19,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath, Parameter
+from litestar.params import Body, FromPath, FromQuery, QueryParameter
 from litestar.response import Redirect, Template
 
 from central.accounts.model import Principal
@@ -68,10 +68,10 @@ class PersonPageController(Controller):
         request: Request[Any, Any, Any],
         console: NamedDependency[Console],
         principal: NamedDependency[Principal],
-        name: str = "",
-        in_status: Annotated[str, Parameter(query="status")] = "",
-        done: str = "",
-        done_name: str = "",
+        name: FromQuery[str] = "",
+        in_status: Annotated[str, QueryParameter(name="status")] = "",
+        done: FromQuery[str] = "",
+        done_name: FromQuery[str] = "",
     ) -> Template:
         """The persons, filtered by name and status."""
         return render(
@@ -134,7 +134,7 @@ class PersonPageController(Controller):
         console: NamedDependency[Console],
         principal: NamedDependency[Principal],
         person_id: FromPath[str],
-        done: str = "",
+        done: FromQuery[str] = "",
     ) -> Template:
         """One person with their photos; expire and remove for managers."""
         return self._person(request, console, principal, person_id, done=done)

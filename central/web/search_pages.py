@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from litestar import Controller, Request, get
 from litestar.di import NamedDependency
+from litestar.params import FromQuery
 from litestar.response import Template
 
 from central.accounts.model import Principal
@@ -151,7 +152,7 @@ class SearchPageController(Controller):
         request: Request[Any, Any, Any],
         console: NamedDependency[Console],
         principal: NamedDependency[Principal],
-        cursor: str = "",
+        cursor: FromQuery[str] = "",
     ) -> Template:
         """The form; with a submitted form, a page of results (searched and audited)."""
         form = Form({k: v for k, v in request.query_params.items() if k in FIELDS})

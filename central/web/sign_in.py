@@ -16,7 +16,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import Body, FromQuery
 from litestar.response import Redirect, Template
 
 from central.accounts.model import Principal
@@ -47,9 +47,9 @@ class SignInController(Controller):
         self,
         request: Request[Any, Any, Any],
         console: NamedDependency[Console],
-        next: str = "",
-        lang: str = "",
-        expired: bool = False,
+        next: FromQuery[str] = "",
+        lang: FromQuery[str] = "",
+        expired: FromQuery[bool] = False,
     ) -> Template:
         """The login page (``?lang=en`` before anyone is signed in)."""
         prefs = UserPrefs(locale=lang if lang in LOCALES else LOCALES[0])
