@@ -172,6 +172,10 @@ def _ua_ev(text: str) -> bool:
     return text[:2] in REGIONS and bool(set(text[6:]) & {"Y", "Z"})
 
 
+def _ua_transit_region(text: str) -> bool:
+    return text[-2:] in REGIONS
+
+
 # Slovak district codes (1997-2022 plates and personalised plates), with the extra
 # codes of the big cities.
 SK_DISTRICTS: Final = frozenset((
@@ -202,6 +206,19 @@ FORMATS: Final[tuple[PlateFormat, ...]] = (
     _format("ua_current", "UU|DDDD|UU", 1.0, _ua_region, U=UA_LETTERS, D=_D),
     _format("ua_ev", "UU|DDDD|EE", 1.0, _ua_ev, U=UA_LETTERS, D=_D, E=UA_EV_LETTERS),
     _format("ua_1995", "DD|D|DD|UU", 0.9, U=UA_LETTERS, D=_D),
+    # Transit (``T 1234 AA``, the region last), diplomatic (``CDP 123 456``, ``DP 123 456``,
+    # ``D 123 456``, ``S 123 456``) and military (``12 34 A5``) plates. Without them the
+    # search bent a transit plate's first digit into a letter to fit the Slovak layout
+    # (``TG644KA`` for T6644KA) and a diplomatic plate's into the Polish one (``SO01703``).
+    # The one-letter diplomatic layouts sit at the Polish layout's prior, below the
+    # Slovak: a seven-digit read is made diplomatic by a 0 or 5 taken for D or S only at
+    # a look-alike's share. The military layout sits lower still: a 0 taken for an O
+    # makes a six-digit number on a sign fit it (``2199O6``), never as high as a plate.
+    _format("ua_transit", "T|DDDD|UU", 1.0, _ua_transit_region, T="T", U=UA_LETTERS, D=_D),
+    _format("ua_diplomatic", "CXP|DDD|DDD", 1.0, C="C", X="D", P="P", D=_D),
+    _format("ua_diplomatic", "XP|DDD|DDD", 0.9, X="D", P="P", D=_D),
+    _format("ua_diplomatic", "X|DDD|DDD", 0.85, X="DS", D=_D),
+    _format("ua_military", "DD|DD|UD", 0.55, U=UA_LETTERS, D=_D),
     _format("sk", "LL|DDD|LL", 0.9, L=_L, D=_D),
     _format("cz", "DLD|DDDD", 0.85, L=_L, D=_D),
     _format("pl", "LL|DDDDD", 0.85, L=_L, D=_D),
@@ -248,7 +265,8 @@ GENERIC_PRIOR: Final = 0.4  # confidence factor of the generic fallback read
 #: a test keeps the two equal). Below it a read is a candidate for search only.
 STRICT_MIN_CONFIDENCE: Final = 0.99
 _GENERIC_RE: Final = re.compile(r"[A-Z0-9]{3,10}")
-# Layouts recognised by parse() only (no candidate search): military, diplomatic, transit.
+# Layouts parse() recognises beyond FORMATS: diplomatic plates with a shorter serial, and
+# transit plates with the T after the digits (the search reads those as ua_current).
 _EXTRA_RE: Final = (
     ("ua_diplomatic", re.compile(r"(CDP|DP|D|S)\d{3,6}")),
     ("ua_transit", re.compile(r"[ABCEHIKMOPTX]{2}\d{4}T[ABCEHIKMOPTX]|T\d{4}[ABCEHIKMOPTX]{2}")),

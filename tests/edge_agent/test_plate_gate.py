@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from edge_agent.plate_gate import generic_only_first, is_plate, one_per_place
+from shared.plates import candidates
 from shared.wire import Plate
 from varta.cli import app
 
@@ -39,6 +40,14 @@ def test_is_plate(text, fmt, confidence, raw, expected):
 
 def plate(text: str, confidence: float, box: tuple[float, float, float, float]) -> Plate:
     return Plate(text=text, raw=text, confidence=confidence, box=box, format="eu_generic")
+
+
+def test_a_number_is_not_made_military_by_a_look_alike():
+    """``219906`` on a sign fits the military layout only with its 0 taken for an O: the
+    candidate search may rank that first, but never high enough to be a plate."""
+    alts = [[(c, 0.99)] for c in "219906"]
+    alts[4] = [("0", 0.99), ("O", 0.004), ("Q", 0.002)]
+    assert not any(is_plate(c.text, c.format, c.confidence, "219906") for c in candidates(alts))
 
 
 def test_one_plate_per_place():

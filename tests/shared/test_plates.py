@@ -188,6 +188,27 @@ def test_us_layouts_read_as_they_are(alts: Alts, best: str, fmt: str) -> None:
     assert (found[0].text, found[0].format) == (best, fmt)
 
 
+@pytest.mark.parametrize(
+    ("alts", "best", "fmt"),
+    [
+        # Transit, diplomatic and military plates are searched as what they are, not
+        # bent into the Slovak or Polish layouts (TG644KA, SO01703).
+        (_alts("T6644KA", p1=[("6", 0.6), ("G", 0.3)]), "T6644KA", "ua_transit"),
+        (_alts("S001703", p=0.99, p1=_ZERO_SURE), "S001703", "ua_diplomatic"),
+        (_alts("CDP133747"), "CDP133747", "ua_diplomatic"),
+        (_alts("DP100113"), "DP100113", "ua_diplomatic"),
+        (
+            _alts("5832P1", p=0.99, p3=[("2", 0.99), ("7", 0.004), ("3", 0.002)]),
+            "5832P1",
+            "ua_military",
+        ),
+    ],
+)
+def test_ukrainian_special_layouts(alts: Alts, best: str, fmt: str) -> None:
+    found = candidates(alts)
+    assert (found[0].text, found[0].format) == (best, fmt)
+
+
 # An O whose alternatives leave the 0 out, as PP-OCR's often do on a US font.
 _O_NO_ZERO = [("O", 0.99), ("D", 0.005), ("Q", 0.003)]
 _I_NO_ONE = [("I", 0.92), ("T", 0.02), ("L", 0.01)]
