@@ -331,7 +331,7 @@ class PPOCRPlateReader(PlateReader):
 
     def _plate(self, region: PlateRegion, lines: list[TextRead]) -> Plate | None:
         best: list[plates.Candidate] = []
-        for order in _line_orders(lines):
+        for order in line_orders(lines):
             found = plates.candidates(order, self.top_n)
             if found and (not best or found[0].confidence > best[0].confidence):
                 best = found
@@ -365,11 +365,11 @@ def _tall_enough(
     return [r for r in regions if r.line_height >= height * _ZOOM_MIN_SHARE]
 
 
-def _line_orders(lines: Sequence[TextRead]) -> list[Alternatives]:
+def line_orders(lines: Sequence[TextRead]) -> list[Alternatives]:
     """Per-character alternatives of a region in each plausible reading order.
 
     Two lines are joined either way round; a line of digits may also sit between the
-    halves of a line of letters (``1234`` over ``AA BB`` reads ``AA1234BB``). A line
+    halves of the other line (``1234`` over ``AA BB`` reads ``AA1234BB``). A line
     with fewer than two letters or digits is a mark, not plate text: no orders.
     """
     alts = [list(line.alternatives) for line in lines]
@@ -383,7 +383,9 @@ def _line_orders(lines: Sequence[TextRead]) -> list[Alternatives]:
     for (digits, letters), (dt, lt) in zip(
         ((top, bottom), (bottom, top)), ((texts[0], texts[1]), (texts[1], texts[0])), strict=True
     ):
-        if dt.isdigit() and lt.isalpha():
+        # The letters line need not read as letters: a square plate's ``KA OO`` often
+        # reads ``KA 00``, and the grammar takes the 0s for the Os there.
+        if dt.isdigit() and not lt.isdigit():
             half = len(letters) // 2
             orders.append(letters[:half] + digits + letters[half:])
     return orders

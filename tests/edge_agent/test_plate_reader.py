@@ -10,9 +10,11 @@ import numpy.typing as npt
 import pytest
 
 from bench.plates import Sample, iou, load_image, load_samples, normalise
+from edge_agent.ocr import TextRead
 from edge_agent.plate_rank import plate_score, size_factor, vote
-from edge_agent.plate_reader import PPOCRPlateReader, expand
+from edge_agent.plate_reader import PPOCRPlateReader, expand, line_orders
 from models.store import ModelStore
+from shared.plates import candidates
 from shared.wire import Plate, PlateCandidate
 
 # Full sets measured with `varta bench plates`: ua-dev 100 % exact; eu 93.5 % exact
@@ -188,6 +190,22 @@ def test_two_line_plates_are_put_in_order(reader: PPOCRPlateReader, top: str, bo
     plate = reader.read(_square_plate(top, bottom))[0]
     assert plate.text == "AA1234BX" and plate.format == "ua_current"
     assert plate.raw == f"{top} {bottom}"  # the lines as read, top first
+
+
+def _line(text: str, zero_or_o: float = 0.9) -> TextRead:
+    """A read line; each 0 with an O as its runner-up, as PP-OCR reads a square plate's Os."""
+    alts = tuple(
+        (("0", zero_or_o), ("O", 1 - zero_or_o)) if c == "0" else ((c, 0.99),) for c in text
+    )
+    return TextRead(text, 0.95, tuple(a[0][1] for a in alts), alts)
+
+
+def test_a_square_plates_letters_line_may_read_as_digits() -> None:
+    """``KA OO`` over ``4083`` reads ``KA 00`` and ``4083``: the digits still go between
+    the halves of the top line, and the grammar takes the 0s there for Os."""
+    orders = line_orders([_line("KA 00"), _line("4083", zero_or_o=0.99)])
+    best = max((c for order in orders for c in candidates(order, 3)), key=lambda c: c.confidence)
+    assert (best.text, best.format) == ("KA4083OO", "ua_current")
 
 
 def test_blank_frame_reads_nothing(reader: PPOCRPlateReader) -> None:
