@@ -135,7 +135,11 @@ def run(
     with tempfile.TemporaryDirectory(prefix="varta-soak-") as tmp:
         root = Path(tmp)
         config = central_config(
-            root, agents, duckdb_memory_limit_mb, min_turn_ms, writer_duty=writer_duty
+            root,
+            agents,
+            duckdb_memory_limit_mb,
+            min_turn_interval_ms=min_turn_ms,
+            writer_duty=writer_duty,
         )
         central = build(config)
         with collector.tuned():  # as central's own process runs (central.serve)

@@ -266,11 +266,11 @@ GENERIC_PRIOR: Final = 0.4  # confidence factor of the generic fallback read
 STRICT_MIN_CONFIDENCE: Final = 0.99
 _GENERIC_RE: Final = re.compile(r"[A-Z0-9]{3,10}")
 # Layouts parse() recognises beyond FORMATS: diplomatic plates with a shorter serial, and
-# transit plates with the T after the digits (the search reads those as ua_current).
+# transit plates with the T after the digits (the search reads those as ua_current) or
+# without a region code. (Military plates are all in FORMATS.)
 _EXTRA_RE: Final = (
     ("ua_diplomatic", re.compile(r"(CDP|DP|D|S)\d{3,6}")),
     ("ua_transit", re.compile(r"[ABCEHIKMOPTX]{2}\d{4}T[ABCEHIKMOPTX]|T\d{4}[ABCEHIKMOPTX]{2}")),
-    ("ua_military", re.compile(r"\d{4}[ABCEHIKMOPTX]\d")),
 )
 
 
